@@ -1,0 +1,55 @@
+"""Time budget of one invocation, and the interval schedule used while waiting on ElastiCache."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+
+class DeadlineReached(Exception):
+    """The work is still under way when the invocation must stop; it is resumed by a later poll."""
+
+
+class Deadline:
+    """A point in time, on the monotonic clock, by which the current invocation must stop waiting."""
+
+    def __init__(
+        self,
+        seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._at = clock() + seconds
+
+    def remaining(self) -> float:
+        """Seconds left before the deadline (negative once it has passed)."""
+        return self._at - self._clock()
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep `seconds`, or raise DeadlineReached if that would end after the deadline."""
+        if seconds >= self.remaining():
+            raise DeadlineReached(f"deadline reached while waiting {seconds:.2f} s more")
+        self._sleep(seconds)
+
+
+@dataclass(frozen=True)
+class PollSchedule:
+    """Intervals between status checks: short at first, growing to a ceiling.
+
+    A short first interval lets a fast change be seen within a fraction of a second;
+    the ceiling bounds both the detection lag and the call rate of a long wait.
+    """
+
+    initial: float = 0.5
+    growth: float = 1.5
+    maximum: float = 1.0
+
+    def intervals(self) -> Iterator[float]:
+        """Yield the waits between consecutive checks, forever."""
+        interval = self.initial
+        while True:
+            yield interval
+            interval = min(self.maximum, interval * self.growth)

@@ -1,0 +1,268 @@
+"""Parsing and validating a Custom::ElastiCacheUser request: its envelope and its properties.
+
+Every rule failure is a PropertyError whose message names the property and the rule, and
+never the value of a password. CloudFormation sends every scalar as a string, so booleans
+arrive as "true" / "false".
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from users import AuthenticationType
+
+REQUEST_TYPES = ("Create", "Update", "Delete")
+ENVELOPE_FIELDS = ("RequestType", "ResponseURL", "StackId", "RequestId", "LogicalResourceId")
+
+USER_ID_PATTERN = re.compile(r"[a-zA-Z][a-zA-Z0-9-]*")
+USER_ID_MAX = 40
+ENGINES = ("redis", "valkey")
+PASSWORD_MIN, PASSWORD_MAX, PASSWORDS_MAX = 16, 128, 2
+# ElastiCache accepts printable ASCII in passwords except these (and white space).
+PASSWORD_FORBIDDEN = set(' "/@')
+PASSWORD_ALLOWED = set(string.printable) - set(string.whitespace) - PASSWORD_FORBIDDEN
+AUTHENTICATION_TYPES: tuple[AuthenticationType, ...] = ("password", "iam", "no-password-required")
+TAG_KEY_MAX, TAG_VALUE_MAX, TAGS_MAX = 128, 256, 48
+# Keys the resource writes itself to mark what it owns; a template may not set them.
+OWNER_TAG_PREFIX = "elasticache-user-resource:"
+STACK_TAG = OWNER_TAG_PREFIX + "stack-id"
+LOGICAL_ID_TAG = OWNER_TAG_PREFIX + "logical-id"
+
+KNOWN_PROPERTIES = frozenset(
+    {
+        "ServiceToken",
+        "ServiceTimeout",
+        "UserId",
+        "UserName",
+        "Engine",
+        "AccessString",
+        "NoPasswordRequired",
+        "Passwords",
+        "PasswordSecretId",
+        "PasswordParameterName",
+        "AuthenticationMode",
+        "Tags",
+        "AdoptExistingUser",
+    }
+)
+
+
+class PropertyError(ValueError):
+    """A request or property that breaks a rule; the message is safe to show."""
+
+
+def envelope_problem(event: object) -> str | None:
+    """Why a request is not a well-formed custom resource request, or None if it is."""
+    if not isinstance(event, Mapping):
+        return "The request is not a JSON object."
+    missing = [name for name in ENVELOPE_FIELDS if not isinstance(event.get(name), str) or not event.get(name)]
+    if missing:
+        return "The request lacks the field(s) " + ", ".join(missing) + "."
+    if event["RequestType"] not in REQUEST_TYPES:
+        return f"Unknown RequestType '{str(event['RequestType'])[:40]}': expected Create, Update or Delete."
+    if event["RequestType"] != "Create" and not isinstance(event.get("PhysicalResourceId"), str):
+        return f"A {event['RequestType']} request needs a PhysicalResourceId."
+    for name in ("ResourceProperties", "OldResourceProperties"):
+        if name in event and not isinstance(event[name], Mapping):
+            return f"{name} must be an object."
+    return None
+
+
+def owner_tags(stack_id: str, logical_id: str) -> dict[str, str]:
+    """The tags that mark a user as made by one resource of one stack."""
+    return {STACK_TAG: stack_id, LOGICAL_ID_TAG: logical_id}
+
+
+def is_user_id(value: object) -> bool:
+    """True if `value` could be an ElastiCache UserId (physical ids crhelper generates cannot)."""
+    return (
+        isinstance(value, str)
+        and len(value) <= USER_ID_MAX
+        and USER_ID_PATTERN.fullmatch(value) is not None
+    )
+
+
+def parse_bool(name: str, value: object, default: bool = False) -> bool:
+    """A boolean property: true/false, or the strings CloudFormation sends for them."""
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise PropertyError(f"{name} must be true or false.")
+
+
+def adopts_existing_user(properties: Mapping[str, Any]) -> bool:
+    """AdoptExistingUser, read leniently: a Delete must not fail on a property typo."""
+    try:
+        return parse_bool("AdoptExistingUser", properties.get("AdoptExistingUser"))
+    except PropertyError:
+        return False
+
+
+@dataclass(frozen=True)
+class SecretReference:
+    """Where the passwords are kept when not in the template: Secrets Manager or SSM."""
+
+    kind: str  # "secretsmanager" or "ssm"
+    name: str
+
+
+@dataclass(frozen=True)
+class UserProperties:
+    """The validated ResourceProperties of one Custom::ElastiCacheUser."""
+
+    user_id: str
+    user_name: str
+    engine: str
+    access_string: str
+    authentication: AuthenticationType
+    passwords: tuple[str, ...] = field(default=(), repr=False)
+    secret: SecretReference | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    adopt_existing: bool = False
+
+
+def _text(properties: Mapping[str, Any], name: str, required: bool = True) -> str | None:
+    value = properties.get(name)
+    if value is None:
+        if required:
+            raise PropertyError(f"{name} is required.")
+        return None
+    if not isinstance(value, str):
+        raise PropertyError(f"{name} must be a string.")
+    if not value.strip():
+        raise PropertyError(f"{name} must not be blank.")
+    return value
+
+
+def check_passwords(passwords: object, origin: str) -> tuple[str, ...]:
+    """Validate a password list against ElastiCache's rules, naming `origin` in any error."""
+    if not isinstance(passwords, (list, tuple)) or not all(isinstance(p, str) for p in passwords):
+        raise PropertyError(f"{origin} must be a list of strings.")
+    if not 1 <= len(passwords) <= PASSWORDS_MAX:
+        raise PropertyError(f"{origin} must hold 1 or {PASSWORDS_MAX} passwords (got {len(passwords)}).")
+    for index, password in enumerate(passwords):
+        if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+            raise PropertyError(
+                f"{origin}[{index}] must be {PASSWORD_MIN} to {PASSWORD_MAX} characters long (got {len(password)})."
+            )
+        if not set(password) <= PASSWORD_ALLOWED:
+            raise PropertyError(
+                f"{origin}[{index}] may hold only printable ASCII characters other than "
+                "space, '\"', '/' and '@'."
+            )
+    return tuple(passwords)
+
+
+def _tags(value: object) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, list):
+        raise PropertyError("Tags must be a list of {Key, Value} objects.")
+    if len(value) > TAGS_MAX:
+        raise PropertyError(f"Tags may hold at most {TAGS_MAX} tags (got {len(value)}).")
+    tags: dict[str, str] = {}
+    for index, tag in enumerate(value):
+        if not isinstance(tag, Mapping) or not isinstance(tag.get("Key"), str) or not isinstance(tag.get("Value"), str):
+            raise PropertyError(f"Tags[{index}] must be an object with string Key and Value.")
+        key, tag_value = tag["Key"], tag["Value"]
+        if not 1 <= len(key) <= TAG_KEY_MAX or len(tag_value) > TAG_VALUE_MAX:
+            raise PropertyError(
+                f"Tags[{index}]: Key must be 1 to {TAG_KEY_MAX} characters and Value at most {TAG_VALUE_MAX}."
+            )
+        if key.lower().startswith(("aws:", OWNER_TAG_PREFIX)):
+            raise PropertyError(f"Tags[{index}]: keys starting with 'aws:' or '{OWNER_TAG_PREFIX}' are reserved.")
+        if key in tags:
+            raise PropertyError(f"Tags[{index}]: the key '{key}' appears twice.")
+        tags[key] = tag_value
+    return tags
+
+
+def _authentication(properties: Mapping[str, Any], engine: str) -> tuple[AuthenticationType, tuple[str, ...], SecretReference | None]:
+    """The one way of authenticating the properties choose, with its passwords or their secret."""
+    no_password = parse_bool("NoPasswordRequired", properties.get("NoPasswordRequired"))
+    given = [
+        name
+        for name in ("Passwords", "PasswordSecretId", "PasswordParameterName", "AuthenticationMode")
+        if properties.get(name) is not None
+    ] + (["NoPasswordRequired"] if no_password else [])
+    if len(given) != 1:
+        raise PropertyError(
+            "Set exactly one of Passwords, PasswordSecretId, PasswordParameterName, AuthenticationMode "
+            "and NoPasswordRequired: true"
+            + (f" (got {', '.join(given)})." if given else " (got none).")
+        )
+    choice = given[0]
+    if choice == "Passwords":
+        return "password", check_passwords(properties["Passwords"], "Passwords"), None
+    if choice == "PasswordSecretId":
+        return "password", (), SecretReference("secretsmanager", str(_text(properties, choice)))
+    if choice == "PasswordParameterName":
+        return "password", (), SecretReference("ssm", str(_text(properties, choice)))
+    if choice == "NoPasswordRequired":
+        return "no-password-required", (), None
+    mode = properties["AuthenticationMode"]
+    if not isinstance(mode, Mapping) or set(mode) - {"Type", "Passwords"}:
+        raise PropertyError("AuthenticationMode must be an object with Type and, for password, Passwords.")
+    kind = mode.get("Type")
+    if kind not in AUTHENTICATION_TYPES:
+        raise PropertyError("AuthenticationMode.Type must be one of " + ", ".join(AUTHENTICATION_TYPES) + ".")
+    if kind == "password":
+        return "password", check_passwords(mode.get("Passwords"), "AuthenticationMode.Passwords"), None
+    if mode.get("Passwords") is not None:
+        raise PropertyError(f"AuthenticationMode.Passwords is only allowed with Type password, not {kind}.")
+    return kind, (), None
+
+
+def parse_properties(properties: Mapping[str, Any]) -> UserProperties:
+    """Validate ResourceProperties and return them normalised (UserId and Engine lower-case)."""
+    unknown = sorted(str(name) for name in properties if name not in KNOWN_PROPERTIES)
+    if unknown:
+        raise PropertyError("Unknown property(ies): " + ", ".join(name[:60] for name in unknown[:5]) + ".")
+    user_id = str(_text(properties, "UserId"))
+    if not is_user_id(user_id):
+        raise PropertyError(
+            f"UserId must start with a letter, hold only letters, digits and hyphens, and be at most "
+            f"{USER_ID_MAX} characters (got {len(user_id)} characters)."
+        )
+    user_name = str(_text(properties, "UserName"))
+    if any(c.isspace() for c in user_name) or len(user_name) > 120:
+        raise PropertyError("UserName must be at most 120 characters and hold no white space.")
+    engine = str(_text(properties, "Engine")).lower()
+    if engine not in ENGINES:
+        raise PropertyError("Engine must be redis or valkey.")
+    access_string = str(_text(properties, "AccessString"))
+    authentication, passwords, secret = _authentication(properties, engine)
+    if authentication == "no-password-required" and engine == "valkey":
+        raise PropertyError("Valkey users cannot be no-password users: set Passwords or use IAM authentication.")
+    if authentication == "iam" and user_id.lower() != user_name:
+        raise PropertyError("With IAM authentication, UserId must equal UserName (both lower-case).")
+    return UserProperties(
+        user_id=user_id.lower(),
+        user_name=user_name,
+        engine=engine,
+        access_string=access_string,
+        authentication=authentication,
+        passwords=passwords,
+        secret=secret,
+        tags=_tags(properties.get("Tags")),
+        adopt_existing=parse_bool("AdoptExistingUser", properties.get("AdoptExistingUser")),
+    )
+
+
+def needs_replacement(old: UserProperties, new: UserProperties) -> list[str]:
+    """The properties whose change forces a new user (empty list: update in place).
+
+    ModifyUser changes neither UserId nor UserName, and moves an engine only from redis
+    to valkey; any other engine change needs a new user.
+    """
+    changed = [name for name, before, after in (("UserId", old.user_id, new.user_id), ("UserName", old.user_name, new.user_name)) if before != after]
+    if old.engine != new.engine and (old.engine, new.engine) != ("redis", "valkey"):
+        changed.append("Engine")
+    return changed

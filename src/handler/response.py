@@ -1,0 +1,129 @@
+"""Delivering the answer to CloudFormation's ResponseURL: allowed hosts only, bounded retries.
+
+crhelper's own sender retries forever, has no socket timeout and counts any HTTP status as
+delivered; this one is plugged into crhelper in its place.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import ssl
+import time
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from log import logger
+
+AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn")
+MAX_BODY_BYTES = 4096
+MAX_REASON_CHARS = 256
+# A field echoed from the request is clipped so that a hostile request cannot push the body
+# past the limit; a real StackId, RequestId or LogicalResourceId is far shorter.
+MAX_ECHO_CHARS = 600
+
+
+def response_host(url: object) -> str:
+    """The lower-case host name of a URL ('' if there is none)."""
+    if not isinstance(url, str):
+        return ""
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def is_allowed_response_url(url: object, extra_hosts: Collection[str]) -> bool:
+    """True for an https URL on an AWS host, or on one of `extra_hosts`."""
+    if not isinstance(url, str) or not url.lower().startswith("https://"):
+        return False
+    host = response_host(url)
+    return bool(host) and (host.endswith(AWS_HOST_SUFFIXES) or host in extra_hosts)
+
+
+def shorten_reason(reason: str) -> str:
+    """Keep a reason within CloudFormation's display limit, keeping its beginning (crhelper keeps the end)."""
+    return reason if len(reason) <= MAX_REASON_CHARS else reason[: MAX_REASON_CHARS - 3] + "..."
+
+
+def encode_body(body: Mapping[str, Any]) -> bytes:
+    """JSON-encode a response body so that it fits CloudFormation's 4096-byte limit.
+
+    Oversized Data turns the answer into FAILED (a SUCCESS without its Data would break
+    Fn::GetAtt later); oversized echoed fields are clipped.
+    """
+    fitted = dict(body)
+    encoded = json.dumps(fitted, default=str).encode()
+    if len(encoded) > MAX_BODY_BYTES and fitted.get("Data"):
+        fitted["Data"] = {}
+        fitted["Status"] = "FAILED"
+        fitted["Reason"] = "The response Data exceeds CloudFormation's 4096-byte limit."
+        encoded = json.dumps(fitted, default=str).encode()
+    if len(encoded) > MAX_BODY_BYTES:
+        for key in ("Reason", "PhysicalResourceId", "StackId", "RequestId", "LogicalResourceId"):
+            fitted[key] = str(fitted.get(key, ""))[:MAX_ECHO_CHARS]
+        encoded = json.dumps(fitted, default=str).encode()
+    return encoded
+
+
+def put_response(
+    url: str,
+    body: Mapping[str, Any],
+    *,
+    allowed_hosts: Collection[str],
+    attempts: int,
+    timeout: float,
+    time_left: Callable[[], float],
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
+    """PUT the answer to the ResponseURL; True once CloudFormation's store accepted it.
+
+    Connection failures and 5xx are retried with growing pauses, at most `attempts` times and
+    never past `time_left()`; a 4xx (expired or foreign URL) is not retried. The URL is never
+    logged: its query string is a credential.
+    """
+    host = response_host(url)
+    if not is_allowed_response_url(url, allowed_hosts):
+        logger.error("response not sent: ResponseURL is not https on an allowed host", extra={"host": host})
+        return False
+    parts = urlsplit(url)
+    target = parts.path + ("?" + parts.query if parts.query else "")
+    data = encode_body(body)
+    headers = {"Content-Type": "", "Content-Length": str(len(data))}
+    context = ssl.create_default_context()
+    pause = 0.5
+    for attempt in range(1, attempts + 1):
+        budget = min(timeout, time_left())
+        if budget <= 0.1:
+            break
+        connection = http.client.HTTPSConnection(host, parts.port, timeout=budget, context=context)
+        try:
+            connection.request("PUT", target, body=data, headers=headers)
+            status = connection.getresponse().status
+        except (OSError, http.client.HTTPException) as error:
+            logger.warning(
+                "response PUT failed",
+                extra={"host": host, "attempt": attempt, "error": f"{type(error).__name__}: {error}"},
+            )
+        else:
+            if 200 <= status < 300:
+                logger.info(
+                    "response delivered",
+                    extra={"host": host, "attempt": attempt, "status": body.get("Status"), "http_status": status},
+                )
+                return True
+            if 400 <= status < 500:
+                logger.error(
+                    "response could not be delivered: the ResponseURL was refused (expired or invalid)",
+                    extra={"host": host, "http_status": status},
+                )
+                return False
+            logger.warning("response PUT failed", extra={"host": host, "attempt": attempt, "http_status": status})
+        finally:
+            connection.close()
+        if attempt < attempts:
+            sleep(max(0.0, min(pause, time_left() - 0.1)))
+            pause *= 2
+    logger.error("response could not be delivered to CloudFormation", extra={"host": host, "attempts": attempts})
+    return False

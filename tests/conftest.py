@@ -1,0 +1,116 @@
+"""Fixtures: real protocol peers on 127.0.0.1 (moto server, the stateful fake, an HTTPS
+response receiver) and an `invoke` that runs the Lambda handler as the runtime would."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "src" / "handler"), str(ROOT)]
+
+# The handler reads its settings at import: set them before anything imports it.
+os.environ.update(
+    {
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "RESPONSE_URL_ALLOWED_HOSTS": "127.0.0.1",
+        "DEADLINE_MARGIN_SECONDS": "2",
+        "POLL_INITIAL_SECONDS": "0.05",
+        "POLL_GROWTH": "1.5",
+        "POLL_MAX_SECONDS": "0.2",
+        "RESPONSE_TIMEOUT_SECONDS": "1",
+        "POWERTOOLS_LOG_LEVEL": "DEBUG",
+        "POWERTOOLS_METRICS_NAMESPACE": "Tests",
+    }
+)
+os.environ.pop("AWS_SAM_LOCAL", None)
+os.environ.pop("AWS_PROFILE", None)
+
+from local.context import LambdaContext  # noqa: E402
+from local.receiver import Delivery, Receiver, https_receiver  # noqa: E402
+from tests.fake_elasticache import FakeElastiCache, serve  # noqa: E402
+
+EVENTS = ROOT / "events"
+STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/app-stack/0f0e0d0c-1111-2222-3333-444455556666"
+
+
+@pytest.fixture(scope="session")
+def receiver_session() -> Iterator[Receiver]:
+    with https_receiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def receiver(receiver_session: Receiver) -> Receiver:
+    receiver_session.reset()
+    return receiver_session
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    # Every other AWS service the handler may reach (events, lambda, secrets, ssm) goes to moto.
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    yield endpoint
+    server.stop()
+
+
+@pytest.fixture
+def moto(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """moto server as ElastiCache (and every other service), freshly reset."""
+    urllib.request.urlopen(urllib.request.Request(moto_endpoint + "/moto-api/reset", method="POST")).close()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_ELASTICACHE", moto_endpoint)
+    return moto_endpoint
+
+
+@pytest.fixture
+def fake(moto: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeElastiCache]:
+    """The stateful fake as ElastiCache; moto still serves the other services."""
+    api = FakeElastiCache()
+    with serve(api) as endpoint:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_ELASTICACHE", endpoint)
+        yield api
+
+
+def load_event(name: str, receiver: Receiver, **changes: Any) -> dict[str, Any]:
+    """An event from events/, answering to the receiver, with top-level fields changed."""
+    event: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    event["ResponseURL"] = receiver.url(event["RequestId"])
+    for key, value in changes.items():
+        if value is None:
+            event.pop(key, None)
+        else:
+            event[key] = value
+    return event
+
+
+Invoke = Callable[..., list[Delivery]]
+
+
+@pytest.fixture
+def invoke(receiver: Receiver) -> Invoke:
+    """Run the handler on an event with a Lambda deadline; return every answer received."""
+    import app
+
+    def run(event: Any, timeout: float = 30.0, settle: float = 0.0) -> list[Delivery]:
+        app.lambda_handler(event, LambdaContext(timeout_seconds=timeout))
+        if settle:
+            receiver.wait_for(len(receiver.deliveries) + 1, timeout=settle)
+        return list(receiver.deliveries)
+
+    return run

@@ -1,0 +1,329 @@
+"""A small stateful fake of the ElastiCache user API, served over HTTP in the query protocol
+boto3 speaks, for what moto does not model: deletions and changes that take time, users
+that are "modifying", user groups and their default user, deletions that fall back to
+"active", throttling under a request rate, and faults (HTTP 500, connection resets, slow
+answers)."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+from xml.sax.saxutils import escape
+
+NAMESPACE = "http://elasticache.amazonaws.com/doc/2015-02-02/"
+ARN_PREFIX = "arn:aws:elasticache:us-east-1:123456789012:user:"
+
+
+class ApiError(Exception):
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+@dataclass
+class FakeUser:
+    user_id: str
+    user_name: str
+    engine: str = "redis"
+    access_string: str = "on ~* +@all"
+    authentication_type: str = "password"
+    password_count: int = 1
+    passwords: list[str] = field(default_factory=list, repr=False)
+    status: str = "active"
+    user_group_ids: list[str] = field(default_factory=list)
+    default_of: list[str] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+    # A transient status ends at `settle_at`, becoming `settle_to` (None: the user is gone).
+    settle_at: float | None = None
+    settle_to: str | None = "active"
+
+    @property
+    def arn(self) -> str:
+        return ARN_PREFIX + self.user_id
+
+
+@dataclass
+class FakeElastiCache:
+    """The API's state. Times are seconds; every call is recorded in `calls`."""
+
+    delete_seconds: float = 0.0
+    create_seconds: float = 0.0
+    modify_seconds: float = 0.0
+    # Requests per second above which the API answers Throttling (None: no limit).
+    rate_limit: float | None = None
+    users: dict[str, FakeUser] = field(default_factory=dict)
+    calls: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    # Consumed in order by matching calls: (action or "*", kind); kind is "throttle", "500",
+    # "reset", "slow", or an error code to answer with (e.g. "InvalidUserState").
+    faults: list[tuple[str, str]] = field(default_factory=list)
+    slow_seconds: float = 3.0
+    # User ids whose deletion falls back to "active" instead of finishing.
+    failing_deletes: set[str] = field(default_factory=set)
+    # When each user disappeared (time.monotonic()), for measuring detection lag.
+    gone_at: dict[str, float] = field(default_factory=dict)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    _bucket: float = 0.0
+    _bucket_at: float = 0.0
+
+    # Setting the scene ---------------------------------------------------------------------
+
+    def add_user(self, user_id: str, **attributes: Any) -> FakeUser:
+        with self.lock:
+            user = FakeUser(user_id=user_id, user_name=attributes.pop("user_name", user_id), **attributes)
+            self.users[user_id] = user
+            return user
+
+    def hold(self, user_id: str, status: str, seconds: float, then: str | None = "active") -> None:
+        """Put a user in a transient status (e.g. "modifying") for `seconds`."""
+        with self.lock:
+            user = self.users[user_id]
+            user.status, user.settle_at, user.settle_to = status, time.monotonic() + seconds, then
+
+    def count(self, action: str) -> int:
+        with self.lock:
+            return sum(1 for name, _ in self.calls if name == action)
+
+    def actions(self) -> list[str]:
+        with self.lock:
+            return [name for name, _ in self.calls]
+
+    # The API -------------------------------------------------------------------------------
+
+    def _settle(self) -> None:
+        now = time.monotonic()
+        for user_id, user in list(self.users.items()):
+            if user.settle_at is not None and now >= user.settle_at:
+                if user.settle_to is None:
+                    del self.users[user_id]
+                    self.gone_at[user_id] = user.settle_at
+                else:
+                    user.status, user.settle_at = user.settle_to, None
+
+    def _throttled(self) -> bool:
+        if self.rate_limit is None:
+            return False
+        now = time.monotonic()
+        self._bucket = min(self.rate_limit, self._bucket + (now - self._bucket_at) * self.rate_limit)
+        self._bucket_at = now
+        if self._bucket < 1:
+            return True
+        self._bucket -= 1
+        return False
+
+    def next_fault(self, action: str, params: dict[str, str]) -> str | None:
+        """Record the call, and take the first fault planned for it (if any)."""
+        with self.lock:
+            self.calls.append((action, params))
+            for index, (target, kind) in enumerate(self.faults):
+                if target in ("*", action):
+                    del self.faults[index]
+                    return kind
+            return None
+
+    def _user(self, user_id: str) -> FakeUser:
+        user = self.users.get(user_id)
+        if user is None:
+            raise ApiError("UserNotFound", f"User {user_id} not found.", 404)
+        return user
+
+    def call(self, action: str, params: dict[str, str]) -> str:
+        """Run one API action; returns the Result element's inner XML or raises ApiError."""
+        with self.lock:
+            if self._throttled():
+                raise ApiError("Throttling", "Rate exceeded", 400)
+            self._settle()
+            method = getattr(self, "_" + action, None)
+            if method is None:
+                raise ApiError("InvalidAction", f"{action} is not modelled by the fake.", 400)
+            result: str = method(params)
+            return result
+
+    def _DescribeUsers(self, params: dict[str, str]) -> str:  # noqa: N802
+        if "UserId" in params:
+            users = [self._user(params["UserId"])]
+        else:
+            users = list(self.users.values())
+        return "<Users>" + "".join(f"<member>{_user_xml(u)}</member>" for u in users) + "</Users>"
+
+    def _CreateUser(self, params: dict[str, str]) -> str:  # noqa: N802
+        user_id = params["UserId"].lower()
+        if user_id in self.users:
+            raise ApiError("UserAlreadyExists", f"User {user_id} already exists.")
+        passwords = _members(params, "Passwords") or _members(params, "AuthenticationMode.Passwords")
+        kind = params.get("AuthenticationMode.Type") or (
+            "no-password" if params.get("NoPasswordRequired") == "true" else "password"
+        )
+        user = self.add_user(
+            user_id,
+            user_name=params["UserName"],
+            engine=params["Engine"].lower(),
+            access_string=params["AccessString"],
+            authentication_type="no-password" if kind == "no-password-required" else kind,
+            password_count=len(passwords),
+            passwords=passwords,
+            tags=_tags(params),
+        )
+        if self.create_seconds:
+            self.hold(user_id, "creating", self.create_seconds)
+        return _user_xml(user)
+
+    def _ModifyUser(self, params: dict[str, str]) -> str:  # noqa: N802
+        user = self._user(params["UserId"])
+        if user.status != "active":
+            raise ApiError("InvalidUserState", f"User {user.user_id} is in {user.status} state.")
+        if "AccessString" in params:
+            user.access_string = params["AccessString"]
+        if "Engine" in params:
+            user.engine = params["Engine"].lower()
+        passwords = _members(params, "Passwords") or _members(params, "AuthenticationMode.Passwords")
+        if passwords:
+            user.passwords, user.password_count, user.authentication_type = passwords, len(passwords), "password"
+        if params.get("AuthenticationMode.Type") == "iam":
+            user.authentication_type, user.password_count = "iam", 0
+        if params.get("NoPasswordRequired") == "true":
+            user.authentication_type, user.password_count = "no-password", 0
+        if self.modify_seconds:
+            self.hold(user.user_id, "modifying", self.modify_seconds)
+        return _user_xml(user)
+
+    def _DeleteUser(self, params: dict[str, str]) -> str:  # noqa: N802
+        user = self._user(params["UserId"])
+        if user.default_of:
+            raise ApiError("DefaultUserAssociatedToUserGroup", "The user is the default user of a user group.")
+        if user.status != "active":
+            raise ApiError("InvalidUserState", f"User {user.user_id} is in {user.status} state.")
+        then = "active" if user.user_id in self.failing_deletes else None
+        self.hold(user.user_id, "deleting", self.delete_seconds, then)
+        return _user_xml(user)
+
+    def _by_arn(self, params: dict[str, str]) -> FakeUser:
+        arn = params["ResourceName"]
+        if not arn.startswith(ARN_PREFIX):
+            raise ApiError("InvalidARN", f"{arn} is not a user ARN.")
+        return self._user(arn[len(ARN_PREFIX):])
+
+    def _ListTagsForResource(self, params: dict[str, str]) -> str:  # noqa: N802
+        return _tags_xml(self._by_arn(params).tags)
+
+    def _AddTagsToResource(self, params: dict[str, str]) -> str:  # noqa: N802
+        user = self._by_arn(params)
+        user.tags.update(_tags(params))
+        return _tags_xml(user.tags)
+
+    def _RemoveTagsFromResource(self, params: dict[str, str]) -> str:  # noqa: N802
+        user = self._by_arn(params)
+        for key in _members(params, "TagKeys"):
+            user.tags.pop(key, None)
+        return _tags_xml(user.tags)
+
+
+def _members(params: dict[str, str], prefix: str) -> list[str]:
+    numbered = sorted(
+        (int(key[len(prefix) + 8:]), value) for key, value in params.items() if key.startswith(prefix + ".member.")
+    )
+    return [value for _, value in numbered]
+
+
+def _tags(params: dict[str, str]) -> dict[str, str]:
+    tags = {}
+    index = 1
+    while f"Tags.Tag.{index}.Key" in params:
+        tags[params[f"Tags.Tag.{index}.Key"]] = params.get(f"Tags.Tag.{index}.Value", "")
+        index += 1
+    return tags
+
+
+def _tags_xml(tags: dict[str, str]) -> str:
+    inner = "".join(f"<Tag><Key>{escape(k)}</Key><Value>{escape(v)}</Value></Tag>" for k, v in tags.items())
+    return f"<TagList>{inner}</TagList>"
+
+
+def _user_xml(user: FakeUser) -> str:
+    groups = "".join(f"<member>{escape(g)}</member>" for g in user.user_group_ids)
+    return (
+        f"<UserId>{escape(user.user_id)}</UserId><UserName>{escape(user.user_name)}</UserName>"
+        f"<Status>{user.status}</Status><Engine>{user.engine}</Engine>"
+        "<MinimumEngineVersion>6.0</MinimumEngineVersion>"
+        f"<AccessString>{escape(user.access_string)}</AccessString><UserGroupIds>{groups}</UserGroupIds>"
+        f"<Authentication><Type>{user.authentication_type}</Type>"
+        f"<PasswordCount>{user.password_count}</PasswordCount></Authentication><ARN>{user.arn}</ARN>"
+    )
+
+
+def _handler_for(api: FakeElastiCache) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:  # noqa: N802
+            length = int(self.headers.get("Content-Length", "0"))
+            params = dict(parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True))
+            action = params.pop("Action", "")
+            params.pop("Version", None)
+            fault = api.next_fault(action, params)
+            if fault == "reset":
+                # SO_LINGER 0: close() sends a TCP reset, as a dropped connection would.
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.close_connection = True
+                return
+            if fault == "slow":
+                time.sleep(api.slow_seconds)
+            try:
+                if fault == "throttle":
+                    raise ApiError("Throttling", "Rate exceeded", 400)
+                if fault == "500":
+                    raise ApiError("InternalFailure", "Internal failure", 500)
+                if fault and fault[0].isupper():
+                    raise ApiError(fault, f"Injected {fault}.", 400)
+                inner = api.call(action, params)
+            except ApiError as error:
+                self._reply(error.status, _error_xml(error))
+                return
+            body = (
+                f'<{action}Response xmlns="{NAMESPACE}"><{action}Result>{inner}</{action}Result>'
+                f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata></{action}Response>"
+            )
+            self._reply(200, body)
+
+        def _reply(self, status: int, body: str) -> None:
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/xml")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+    return Handler
+
+
+def _error_xml(error: ApiError) -> str:
+    return (
+        f'<ErrorResponse xmlns="{NAMESPACE}"><Error><Type>Sender</Type><Code>{error.code}</Code>'
+        f"<Message>{escape(error.message)}</Message></Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+    )
+
+
+@contextmanager
+def serve(api: FakeElastiCache) -> Iterator[str]:
+    """Serve `api` on 127.0.0.1 for the block; yields its endpoint URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(api))
+    server.daemon_threads = True
+    server.request_queue_size = 256
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
