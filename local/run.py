@@ -36,7 +36,9 @@ class ProgressHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         details = ", ".join(f"{k}={getattr(record, k)}" for k in LOG_KEYS if hasattr(record, k))
-        print(f"  [{time.monotonic() - self.started:6.2f}s] {record.getMessage()}" + (f" ({details})" if details else ""))
+        print(
+            f"  [{time.monotonic() - self.started:6.2f}s] {record.getMessage()}" + (f" ({details})" if details else "")
+        )
 
 
 @contextmanager
@@ -54,24 +56,21 @@ def moto_elasticache() -> Iterator[str]:
         server.stop()
 
 
-def owner_tags(event: dict[str, Any]) -> list[dict[str, str]]:
-    from properties import owner_tags as tags
-
-    return [{"Key": k, "Value": v} for k, v in tags(event["StackId"], event["LogicalResourceId"]).items()]
-
-
 def seed_user(event: dict[str, Any]) -> None:
     """Create, as an earlier Create of this stack would have, the user a Delete event names."""
     import boto3
 
+    from properties import owner_tags
+
     properties = event["ResourceProperties"]
+    tags = owner_tags(event["StackId"], event["LogicalResourceId"])
     boto3.client("elasticache").create_user(
         UserId=event["PhysicalResourceId"],
         UserName=properties["UserName"],
         Engine=properties["Engine"],
         AccessString=properties["AccessString"],
         Passwords=properties["Passwords"],
-        Tags=owner_tags(event),
+        Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
     )
     print(f"emulator: user '{event['PhysicalResourceId']}' exists, tagged as owned by {event['LogicalResourceId']}")
 
@@ -123,8 +122,10 @@ def main(argv: list[str] | None = None) -> int:
 
             fake = FakeElastiCache(delete_seconds=args.delete_seconds, create_seconds=1.0, modify_seconds=1.0)
             os.environ["AWS_ENDPOINT_URL_ELASTICACHE"] = stack.enter_context(serve(fake))
-            print(f"emulator: stateful ElastiCache fake on {os.environ['AWS_ENDPOINT_URL_ELASTICACHE']} "
-                  f"(creating/modifying 1 s, deleting {args.delete_seconds:g} s)")
+            print(
+                f"emulator: stateful ElastiCache fake on {os.environ['AWS_ENDPOINT_URL_ELASTICACHE']} "
+                f"(creating/modifying 1 s, deleting {args.delete_seconds:g} s)"
+            )
         receiver = stack.enter_context(https_receiver())
         print(f"receiver: HTTPS on 127.0.0.1:{receiver.port} stands in for the ResponseURL")
 
@@ -140,8 +141,10 @@ def main(argv: list[str] | None = None) -> int:
             # The stack delete that follows: CloudFormation deletes the replacement user too.
             replaced = events[2][1]
             final = {**events[3][1], "RequestId": "6f1e4a52-0006-4c8e-9d1a-000000000006"}
-            final.update(PhysicalResourceId=replaced["ResourceProperties"]["UserId"],
-                         ResourceProperties=replaced["ResourceProperties"])
+            final.update(
+                PhysicalResourceId=replaced["ResourceProperties"]["UserId"],
+                ResourceProperties=replaced["ResourceProperties"],
+            )
             events.append(("stack delete", final))
         status = 0
         for name, event in events:
@@ -163,8 +166,10 @@ def main(argv: list[str] | None = None) -> int:
             if answer.body.get("Status") != "SUCCESS":
                 status = 1
         if fake is not None:
-            print(f"\nemulator saw {len(fake.calls)} calls: "
-                  + ", ".join(f"{a} x{fake.count(a)}" for a in dict.fromkeys(fake.actions())))
+            print(
+                f"\nemulator saw {len(fake.calls)} calls: "
+                + ", ".join(f"{a} x{fake.count(a)}" for a in dict.fromkeys(fake.actions()))
+            )
             print("users left: " + (", ".join(fake.users) or "none"))
     return status
 

@@ -147,14 +147,14 @@ class FakeElastiCache:
             result: str = method(params)
             return result
 
-    def _DescribeUsers(self, params: dict[str, str]) -> str:  # noqa: N802
+    def _DescribeUsers(self, params: dict[str, str]) -> str:
         if "UserId" in params:
             users = [self._user(params["UserId"])]
         else:
             users = list(self.users.values())
         return "<Users>" + "".join(f"<member>{_user_xml(u)}</member>" for u in users) + "</Users>"
 
-    def _CreateUser(self, params: dict[str, str]) -> str:  # noqa: N802
+    def _CreateUser(self, params: dict[str, str]) -> str:
         user_id = params["UserId"].lower()
         if user_id in self.users:
             raise ApiError("UserAlreadyExists", f"User {user_id} already exists.")
@@ -176,7 +176,7 @@ class FakeElastiCache:
             self.hold(user_id, "creating", self.create_seconds)
         return _user_xml(user)
 
-    def _ModifyUser(self, params: dict[str, str]) -> str:  # noqa: N802
+    def _ModifyUser(self, params: dict[str, str]) -> str:
         user = self._user(params["UserId"])
         if user.status != "active":
             raise ApiError("InvalidUserState", f"User {user.user_id} is in {user.status} state.")
@@ -195,7 +195,7 @@ class FakeElastiCache:
             self.hold(user.user_id, "modifying", self.modify_seconds)
         return _user_xml(user)
 
-    def _DeleteUser(self, params: dict[str, str]) -> str:  # noqa: N802
+    def _DeleteUser(self, params: dict[str, str]) -> str:
         user = self._user(params["UserId"])
         if user.default_of:
             raise ApiError("DefaultUserAssociatedToUserGroup", "The user is the default user of a user group.")
@@ -209,17 +209,17 @@ class FakeElastiCache:
         arn = params["ResourceName"]
         if not arn.startswith(ARN_PREFIX):
             raise ApiError("InvalidARN", f"{arn} is not a user ARN.")
-        return self._user(arn[len(ARN_PREFIX):])
+        return self._user(arn[len(ARN_PREFIX) :])
 
-    def _ListTagsForResource(self, params: dict[str, str]) -> str:  # noqa: N802
+    def _ListTagsForResource(self, params: dict[str, str]) -> str:
         return _tags_xml(self._by_arn(params).tags)
 
-    def _AddTagsToResource(self, params: dict[str, str]) -> str:  # noqa: N802
+    def _AddTagsToResource(self, params: dict[str, str]) -> str:
         user = self._by_arn(params)
         user.tags.update(_tags(params))
         return _tags_xml(user.tags)
 
-    def _RemoveTagsFromResource(self, params: dict[str, str]) -> str:  # noqa: N802
+    def _RemoveTagsFromResource(self, params: dict[str, str]) -> str:
         user = self._by_arn(params)
         for key in _members(params, "TagKeys"):
             user.tags.pop(key, None)
@@ -228,7 +228,7 @@ class FakeElastiCache:
 
 def _members(params: dict[str, str], prefix: str) -> list[str]:
     numbered = sorted(
-        (int(key[len(prefix) + 8:]), value) for key, value in params.items() if key.startswith(prefix + ".member.")
+        (int(key[len(prefix) + 8 :]), value) for key, value in params.items() if key.startswith(prefix + ".member.")
     )
     return [value for _, value in numbered]
 
@@ -263,7 +263,7 @@ def _handler_for(api: FakeElastiCache) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             params = dict(parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True))
             action = params.pop("Action", "")

@@ -19,11 +19,17 @@ def owned_user(fake: FakeElastiCache, user_id: str = "app-user-1", **attributes:
     fake.add_user(user_id, tags=dict(OWNED), **attributes)
 
 
-def test_delete_against_moto_deletes_the_user_and_keeps_the_physical_id(moto: str, receiver: Receiver, invoke: Invoke) -> None:
+def test_delete_against_moto_deletes_the_user_and_keeps_the_physical_id(
+    moto: str, receiver: Receiver, invoke: Invoke
+) -> None:
     client = boto3.client("elasticache")
     client.create_user(
-        UserId="app-user-1", UserName="app-user-1", Engine="redis", AccessString="on ~* +@all",
-        NoPasswordRequired=True, Tags=[{"Key": k, "Value": v} for k, v in OWNED.items()],
+        UserId="app-user-1",
+        UserName="app-user-1",
+        Engine="redis",
+        AccessString="on ~* +@all",
+        NoPasswordRequired=True,
+        Tags=[{"Key": k, "Value": v} for k, v in OWNED.items()],
     )
     [answer] = invoke(load_event("delete.json", receiver))
     assert answer.body["Status"] == "SUCCESS", answer.body
@@ -33,7 +39,9 @@ def test_delete_against_moto_deletes_the_user_and_keeps_the_physical_id(moto: st
         client.describe_users(UserId="app-user-1")
 
 
-def test_timed_deletion_is_answered_only_once_the_user_is_gone(fake: FakeElastiCache, receiver: Receiver, invoke: Invoke) -> None:
+def test_timed_deletion_is_answered_only_once_the_user_is_gone(
+    fake: FakeElastiCache, receiver: Receiver, invoke: Invoke
+) -> None:
     fake.delete_seconds = 1.0
     owned_user(fake)
     [answer] = invoke(load_event("delete.json", receiver))
@@ -51,8 +59,12 @@ def test_missing_user_is_already_deleted(fake: FakeElastiCache, receiver: Receiv
     assert "DeleteUser" not in fake.actions()
 
 
-@pytest.mark.parametrize("physical_id", ["app-stack_AppUser_ABCD1234", "not-created_AppUser_x", "9starts-with-digit", "a" * 41, ""])
-def test_physical_id_that_cannot_be_a_user_id_calls_nothing(physical_id: str, fake: FakeElastiCache, receiver: Receiver, invoke: Invoke) -> None:
+@pytest.mark.parametrize(
+    "physical_id", ["app-stack_AppUser_ABCD1234", "not-created_AppUser_x", "9starts-with-digit", "a" * 41, ""]
+)
+def test_physical_id_that_cannot_be_a_user_id_calls_nothing(
+    physical_id: str, fake: FakeElastiCache, receiver: Receiver, invoke: Invoke
+) -> None:
     [answer] = invoke(load_event("delete.json", receiver, PhysicalResourceId=physical_id))
     assert answer.body["Status"] == "SUCCESS"
     assert fake.calls == []
@@ -67,7 +79,9 @@ def test_modifying_user_is_waited_for_then_deleted(fake: FakeElastiCache, receiv
     assert "app-user-1" in fake.gone_at
 
 
-def test_invalid_user_state_from_delete_user_is_retried(fake: FakeElastiCache, receiver: Receiver, invoke: Invoke) -> None:
+def test_invalid_user_state_from_delete_user_is_retried(
+    fake: FakeElastiCache, receiver: Receiver, invoke: Invoke
+) -> None:
     owned_user(fake)
     fake.faults = [("DeleteUser", "InvalidUserState"), ("DeleteUser", "InvalidUserState")]
     [answer] = invoke(load_event("delete.json", receiver))
@@ -75,7 +89,9 @@ def test_invalid_user_state_from_delete_user_is_retried(fake: FakeElastiCache, r
     assert fake.count("DeleteUser") == 3
 
 
-def test_deletion_falling_back_to_active_fails_naming_user_and_status(fake: FakeElastiCache, receiver: Receiver, invoke: Invoke) -> None:
+def test_deletion_falling_back_to_active_fails_naming_user_and_status(
+    fake: FakeElastiCache, receiver: Receiver, invoke: Invoke
+) -> None:
     owned_user(fake)
     fake.delete_seconds = 0.3
     fake.failing_deletes.add("app-user-1")
@@ -85,7 +101,9 @@ def test_deletion_falling_back_to_active_fails_naming_user_and_status(fake: Fake
     assert answer.body["PhysicalResourceId"] == "app-user-1"
 
 
-def test_default_user_of_a_group_fails_with_groups_and_remedy(fake: FakeElastiCache, receiver: Receiver, invoke: Invoke) -> None:
+def test_default_user_of_a_group_fails_with_groups_and_remedy(
+    fake: FakeElastiCache, receiver: Receiver, invoke: Invoke
+) -> None:
     owned_user(fake, user_group_ids=["orders-group", "cart-group"], default_of=["orders-group"])
     [answer] = invoke(load_event("delete.json", receiver))
     reason = answer.body["Reason"]
@@ -103,7 +121,9 @@ def test_default_user_of_a_group_fails_with_groups_and_remedy(fake: FakeElastiCa
         ("SomethingNew", "SomethingNew"),
     ],
 )
-def test_api_refusals_fail_with_a_clear_reason(code: str, expected: str, fake: FakeElastiCache, receiver: Receiver, invoke: Invoke) -> None:
+def test_api_refusals_fail_with_a_clear_reason(
+    code: str, expected: str, fake: FakeElastiCache, receiver: Receiver, invoke: Invoke
+) -> None:
     owned_user(fake)
     fake.faults = [("DeleteUser", code)]
     [answer] = invoke(load_event("delete.json", receiver))
@@ -111,7 +131,9 @@ def test_api_refusals_fail_with_a_clear_reason(code: str, expected: str, fake: F
     assert expected in answer.body["Reason"] and "app-user-1" in answer.body["Reason"]
 
 
-def test_throttling_and_server_errors_are_absorbed_by_retries(fake: FakeElastiCache, receiver: Receiver, invoke: Invoke) -> None:
+def test_throttling_and_server_errors_are_absorbed_by_retries(
+    fake: FakeElastiCache, receiver: Receiver, invoke: Invoke
+) -> None:
     owned_user(fake)
     fake.delete_seconds = 0.2
     fake.faults = [("DescribeUsers", "throttle"), ("DeleteUser", "500"), ("DescribeUsers", "500"), ("*", "throttle")]
@@ -120,7 +142,9 @@ def test_throttling_and_server_errors_are_absorbed_by_retries(fake: FakeElastiCa
     assert fake.faults == []
 
 
-def test_no_sleep_before_answering_even_with_a_long_timeout(fake: FakeElastiCache, receiver: Receiver, invoke: Invoke) -> None:
+def test_no_sleep_before_answering_even_with_a_long_timeout(
+    fake: FakeElastiCache, receiver: Receiver, invoke: Invoke
+) -> None:
     # crhelper's default would sleep 120 s here (900 s left); the answer must come at once.
     owned_user(fake)
     started = time.monotonic()
@@ -130,14 +154,22 @@ def test_no_sleep_before_answering_even_with_a_long_timeout(fake: FakeElastiCach
 
 
 def test_user_not_owned_by_the_stack_is_not_deleted(fake: FakeElastiCache, receiver: Receiver, invoke: Invoke) -> None:
-    fake.add_user("app-user-1", tags={"elasticache-user-resource:stack-id": "arn:aws:cloudformation:us-east-1:1:stack/other/1", "elasticache-user-resource:logical-id": "AppUser"})
+    fake.add_user(
+        "app-user-1",
+        tags={
+            "elasticache-user-resource:stack-id": "arn:aws:cloudformation:us-east-1:1:stack/other/1",
+            "elasticache-user-resource:logical-id": "AppUser",
+        },
+    )
     [answer] = invoke(load_event("delete.json", receiver))
     assert answer.body["Status"] == "FAILED"
     assert "another owner" in answer.body["Reason"] and "DeletionPolicy: Retain" in answer.body["Reason"]
     assert "DeleteUser" not in fake.actions()
 
 
-def test_untagged_user_is_deleted_only_when_adoption_is_allowed(fake: FakeElastiCache, receiver: Receiver, invoke: Invoke) -> None:
+def test_untagged_user_is_deleted_only_when_adoption_is_allowed(
+    fake: FakeElastiCache, receiver: Receiver, invoke: Invoke
+) -> None:
     fake.add_user("app-user-1")
     event = load_event("delete.json", receiver)
     [refused] = invoke(event)
@@ -148,11 +180,16 @@ def test_untagged_user_is_deleted_only_when_adoption_is_allowed(fake: FakeElasti
     assert "app-user-1" in fake.gone_at
 
 
-def test_hand_over_to_poll_when_deletion_outlasts_the_invocation(fake: FakeElastiCache, moto: str, receiver: Receiver, invoke: Invoke) -> None:
+def test_hand_over_to_poll_when_deletion_outlasts_the_invocation(
+    fake: FakeElastiCache, moto: str, receiver: Receiver, invoke: Invoke
+) -> None:
     iam = boto3.client("iam")
     role = iam.create_role(RoleName="fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     boto3.client("lambda").create_function(
-        FunctionName="elasticache-user-resource", Runtime="python3.12", Role=role, Handler="app.lambda_handler",
+        FunctionName="elasticache-user-resource",
+        Runtime="python3.12",
+        Role=role,
+        Handler="app.lambda_handler",
         Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
     )
     owned_user(fake)
@@ -166,7 +203,9 @@ def test_hand_over_to_poll_when_deletion_outlasts_the_invocation(fake: FakeElast
     poll_event = json.loads(target["Input"])
     assert poll_event["CrHelperPoll"] is True
     assert "Passwords" not in json.dumps(poll_event["ResourceProperties"])
-    time.sleep(max(0.0, fake.users["app-user-1"].settle_at - time.monotonic()) if "app-user-1" in fake.users else 0)
+    gone = fake.users["app-user-1"].settle_at
+    assert gone is not None
+    time.sleep(max(0.0, gone - time.monotonic()))
     [answer] = invoke(poll_event)
     assert answer.body["Status"] == "SUCCESS"
     assert answer.body["PhysicalResourceId"] == "app-user-1"
@@ -174,11 +213,19 @@ def test_hand_over_to_poll_when_deletion_outlasts_the_invocation(fake: FakeElast
     assert events.list_rules()["Rules"] == []
 
 
-def test_poll_that_is_still_waiting_sends_nothing_and_keeps_the_rule(fake: FakeElastiCache, moto: str, receiver: Receiver, invoke: Invoke) -> None:
+def test_poll_that_is_still_waiting_sends_nothing_and_keeps_the_rule(
+    fake: FakeElastiCache, moto: str, receiver: Receiver, invoke: Invoke
+) -> None:
     owned_user(fake)
     fake.delete_seconds = 30
-    poll_event = load_event("delete.json", receiver, CrHelperPoll=True, CrHelperData={"PhysicalResourceId": "app-user-1"},
-                            CrHelperRule="arn:aws:events:us-east-1:123456789012:rule/AppUserABCDEFGH", CrHelperPermission="AppUserABCDEFGH")
+    poll_event = load_event(
+        "delete.json",
+        receiver,
+        CrHelperPoll=True,
+        CrHelperData={"PhysicalResourceId": "app-user-1"},
+        CrHelperRule="arn:aws:events:us-east-1:123456789012:rule/AppUserABCDEFGH",
+        CrHelperPermission="AppUserABCDEFGH",
+    )
     assert invoke(poll_event, timeout=3.0) == []
     assert fake.count("DeleteUser") == 1
     assert fake.users["app-user-1"].status == "deleting"

@@ -79,11 +79,7 @@ def owner_tags(stack_id: str, logical_id: str) -> dict[str, str]:
 
 def is_user_id(value: object) -> bool:
     """True if `value` could be an ElastiCache UserId (physical ids crhelper generates cannot)."""
-    return (
-        isinstance(value, str)
-        and len(value) <= USER_ID_MAX
-        and USER_ID_PATTERN.fullmatch(value) is not None
-    )
+    return isinstance(value, str) and len(value) <= USER_ID_MAX and USER_ID_PATTERN.fullmatch(value) is not None
 
 
 def parse_bool(name: str, value: object, default: bool = False) -> bool:
@@ -154,8 +150,7 @@ def check_passwords(passwords: object, origin: str) -> tuple[str, ...]:
             )
         if not set(password) <= PASSWORD_ALLOWED:
             raise PropertyError(
-                f"{origin}[{index}] may hold only printable ASCII characters other than "
-                "space, '\"', '/' and '@'."
+                f"{origin}[{index}] may hold only printable ASCII characters other than space, '\"', '/' and '@'."
             )
     return tuple(passwords)
 
@@ -184,7 +179,9 @@ def _tags(value: object) -> dict[str, str]:
     return tags
 
 
-def _authentication(properties: Mapping[str, Any], engine: str) -> tuple[AuthenticationType, tuple[str, ...], SecretReference | None]:
+def _authentication(
+    properties: Mapping[str, Any], engine: str
+) -> tuple[AuthenticationType, tuple[str, ...], SecretReference | None]:
     """The one way of authenticating the properties choose, with its passwords or their secret."""
     no_password = parse_bool("NoPasswordRequired", properties.get("NoPasswordRequired"))
     given = [
@@ -195,8 +192,7 @@ def _authentication(properties: Mapping[str, Any], engine: str) -> tuple[Authent
     if len(given) != 1:
         raise PropertyError(
             "Set exactly one of Passwords, PasswordSecretId, PasswordParameterName, AuthenticationMode "
-            "and NoPasswordRequired: true"
-            + (f" (got {', '.join(given)})." if given else " (got none).")
+            "and NoPasswordRequired: true" + (f" (got {', '.join(given)})." if given else " (got none).")
         )
     choice = given[0]
     if choice == "Passwords":
@@ -262,7 +258,11 @@ def needs_replacement(old: UserProperties, new: UserProperties) -> list[str]:
     ModifyUser changes neither UserId nor UserName, and moves an engine only from redis
     to valkey; any other engine change needs a new user.
     """
-    changed = [name for name, before, after in (("UserId", old.user_id, new.user_id), ("UserName", old.user_name, new.user_name)) if before != after]
+    changed = [
+        name
+        for name, before, after in (("UserId", old.user_id, new.user_id), ("UserName", old.user_name, new.user_name))
+        if before != after
+    ]
     if old.engine != new.engine and (old.engine, new.engine) != ("redis", "valkey"):
         changed.append("Engine")
     return changed

@@ -98,8 +98,15 @@ def _hand_over_clients_deferred() -> Iterator[None]:
             os.environ["AWS_SAM_LOCAL"] = before
 
 
-class UserResource(CfnResource):  # type: ignore[misc]
+class UserResource(CfnResource):
     """The Custom::ElastiCacheUser resource: one instance serves every invocation."""
+
+    # crhelper's private state, which its type stubs leave out.
+    _event: dict[str, Any]
+    _context: Any
+    _response_url: str
+    _region: str | None
+    _sam_local: str | None
 
     def __init__(self, settings: Settings) -> None:
         with _hand_over_clients_deferred():
@@ -207,7 +214,7 @@ class UserResource(CfnResource):  # type: ignore[misc]
             self.outcome = "Failed"
         elif not self.outcome:
             self.outcome = "Succeeded" if self.Status != FAILED else "Failed"
-        super()._send(status, shorten_reason(reason), send_response=self._put)
+        super()._send(status, shorten_reason(reason), send_response=self._put)  # type: ignore[misc]
 
     def _put(self, url: str, body: Mapping[str, Any], _ssl_verify: object) -> None:
         put_response(
@@ -335,7 +342,8 @@ class UserResource(CfnResource):  # type: ignore[misc]
         existing = lifecycle.describe(spec.user_id)
         if existing is None:
             raise UserOperationError(f"User '{spec.user_id}' was reported to exist but cannot be found; retry.")
-        owned = self._ownership(event).describe_mismatch(lifecycle.tags_of(existing)) is None
+        found = lifecycle.tags_of(existing)
+        owned = self._ownership(event).describe_mismatch(found) is None
         if not owned and not properties.adopt_existing:
             raise UserAlreadyExistsError(
                 f"User '{spec.user_id}' already exists and was not made by this resource; choose another "
@@ -346,12 +354,11 @@ class UserResource(CfnResource):  # type: ignore[misc]
                 f"User '{spec.user_id}' already exists with another UserName, which cannot be changed in place."
             )
         logger.info("taking over existing user", extra={"user_id": spec.user_id, "owned": owned})
+        lifecycle.set_tags(existing, found, {**found, **spec.tags})
         arguments: dict[str, Any] = {"AccessString": spec.access_string, **spec.authentication_arguments()}
         if existing.get("Engine") != spec.engine:
             arguments["Engine"] = spec.engine
-        user = lifecycle.modify(spec.user_id, arguments, deadline)
-        lifecycle.set_tags(user, lifecycle.tags_of(user), {**lifecycle.tags_of(user), **spec.tags})
-        return user
+        return lifecycle.modify(spec.user_id, arguments, deadline)
 
     def _remove_failed_user(
         self, lifecycle: UserLifecycle, user_id: str, event: Mapping[str, Any], deadline: Deadline
@@ -360,7 +367,9 @@ class UserResource(CfnResource):  # type: ignore[misc]
         try:
             lifecycle.delete(user_id, deadline, self._ownership(event))
         except (UserOperationError, DeadlineReached) as error:
-            logger.warning("could not remove the user a failed Create made", extra={"user_id": user_id, "error": str(error)})
+            logger.warning(
+                "could not remove the user a failed Create made", extra={"user_id": user_id, "error": str(error)}
+            )
 
     # Update --------------------------------------------------------------------------------
 
@@ -404,9 +413,10 @@ class UserResource(CfnResource):  # type: ignore[misc]
         physical_id = str(self.Data.get("PhysicalResourceId") or event.get("PhysicalResourceId", ""))
 
         def wait() -> str:
-            self.Data = {"PhysicalResourceId": physical_id, **user_data(
-                self._lifecycle().wait_until_active(physical_id, self._deadline(event, context))
-            )}
+            self.Data = {
+                "PhysicalResourceId": physical_id,
+                **user_data(self._lifecycle().wait_until_active(physical_id, self._deadline(event, context))),
+            }
             return physical_id
 
         result = self._guarded(event, physical_id, wait)
@@ -418,11 +428,10 @@ class UserResource(CfnResource):  # type: ignore[misc]
         if not is_user_id(physical_id):
             logger.info("physical id is not a UserId: no user was created, nothing to delete")
             return physical_id
-        properties = event.get("ResourceProperties") or {}
-        owner = None if adopts_existing_user(properties) else self._ownership(event)
+        adopt = adopts_existing_user(event.get("ResourceProperties") or {})
 
         def delete() -> str:
-            self._lifecycle().delete(physical_id.lower(), self._deadline(event, context), owner)
+            self._lifecycle().delete(physical_id.lower(), self._deadline(event, context), self._ownership(event), adopt)
             return physical_id
 
         result = self._guarded(event, physical_id, delete)

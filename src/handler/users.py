@@ -92,8 +92,7 @@ def _api_failure(action: str, user_id: str, error: ClientError) -> UserOperation
         )
     if code in ("InvalidParameterValue", "InvalidParameterCombination"):
         return UserOperationError(
-            f"{action} for user '{user_id}' was refused by ElastiCache as invalid ({code}): "
-            f"{error_message(error)}"
+            f"{action} for user '{user_id}' was refused by ElastiCache as invalid ({code}): {error_message(error)}"
         )
     return UserOperationError(f"{action} for user '{user_id}' failed: {code}: {error_message(error)}")
 
@@ -175,9 +174,7 @@ class UserLifecycle:
         if user is None:
             raise UserOperationError(f"User '{user_id}' disappeared while waiting for it to become active.")
         if user["Status"] != "active":
-            raise UserOperationError(
-                f"User '{user_id}' is in status '{user['Status']}' instead of 'active'."
-            )
+            raise UserOperationError(f"User '{user_id}' is in status '{user['Status']}' instead of 'active'.")
         return user
 
     # Modify -------------------------------------------------------------------------------
@@ -215,24 +212,29 @@ class UserLifecycle:
 
     # Delete -------------------------------------------------------------------------------
 
-    def delete(self, user_id: str, deadline: Deadline, owner: Ownership | None = None) -> None:
+    def delete(self, user_id: str, deadline: Deadline, owner: Ownership | None = None, adopt: bool = False) -> None:
         """Delete the user and return once ElastiCache no longer knows it.
 
         A user that does not exist counts as deleted. A user that is modifying is waited
-        for and then deleted. With `owner`, a user that does not carry its tags is refused.
+        for and then deleted. With `owner`, a user that does not carry its tags is refused,
+        unless `adopt`, which tags it as the owner's first (the IAM policy deletes only
+        tagged users).
         """
         user = self.describe(user_id)
         checks = self._checks(deadline)
         owner_checked = owner is None
         while user is not None and user["Status"] != "deleting":
             if not owner_checked and owner is not None:
-                mismatch = owner.describe_mismatch(self.tags_of(user))
-                if mismatch:
+                found = self.tags_of(user)
+                mismatch = owner.describe_mismatch(found)
+                if mismatch and not adopt:
                     raise UserOperationError(
                         f"Refusing to delete user '{user_id}': {mismatch}, so this resource does not "
                         "own it. Remove it from the stack with DeletionPolicy: Retain, or set "
                         "AdoptExistingUser to 'true' if the stack should own it."
                     )
+                if mismatch:
+                    self.set_tags(user, found, {**found, **owner.tags})
                 owner_checked = True
             if user["Status"] not in TRANSIENT_STATUSES and self._request_delete(user):
                 break
