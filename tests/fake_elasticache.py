@@ -58,6 +58,8 @@ class FakeElastiCache:
     delete_seconds: float = 0.0
     create_seconds: float = 0.0
     modify_seconds: float = 0.0
+    # What a new user becomes once "creating" ends (e.g. a failure status).
+    create_settles_to: str = "active"
     # Requests per second above which the API answers Throttling (None: no limit).
     rate_limit: float | None = None
     users: dict[str, FakeUser] = field(default_factory=dict)
@@ -173,7 +175,7 @@ class FakeElastiCache:
             tags=_tags(params),
         )
         if self.create_seconds:
-            self.hold(user_id, "creating", self.create_seconds)
+            self.hold(user_id, "creating", self.create_seconds, self.create_settles_to)
         return _user_xml(user)
 
     def _ModifyUser(self, params: dict[str, str]) -> str:
@@ -199,7 +201,7 @@ class FakeElastiCache:
         user = self._user(params["UserId"])
         if user.default_of:
             raise ApiError("DefaultUserAssociatedToUserGroup", "The user is the default user of a user group.")
-        if user.status != "active":
+        if user.status in ("creating", "modifying", "deleting"):
             raise ApiError("InvalidUserState", f"User {user.user_id} is in {user.status} state.")
         then = "active" if user.user_id in self.failing_deletes else None
         self.hold(user.user_id, "deleting", self.delete_seconds, then)

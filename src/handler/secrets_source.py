@@ -39,7 +39,8 @@ def read_passwords(reference: SecretReference, origin: str) -> list[str]:
         else:
             raw = parameters.get_parameter(reference.name, decrypt=True, max_age=SECRET_MAX_AGE)
     except parameters.exceptions.GetParameterError as error:
-        cause = error.__cause__ or error
+        # powertools wraps the botocore error, keeping it only as the implicit context.
+        cause = error.__cause__ or error.__context__ or error
         code = getattr(cause, "response", {}).get("Error", {}).get("Code", type(cause).__name__)
         raise PropertyError(f"{origin} '{reference.name}' could not be read ({code}).") from None
     if not isinstance(raw, str):

@@ -382,19 +382,27 @@ class UserResource(CfnResource):
         try:
             old: UserProperties | None = parse_properties(event.get("OldResourceProperties") or {})
         except PropertyError:
-            old = None
-        replace = needs_replacement(old, new) if old else ["UserId"]
-        if replace or new.user_id != physical_id.lower():
-            logger.info("replacement", extra={"changed": replace, "new_user_id": new.user_id})
+            old = None  # unreadable old properties: everything is set again
+        if new.user_id != physical_id.lower():
+            logger.info("replacement", extra={"new_user_id": new.user_id})
             return self._make_user(event, context)
-        assert old is not None  # needs_replacement covers a missing old
-        spec = self._spec(event, new)
+        replace = needs_replacement(old, new) if old else []
+        if replace:
+            # As for a custom-named native resource: the new user cannot share the old one's id.
+            raise PropertyError(
+                f"Changing {', '.join(replace)} replaces the user, and the new user needs a new UserId: "
+                "change UserId as well."
+            )
         arguments: dict[str, Any] = {}
-        if new.access_string != old.access_string:
+        if old is None or new.access_string != old.access_string:
             arguments["AccessString"] = new.access_string
-        if (new.authentication, new.passwords, new.secret) != (old.authentication, old.passwords, old.secret):
-            arguments.update(spec.authentication_arguments())
-        if new.engine != old.engine:
+        if old is None or (new.authentication, new.passwords, new.secret) != (
+            old.authentication,
+            old.passwords,
+            old.secret,
+        ):
+            arguments.update(self._spec(event, new).authentication_arguments())
+        if old is not None and new.engine != old.engine:
             arguments["Engine"] = new.engine
         lifecycle = self._lifecycle()
         deadline = self._deadline(event, context)
@@ -402,8 +410,9 @@ class UserResource(CfnResource):
             user = lifecycle.modify(new.user_id, arguments, deadline)
         else:
             user = lifecycle.wait_until_active(new.user_id, deadline)
-        if new.tags != old.tags:
-            lifecycle.set_tags(user, old.tags, new.tags)
+        old_tags = old.tags if old else {}
+        if new.tags != old_tags:
+            lifecycle.set_tags(user, old_tags, new.tags)
         self.Data = user_data(user)
         return new.user_id
 

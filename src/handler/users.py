@@ -238,7 +238,7 @@ class UserLifecycle:
                 owner_checked = True
             if user["Status"] not in TRANSIENT_STATUSES and self._request_delete(user):
                 break
-            logger.info(
+            logger.debug(
                 "user busy, DeleteUser will be retried",
                 extra={"user_id": user_id, "status": user["Status"]},
             )
