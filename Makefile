@@ -4,6 +4,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements-dev.txt src/handler/requirements.txt | cksum | cut -d' ' -f1)
 SAM_VENV := .venv-sam
+# SAM's builder needs the runtime's python3.12 on PATH; with pyenv, make it visible.
+SAM_ENV  := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 \
+            $(shell command -v pyenv >/dev/null 2>&1 && pyenv versions --bare | grep -m1 '^3\.12' | sed 's/^/PYENV_VERSION=/')
 
 .PHONY: help run lifecycle test lint typecheck bench build invoke-local clean
 
@@ -42,14 +45,14 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 
 lint: $(STAMP) $(SAM_VENV)/.installed
 	$(BIN)/cfn-lint template.yaml
-	AWS_DEFAULT_REGION=us-east-1 $(SAM_VENV)/bin/sam validate --lint --template template.yaml
+	$(SAM_ENV) $(SAM_VENV)/bin/sam validate --lint --template template.yaml
 
 build: $(SAM_VENV)/.installed
-	AWS_DEFAULT_REGION=us-east-1 $(SAM_VENV)/bin/sam build --template template.yaml
+	$(SAM_ENV) $(SAM_VENV)/bin/sam build --template template.yaml
 
 EVENT ?= events/delete.json
 invoke-local: build
-	AWS_DEFAULT_REGION=us-east-1 $(SAM_VENV)/bin/sam local invoke ElastiCacheUserFunction --event $(EVENT)
+	$(SAM_ENV) $(SAM_VENV)/bin/sam local invoke ElastiCacheUserFunction --event $(EVENT)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

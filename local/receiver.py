@@ -3,6 +3,7 @@ presigned URL): it records every PUT body, and can be told to fail the next ones
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import ssl
@@ -91,18 +92,24 @@ def _handler_for(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+@functools.cache
+def _authority() -> tuple[trustme.CA, trustme.LeafCert]:
+    """One throw-away CA (and certificate for 127.0.0.1) per process, shared by all receivers."""
+    authority = trustme.CA()
+    return authority, authority.issue_cert("127.0.0.1", "localhost")
+
+
 @contextmanager
-def https_receiver() -> Iterator[Receiver]:
+def https_receiver(port: int = 0) -> Iterator[Receiver]:
     """Run a receiver with a certificate from a throw-away CA, trusted through SSL_CERT_FILE
     (which Python's default TLS context reads), for as long as the block lasts."""
-    authority = trustme.CA()
-    certificate = authority.issue_cert("127.0.0.1", "localhost")
+    authority, certificate = _authority()
     with tempfile.TemporaryDirectory() as folder:
         ca_file = os.path.join(folder, "ca.pem")
         authority.cert_pem.write_to_path(ca_file)
         server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         certificate.configure_cert(server_context)
-        server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+        server = ThreadingHTTPServer(("127.0.0.1", port), BaseHTTPRequestHandler)
         receiver = Receiver("127.0.0.1", server.server_address[1])
         server.RequestHandlerClass = _handler_for(receiver)
         server.daemon_threads = True

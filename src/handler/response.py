@@ -124,6 +124,6 @@ def put_response(
             connection.close()
         if attempt < attempts:
             sleep(max(0.0, min(pause, time_left() - 0.1)))
-            pause *= 2
+            pause = min(2.0, pause * 2)
     logger.error("response could not be delivered to CloudFormation", extra={"host": host, "attempts": attempts})
     return False

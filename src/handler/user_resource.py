@@ -118,8 +118,10 @@ class UserResource(CfnResource):
                 sleep_on_delete=0,
             )
         self._sam_local = os.environ.get("AWS_SAM_LOCAL")
-        # crhelper logs the whole event (passwords, ResponseURL) at DEBUG: keep it above that.
-        logging.getLogger("crhelper").setLevel(logging.WARNING)
+        # At DEBUG, crhelper logs whole events and botocore request bodies (passwords, the
+        # presigned ResponseURL): keep them above that, whatever the root logger's level.
+        for name in ("crhelper", "botocore", "boto3", "urllib3"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         self.settings = settings
         self.outcome = ""
         self._handover = False

@@ -1,0 +1,152 @@
+"""Faults: ElastiCache misbehaving, the ResponseURL failing, the deadline arriving.
+Each case ends with exactly one correct answer, or a clean hand-over."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+
+import pytest
+
+from config import Settings
+from local.context import LambdaContext
+from local.receiver import Receiver, https_receiver
+from tests.conftest import STACK_ID, Invoke, load_event
+from tests.fake_elasticache import FakeElastiCache
+from user_resource import UserResource
+
+OWNER = {"elasticache-user-resource:stack-id": STACK_ID, "elasticache-user-resource:logical-id": "AppUser"}
+
+
+def owned(fake: FakeElastiCache) -> None:
+    fake.add_user("app-user-1", tags=dict(OWNER))
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        [("DescribeUsers", "reset"), ("DeleteUser", "reset")],
+        [("*", "500"), ("*", "500"), ("*", "500")],
+        [("*", "throttle")] * 4,
+        [("DeleteUser", "slow"), ("DescribeUsers", "slow")],
+    ],
+    ids=["connection-resets", "http-500s", "throttling-burst", "slow-answers"],
+)
+def test_elasticache_faults_still_end_in_success(
+    faults: list[tuple[str, str]], fake: FakeElastiCache, receiver: Receiver, invoke: Invoke
+) -> None:
+    owned(fake)
+    fake.delete_seconds = 0.3
+    fake.slow_seconds = 1.0
+    fake.faults = list(faults)
+    answers = invoke(load_event("delete.json", receiver))
+    assert [a.body["Status"] for a in answers] == ["SUCCESS"]
+    assert fake.faults == [] and "app-user-1" in fake.gone_at
+
+
+@pytest.mark.parametrize(
+    "plan", [[500, 503], ["reset"], ["hang"], [502, "reset", 500]], ids=["5xx", "reset", "timeout", "mixed"]
+)
+def test_response_failure_is_retried_until_delivered(
+    plan: list[int | str], fake: FakeElastiCache, receiver: Receiver, invoke: Invoke
+) -> None:
+    receiver.plan = list(plan)
+    receiver.hang_seconds = 1.5  # longer than RESPONSE_TIMEOUT_SECONDS (1 s in tests)
+    answers = invoke(load_event("delete.json", receiver))
+    # A PUT that timed out may still have been stored (as S3 would): a retry then stores the
+    # very same answer again, which CloudFormation reads as one.
+    assert {json.dumps(a.body, sort_keys=True) for a in answers} == {json.dumps(answers[0].body, sort_keys=True)}
+    assert answers[0].body["Status"] == "SUCCESS"
+    assert receiver.attempts == len(plan) + 1
+
+
+def test_response_is_retried_a_bounded_number_of_times_then_logged(
+    fake: FakeElastiCache, receiver: Receiver, invoke: Invoke, caplog: pytest.LogCaptureFixture
+) -> None:
+    receiver.plan = [500] * 10
+    assert invoke(load_event("delete.json", receiver)) == []
+    assert receiver.attempts == 5  # RESPONSE_MAX_ATTEMPTS
+    assert "response could not be delivered to CloudFormation" in caplog.messages
+
+
+def test_refused_response_url_is_not_retried(
+    fake: FakeElastiCache, receiver: Receiver, invoke: Invoke, caplog: pytest.LogCaptureFixture
+) -> None:
+    receiver.plan = [403]
+    assert invoke(load_event("delete.json", receiver)) == []
+    assert receiver.attempts == 1
+    assert any("the ResponseURL was refused" in m for m in caplog.messages)
+
+
+def test_connection_refused_then_listening(fake: FakeElastiCache, receiver: Receiver) -> None:
+    import app
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    event = load_event("delete.json", receiver)
+    event["ResponseURL"] = event["ResponseURL"].replace(f":{receiver.port}/", f":{port}/")
+    late: list[Receiver] = []
+    opened = threading.Event()
+    done = threading.Event()
+
+    def listen_later() -> None:
+        time.sleep(0.8)
+        with https_receiver(port=port) as second:
+            late.append(second)
+            opened.set()
+            done.wait(10)
+
+    thread = threading.Thread(target=listen_later)
+    thread.start()
+    app.lambda_handler(event, LambdaContext(timeout_seconds=30))
+    done.set()
+    thread.join()
+    assert opened.is_set()
+    assert [d.body["Status"] for d in late[0].deliveries] == ["SUCCESS"]
+
+
+def test_hand_over_that_cannot_be_set_up_answers_failed_once(
+    fake: FakeElastiCache, moto: str, receiver: Receiver, invoke: Invoke
+) -> None:
+    # No Lambda function exists in moto, so crhelper's AddPermission fails mid hand-over.
+    owned(fake)
+    fake.delete_seconds = 30
+    answers = invoke(load_event("delete.json", receiver), timeout=3.0, settle=1.0)
+    assert [a.body["Status"] for a in answers] == ["FAILED"]
+    assert answers[0].body["PhysicalResourceId"] == "app-user-1"
+
+
+def test_deadline_with_a_hanging_response_gives_one_answer(fake: FakeElastiCache, receiver: Receiver) -> None:
+    # The answer's PUT hangs until past the deadline, when crhelper's timer would send
+    # "Execution timed out": only one answer may reach CloudFormation.
+    receiver.plan = ["hang"]
+    receiver.hang_seconds = 2.5
+    resource = UserResource(Settings.from_environment())
+    resource.handle(load_event("delete.json", receiver), LambdaContext(timeout_seconds=2.5))
+    time.sleep(3.0)
+    assert len(receiver.deliveries) == 1
+
+
+def test_concurrent_deletes_of_one_user_both_succeed(fake: FakeElastiCache, receiver: Receiver) -> None:
+    # Two Lambda containers (CloudFormation or async retries) handling the same Delete.
+    owned(fake)
+    fake.delete_seconds = 0.8
+    first = load_event("delete.json", receiver)
+    second = {**first, "ResponseURL": receiver.url("second")}
+    threads = [
+        threading.Thread(target=UserResource(Settings.from_environment()).handle, args=(event, LambdaContext(30)))
+        for event in (first, second)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    deliveries = receiver.wait_for(2)
+    assert sorted((d.path.split("?")[0], d.body["Status"]) for d in deliveries) == [
+        ("/6f1e4a52-0004-4c8e-9d1a-000000000004", "SUCCESS"),
+        ("/second", "SUCCESS"),
+    ]
+    assert all(d.at >= fake.gone_at["app-user-1"] for d in deliveries)
