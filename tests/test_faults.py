@@ -119,15 +119,21 @@ def test_hand_over_that_cannot_be_set_up_answers_failed_once(
     assert answers[0].body["PhysicalResourceId"] == "app-user-1"
 
 
-def test_deadline_with_a_hanging_response_gives_one_answer(fake: FakeElastiCache, receiver: Receiver) -> None:
-    # The answer's PUT hangs until past the deadline, when crhelper's timer would send
-    # "Execution timed out": only one answer may reach CloudFormation.
-    receiver.plan = ["hang"]
-    receiver.hang_seconds = 2.5
+def test_call_overrunning_the_deadline_gets_one_answer_from_the_timer(
+    fake: FakeElastiCache, receiver: Receiver
+) -> None:
+    # A DescribeUsers answer slower than the whole invocation: crhelper's timer answers
+    # "Execution timed out" 0.5 s before the deadline; the handler's own late answer is
+    # then suppressed, and the timer's answer keeps the physical id.
+    owned(fake)
+    fake.slow_seconds = 3.0
+    fake.faults = [("DescribeUsers", "slow")]
     resource = UserResource(Settings.from_environment())
     resource.handle(load_event("delete.json", receiver), LambdaContext(timeout_seconds=2.5))
-    time.sleep(3.0)
-    assert len(receiver.deliveries) == 1
+    time.sleep(1.0)
+    assert [(d.body["Status"], d.body["Reason"], d.body["PhysicalResourceId"]) for d in receiver.deliveries] == [
+        ("FAILED", "Execution timed out", "app-user-1")
+    ]
 
 
 def test_concurrent_deletes_of_one_user_both_succeed(fake: FakeElastiCache, receiver: Receiver) -> None:

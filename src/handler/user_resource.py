@@ -225,7 +225,8 @@ class UserResource(CfnResource):
             allowed_hosts=self.settings.response_url_allowed_hosts,
             attempts=self.settings.response_attempts,
             timeout=self.settings.response_timeout,
-            time_left=lambda: self._context.get_remaining_time_in_millis() / 1000 - 1.0,
+            # Up to just before the deadline: crhelper's timer answers only 0.5 s before it.
+            time_left=lambda: self._context.get_remaining_time_in_millis() / 1000 - 0.2,
         )
 
     # Helpers -------------------------------------------------------------------------------
@@ -249,6 +250,9 @@ class UserResource(CfnResource):
 
     def _hand_over(self, event: dict[str, Any], physical_id: str) -> str:
         """Leave the rest of the wait to crhelper's poll re-invocations."""
+        if self._answered:
+            # crhelper's timer has answered already: a poll would answer a second time.
+            return physical_id
         if self._sam_local:
             return self._fail(
                 f"User '{physical_id}' is still changing at the invocation deadline, and a local "

@@ -1,0 +1,113 @@
+"""No password, secret value or ResponseURL signature reaches a log line or an answer, and no
+password reaches the state crhelper stores for a hand-over, across request types and faults."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import boto3
+import pytest
+
+from local.receiver import Receiver
+from log import SERVICE
+from tests.conftest import STACK_ID, Invoke, load_event
+from tests.fake_elasticache import FakeElastiCache
+
+TEMPLATE_PASSWORD = "Example-Passw0rd-1234567"
+NEW_PASSWORDS = ["Rotated-Passw0rd-0000001", "Rotated-Passw0rd-0000002"]
+SECRET_VALUE = "Secret-Manager-Value-77"
+PARAMETER_VALUE = "Parameter-Store-Value-88"
+INVALID_PASSWORD = "tooshort@"
+SIGNATURE = "5ec7e75ec7e75ec7e75ec7e75ec7e7"
+OWNER = {"elasticache-user-resource:stack-id": STACK_ID, "elasticache-user-resource:logical-id": "AppUser"}
+
+
+@pytest.fixture
+def everything_logged(caplog: pytest.LogCaptureFixture) -> Iterator[io.StringIO]:
+    """Every log line, as the function would print it, at DEBUG, from every logger."""
+    caplog.set_level(logging.DEBUG)
+    sink = io.StringIO()
+    service = logging.getLogger(SERVICE)
+    handler = logging.StreamHandler(sink)
+    handler.setFormatter(service.handlers[0].formatter)
+    service.addHandler(handler)
+    yield sink
+    service.removeHandler(handler)
+    sink.write("\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records))
+
+
+def test_no_secret_reaches_logs_answers_or_poll_state(
+    fake: FakeElastiCache, moto: str, receiver: Receiver, invoke: Invoke, everything_logged: io.StringIO
+) -> None:
+    boto3.client("secretsmanager").create_secret(Name="elasticache/leak-check", SecretString=SECRET_VALUE)
+    boto3.client("ssm").put_parameter(Name="/elasticache/leak-check", Value=PARAMETER_VALUE, Type="SecureString")
+    iam = boto3.client("iam")
+    role = iam.create_role(RoleName="fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    boto3.client("lambda").create_function(
+        FunctionName="elasticache-user-resource",
+        Runtime="python3.12",
+        Role=role,
+        Handler="app.lambda_handler",
+        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+    )
+    create = load_event("create.json", receiver)
+    invoke(create)
+    invoke(load_event("update.json", receiver))
+    rotate = load_event("update.json", receiver)
+    rotate["ResourceProperties"]["Passwords"] = NEW_PASSWORDS
+    invoke(rotate)
+    rotated = list(fake.users["app-user-1"].passwords)
+    invoke(load_event("update-replace.json", receiver))
+    from_secret = load_event("create-secret.json", receiver)
+    from_secret["ResourceProperties"].update(
+        UserId="secret-user", UserName="secret-user", PasswordSecretId="elasticache/leak-check"
+    )
+    invoke(from_secret)
+    from_parameter = load_event("create-secret.json", receiver)
+    del from_parameter["ResourceProperties"]["PasswordSecretId"]
+    from_parameter["ResourceProperties"].update(
+        UserId="param-user", UserName="param-user", PasswordParameterName="/elasticache/leak-check"
+    )
+    invoke(from_parameter)
+    invalid = load_event("create.json", receiver)
+    invalid["ResourceProperties"]["Passwords"] = [INVALID_PASSWORD]
+    invoke(invalid)
+    # Faults: ElastiCache errors and a failing ResponseURL.
+    fake.faults = [("CreateUser", "500"), ("CreateUser", "InvalidParameterValue")]
+    failing = load_event("create.json", receiver)
+    failing["ResourceProperties"]["UserId"] = "fault-user"
+    invoke(failing)
+    receiver.plan = [500, "reset"]
+    invoke(load_event("delete.json", receiver))
+    # A Create that outlasts its invocation: crhelper stores the event in an EventBridge rule.
+    fake.create_seconds = 5
+    slow = load_event("create.json", receiver)
+    slow["ResourceProperties"].update(UserId="slow-user", UserName="slow-user")
+    invoke(slow, timeout=3.0)
+    events = boto3.client("events")
+    poll_state = [
+        target["Input"]
+        for rule in events.list_rules()["Rules"]
+        for target in events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+    ]
+    assert poll_state, "the slow Create should have been handed over"
+    malformed = load_event("delete.json", receiver, StackId=None)
+    invoke(malformed)
+
+    answers = json.dumps([d.body for d in receiver.deliveries])
+    logs = everything_logged.getvalue()
+    assert len(receiver.deliveries) >= 10 and "response delivered" in logs
+    passwords = (TEMPLATE_PASSWORD, *NEW_PASSWORDS, SECRET_VALUE, PARAMETER_VALUE, INVALID_PASSWORD)
+    for secret in (*passwords, SIGNATURE):
+        assert secret not in answers
+        assert secret not in logs
+    # The poll state must keep the ResponseURL (the poll answers to it), but no password.
+    for secret in passwords:
+        assert all(secret not in state for state in poll_state)
+    assert "X-Amz-Signature" not in logs
+    # The passwords did reach ElastiCache: the check above is not vacuous.
+    assert fake.users["secret-user"].passwords == [SECRET_VALUE]
+    assert rotated == NEW_PASSWORDS
