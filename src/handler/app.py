@@ -27,5 +27,5 @@ def lambda_handler(event: Any, context: Any) -> None:
     except Exception:  # noqa: BLE001 - a crash here would leave CloudFormation waiting for an hour.
         logger.exception("unexpected error outside the request handling")
     request_type = event.get("RequestType") if isinstance(event, dict) else None
-    if request_type in ("Create", "Update", "Delete") and resource.outcome:
-        metrics.add_metric(name=f"{request_type}{resource.outcome}", unit=MetricUnit.Count, value=1)
+    prefix = request_type if request_type in ("Create", "Update", "Delete") else "Request"
+    metrics.add_metric(name=f"{prefix}{resource.outcome or 'Failed'}", unit=MetricUnit.Count, value=1)
