@@ -114,7 +114,7 @@ def https_receiver(port: int = 0) -> Iterator[Receiver]:
         server.RequestHandlerClass = _handler_for(receiver)
         server.daemon_threads = True
         server.socket = server_context.wrap_socket(server.socket, server_side=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
         thread.start()
         previous = os.environ.get("SSL_CERT_FILE")
         os.environ["SSL_CERT_FILE"] = ca_file

@@ -29,7 +29,7 @@ def owned(fake: FakeElastiCache) -> None:
     [
         [("DescribeUsers", "reset"), ("DeleteUser", "reset")],
         [("*", "500"), ("*", "500"), ("*", "500")],
-        [("*", "throttle")] * 4,
+        [("*", "throttle")] * 3,
         [("DeleteUser", "slow"), ("DescribeUsers", "slow")],
     ],
     ids=["connection-resets", "http-500s", "throttling-burst", "slow-answers"],
