@@ -56,6 +56,8 @@ class FakeElastiCache:
     """The API's state. Times are seconds; every call is recorded in `calls`."""
 
     delete_seconds: float = 0.0
+    # Per-user deletion times, overriding delete_seconds (the benchmark deletes many at once).
+    delete_seconds_for: dict[str, float] = field(default_factory=dict)
     create_seconds: float = 0.0
     modify_seconds: float = 0.0
     # What a new user becomes once "creating" ends (e.g. a failure status).
@@ -73,6 +75,7 @@ class FakeElastiCache:
     # When each user disappeared (time.monotonic()), for measuring detection lag.
     gone_at: dict[str, float] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    throttled: int = 0
     _bucket: float = 0.0
     _bucket_at: float = 0.0
 
@@ -117,6 +120,7 @@ class FakeElastiCache:
         self._bucket = min(self.rate_limit, self._bucket + (now - self._bucket_at) * self.rate_limit)
         self._bucket_at = now
         if self._bucket < 1:
+            self.throttled += 1
             return True
         self._bucket -= 1
         return False
@@ -204,7 +208,7 @@ class FakeElastiCache:
         if user.status in ("creating", "modifying", "deleting"):
             raise ApiError("InvalidUserState", f"User {user.user_id} is in {user.status} state.")
         then = "active" if user.user_id in self.failing_deletes else None
-        self.hold(user.user_id, "deleting", self.delete_seconds, then)
+        self.hold(user.user_id, "deleting", self.delete_seconds_for.get(user.user_id, self.delete_seconds), then)
         return _user_xml(user)
 
     def _by_arn(self, params: dict[str, str]) -> FakeUser:

@@ -108,7 +108,9 @@ class UserResource(CfnResource):
     _region: str | None
     _sam_local: str | None
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, client: ElastiCacheClient | None = None) -> None:
+        """`client` pins an ElastiCache client (e.g. one per simulated container); by default
+        a cached one per AWS_ENDPOINT_URL_ELASTICACHE is used."""
         with _hand_over_clients_deferred():
             super().__init__(
                 json_logging=False,
@@ -123,6 +125,7 @@ class UserResource(CfnResource):
         for name in ("crhelper", "botocore", "boto3", "urllib3"):
             logging.getLogger(name).setLevel(logging.WARNING)
         self.settings = settings
+        self._pinned_client = client
         self.outcome = ""
         self._handover = False
         self._answered = False
@@ -232,7 +235,7 @@ class UserResource(CfnResource):
     # Helpers -------------------------------------------------------------------------------
 
     def _lifecycle(self) -> UserLifecycle:
-        client = elasticache_client(os.environ.get("AWS_ENDPOINT_URL_ELASTICACHE"))
+        client = self._pinned_client or elasticache_client(os.environ.get("AWS_ENDPOINT_URL_ELASTICACHE"))
         return UserLifecycle(client, self.settings.schedule)
 
     def _deadline(self, event: Mapping[str, Any], context: Any) -> Deadline:

@@ -1,0 +1,57 @@
+"""`python -m bench`: every benchmark table. `--smoke` is a tiny run, for the tests."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from contextlib import ExitStack
+
+from bench.common import delete_event, owner_tags, prepare_environment
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="a tiny run that only shows the benchmark works")
+    parser.add_argument("--long", action="store_true", help="add a 600 s deletion to the lag table")
+    args = parser.parse_args(argv)
+
+    prepare_environment()
+    from local.receiver import https_receiver
+    from tests.fake_elasticache import FakeElastiCache, serve
+
+    logging.getLogger("elasticache-user-resource").setLevel(logging.ERROR)
+    deletions = [0.0, 0.5] if args.smoke else [0.0, 1.0, 4.0, 15.0, 60.0] + ([600.0] if args.long else [])
+    started = time.monotonic()
+    with ExitStack() as stack:
+        api = FakeElastiCache()
+        os.environ["AWS_ENDPOINT_URL_ELASTICACHE"] = stack.enter_context(serve(api))
+        receiver = stack.enter_context(https_receiver())
+        from bench import coldstart, lag, memory, scale
+
+        figures = lag.report(api, receiver, deletions, repeats=1 if args.smoke else 5, with_pollers=not args.smoke)
+        figures |= coldstart.report(runs=2 if args.smoke else 15)
+        api.add_user("memory-user", tags=owner_tags())
+        figures |= memory.report(json.dumps(delete_event(receiver.url("memory"), "memory-user", "memory")))
+        figures |= scale.report(api, receiver, users=10 if args.smoke else 200, rate_limit=100.0, deletion=5.0)
+    if not args.smoke:
+        verdicts = [
+            ("detection lag, 4 s deletion, median <= 1 s", figures["lag_4"] <= 1.0),
+            ("detection lag, 60 s deletion, median <= 2 s", figures["lag_60"] <= 2.0),
+            ("DescribeUsers per second of waiting <= 1", figures["calls_per_second"] <= 1.0),
+            ("cold start <= 1.15x baseline", figures["ratio"] <= 1.15),
+            ("peak RSS < 128 MB", figures["peak_mb"] < 128),
+            ("all 200 scale answers SUCCESS", figures["success"] == 200),
+        ]
+        print("\nTargets")
+        for name, met in verdicts:
+            print(f"  {'met ' if met else 'MISS'}  {name}")
+    print(f"\nbenchmark finished in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""What every benchmark section shares: the environment, table printing, the fake's wiring."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HANDLER = ROOT / "src" / "handler"
+STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/bench-stack/00000000-0000-0000-0000-000000000000"
+
+# The function's production settings: the defaults, not the tests' fast schedule.
+ENVIRONMENT = {
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "RESPONSE_URL_ALLOWED_HOSTS": "127.0.0.1",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+}
+TEST_ONLY = ("POLL_INITIAL_SECONDS", "POLL_GROWTH", "POLL_MAX_SECONDS", "DEADLINE_MARGIN_SECONDS", "AWS_SAM_LOCAL")
+
+
+def prepare_environment() -> None:
+    """Set the environment the handler reads at import, and make its modules importable."""
+    os.environ.update(ENVIRONMENT)
+    for name in (*TEST_ONLY, "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_ELASTICACHE"):
+        os.environ.pop(name, None)
+    for path in (str(HANDLER), str(ROOT)):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]], notes: Sequence[str] = ()) -> None:
+    """Print a plain-text table with a title and footnotes."""
+    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    print(f"\n{title}")
+    for index, row in enumerate(cells):
+        print("  " + " | ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
+        if index == 0:
+            print("  " + "-+-".join("-" * width for width in widths))
+    for note in notes:
+        print(f"  {note}")
+
+
+def delete_event(response_url: str, user_id: str, request_id: str) -> dict[str, object]:
+    """A CloudFormation Delete request for one user of the benchmark stack."""
+    return {
+        "RequestType": "Delete",
+        "ResponseURL": response_url,
+        "StackId": STACK_ID,
+        "RequestId": request_id,
+        "LogicalResourceId": "BenchUser",
+        "ResourceType": "Custom::ElastiCacheUser",
+        "PhysicalResourceId": user_id,
+        "ResourceProperties": {"UserId": user_id, "UserName": user_id, "Engine": "valkey"},
+    }
+
+
+def owner_tags() -> dict[str, str]:
+    from properties import owner_tags as tags
+
+    return tags(STACK_ID, "BenchUser")

@@ -1,0 +1,26 @@
+"""The benchmark is a tool, not a test: this only checks that a tiny run works end to end."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def test_benchmark_smoke_run_prints_every_table() -> None:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT_URL", "SSL_CERT_FILE"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    for title in ("Detection lag", "Cold start", "Memory: peak RSS", "Scale: 10 users"):
+        assert title in done.stdout
+    assert "answers SUCCESS / FAILED / missing | 10 / 0 / 0" in done.stdout
