@@ -15,7 +15,9 @@ from local.receiver import Receiver
 from tests.fake_elasticache import FakeElastiCache
 
 
-def report(api: FakeElastiCache, receiver: Receiver, users: int, rate_limit: float, deletion: float) -> dict[str, float]:
+def report(
+    api: FakeElastiCache, receiver: Receiver, users: int, rate_limit: float, deletion: float
+) -> dict[str, float]:
     """Delete `users` users concurrently; print outcomes, API calls and the slowest answer."""
     from config import Settings
     from user_resource import CLIENT_CONFIG, UserResource
@@ -28,8 +30,7 @@ def report(api: FakeElastiCache, receiver: Receiver, users: int, rate_limit: flo
     already = len(api.calls)
     received_before = len(receiver.deliveries)
     resources = [
-        UserResource(Settings.from_environment(), client=boto3.client("elasticache", config=CLIENT_CONFIG))
-        for _ in ids
+        UserResource(Settings.from_environment(), client=boto3.client("elasticache", config=CLIENT_CONFIG)) for _ in ids
     ]
     started = time.monotonic()
     threads = [
@@ -52,12 +53,18 @@ def report(api: FakeElastiCache, receiver: Receiver, users: int, rate_limit: flo
         f"Scale: {users} users deleted at once, {deletion:g} s deletions, API throttling above {rate_limit:g} req/s",
         ["measure", "value"],
         [
-            ["answers SUCCESS / FAILED / missing", f"{statuses['SUCCESS']} / {statuses['FAILED']} / {users - len(answers)}"],
+            [
+                "answers SUCCESS / FAILED / missing",
+                f"{statuses['SUCCESS']} / {statuses['FAILED']} / {users - len(answers)}",
+            ],
             ["API calls (all)", sum(calls.values())],
             ["  " + ", ".join(f"{a} {n}" for a, n in sorted(calls.items())), ""],
             ["throttled calls", api.throttled],
             ["slowest answer", f"{slowest:.1f} s"],
-            ["gone -> answer, worst", f"{max(d.at - api.gone_at[d.body['PhysicalResourceId']] for d in answers):.1f} s"],
+            [
+                "gone -> answer, worst",
+                f"{max(d.at - api.gone_at[d.body['PhysicalResourceId']] for d in answers):.1f} s",
+            ],
         ],
         ["Each invocation has its own boto3 client (adaptive retries), like separate Lambda containers."],
     )

@@ -28,7 +28,9 @@ scalars = st.one_of(
 )
 values = st.one_of(scalars, st.lists(scalars, max_size=3), st.dictionaries(st.text(max_size=5), scalars, max_size=3))
 good_passwords = st.lists(
-    st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEF0123456789-_!#$%", min_size=16, max_size=40), min_size=1, max_size=2
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEF0123456789-_!#$%", min_size=16, max_size=40),
+    min_size=1,
+    max_size=2,
 )
 properties = st.fixed_dictionaries(
     {},
@@ -63,7 +65,9 @@ def requests(draw: st.DrawFn, url: str) -> dict[str, Any]:
         "RequestId": draw(st.uuids()).hex,
         "LogicalResourceId": "AppUser",
         "ResourceType": "Custom::ElastiCacheUser",
-        "PhysicalResourceId": draw(st.one_of(st.sampled_from(["app-user-1", "stack_AppUser_ABCDEFGH"]), envelope_value)),
+        "PhysicalResourceId": draw(
+            st.one_of(st.sampled_from(["app-user-1", "stack_AppUser_ABCDEFGH"]), envelope_value)
+        ),
         "ResourceProperties": draw(st.one_of(properties, values)),
         "OldResourceProperties": draw(st.one_of(properties, values)),
     }

@@ -51,7 +51,7 @@ class Settings:
             poll_interval_minutes=int(_float("POLL_INTERVAL_MINUTES", 1, 1, 60)),
             schedule=PollSchedule(
                 initial=_float("POLL_INITIAL_SECONDS", 0.5, 0.05, 30.0),
-                growth=_float("POLL_GROWTH", 1.5, 1.0, 4.0),
-                maximum=_float("POLL_MAX_SECONDS", 1.0, 0.05, 60.0),
+                growth=_float("POLL_GROWTH", 1.25, 1.0, 4.0),
+                maximum=_float("POLL_MAX_SECONDS", 2.0, 0.05, 60.0),
             ),
         )

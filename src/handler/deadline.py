@@ -44,8 +44,8 @@ class PollSchedule:
     """
 
     initial: float = 0.5
-    growth: float = 1.5
-    maximum: float = 1.0
+    growth: float = 1.25
+    maximum: float = 2.0
 
     def intervals(self) -> Iterator[float]:
         """Yield the waits between consecutive checks, forever."""
