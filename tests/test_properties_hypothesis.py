@@ -139,5 +139,6 @@ def test_foreign_response_url_gets_no_answer_and_no_api_call(
 
 
 def test_non_object_events_do_not_crash(fake: FakeElastiCache, invoke: Invoke) -> None:
-    for event in (None, [], "Delete", 42, {"RequestType": "Delete"}):
+    events: list[Any] = [None, [], "Delete", 42, {"RequestType": "Delete"}]
+    for event in events:
         assert invoke(event) == []
