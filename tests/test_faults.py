@@ -156,3 +156,21 @@ def test_concurrent_deletes_of_one_user_both_succeed(fake: FakeElastiCache, rece
         ("/second", "SUCCESS"),
     ]
     assert all(d.at >= fake.gone_at["app-user-1"] for d in deliveries)
+
+
+def test_throttling_beyond_botocore_retries_only_postpones_a_check(fake: FakeElastiCache, moto: str) -> None:
+    # The lifecycle alone, with a client that does not retry: each throttled DescribeUsers
+    # during the wait must be taken as "check again later", not as a failure.
+    import boto3
+    from botocore.config import Config
+
+    from deadline import Deadline, PollSchedule
+    from users import UserLifecycle
+
+    owned(fake)
+    fake.delete_seconds = 0.3
+    client = boto3.client("elasticache", config=Config(retries={"mode": "standard", "max_attempts": 1}))
+    lifecycle = UserLifecycle(client, PollSchedule(initial=0.05, growth=1.5, maximum=0.2))
+    fake.faults = [("DeleteUser", "InvalidUserState")] + [("DescribeUsers", "throttle")] * 4
+    lifecycle.delete("app-user-1", Deadline(10))
+    assert "app-user-1" in fake.gone_at and fake.faults == []

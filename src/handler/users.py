@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 AuthenticationType = Literal["password", "iam", "no-password-required"]
 
+THROTTLING_CODES = frozenset({"Throttling", "ThrottlingException", "RequestLimitExceeded"})
 # Statuses in which ElastiCache refuses changes for a while and then settles by itself.
 TRANSIENT_STATUSES = frozenset({"creating", "modifying"})
 
@@ -104,15 +105,25 @@ class UserLifecycle:
         self._client = client
         self._schedule = schedule or PollSchedule()
 
-    def describe(self, user_id: str) -> UserTypeDef | None:
-        """The user as ElastiCache describes it, or None if it does not exist."""
-        try:
-            users = self._client.describe_users(UserId=user_id)["Users"]
-        except ClientError as error:
-            if error_code(error) == "UserNotFound":
-                return None
-            raise _api_failure("DescribeUsers", user_id, error) from error
-        return users[0] if users else None
+    def describe(self, user_id: str, checks: Iterator[int] | None = None) -> UserTypeDef | None:
+        """The user as ElastiCache describes it, or None if it does not exist.
+
+        While waiting (`checks` given), throttling that outlasts botocore's retries only
+        postpones the check to the next interval: a busy API is no reason to fail.
+        """
+        while True:
+            try:
+                users = self._client.describe_users(UserId=user_id)["Users"]
+            except ClientError as error:
+                code = error_code(error)
+                if code == "UserNotFound":
+                    return None
+                if checks is None or code not in THROTTLING_CODES:
+                    raise _api_failure("DescribeUsers", user_id, error) from error
+                logger.warning("DescribeUsers throttled; checking again later", extra={"user_id": user_id})
+                next(checks)
+                continue
+            return users[0] if users else None
 
     def tags_of(self, user: UserTypeDef) -> dict[str, str]:
         """The user's tags as a dict."""
@@ -165,11 +176,11 @@ class UserLifecycle:
 
     def wait_until_active(self, user_id: str, deadline: Deadline) -> UserTypeDef:
         """Wait while the user is creating or modifying; return it once active."""
-        user = self.describe(user_id)
         checks = self._checks(deadline)
+        user = self.describe(user_id, checks)
         while user is not None and user["Status"] in TRANSIENT_STATUSES:
             number = next(checks)
-            user = self.describe(user_id)
+            user = self.describe(user_id, checks)
             logger.debug("waiting for user to be active", extra={"user_id": user_id, "check": number})
         if user is None:
             raise UserOperationError(f"User '{user_id}' disappeared while waiting for it to become active.")
@@ -220,8 +231,8 @@ class UserLifecycle:
         unless `adopt`, which tags it as the owner's first (the IAM policy deletes only
         tagged users).
         """
-        user = self.describe(user_id)
         checks = self._checks(deadline)
+        user = self.describe(user_id, checks)
         owner_checked = owner is None
         while user is not None and user["Status"] != "deleting":
             if not owner_checked and owner is not None:
@@ -243,7 +254,7 @@ class UserLifecycle:
                 extra={"user_id": user_id, "status": user["Status"]},
             )
             next(checks)
-            user = self.describe(user_id)
+            user = self.describe(user_id, checks)
         if user is not None:
             self.wait_until_gone(user_id, deadline)
 
@@ -271,8 +282,9 @@ class UserLifecycle:
 
     def wait_until_gone(self, user_id: str, deadline: Deadline) -> None:
         """Poll DescribeUsers until the user no longer exists; fail if it stops deleting."""
-        for number in self._checks(deadline):
-            user = self.describe(user_id)
+        checks = self._checks(deadline)
+        for number in checks:
+            user = self.describe(user_id, checks)
             if user is None:
                 logger.info("user deleted", extra={"user_id": user_id, "checks": number})
                 return
