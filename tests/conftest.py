@@ -99,6 +99,33 @@ def load_event(name: str, receiver: Receiver, **changes: Any) -> dict[str, Any]:
     return event
 
 
+def with_properties(event: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """The event with ResourceProperties changed: a value of None removes the property."""
+    properties = dict(event["ResourceProperties"])
+    for key, value in changes.items():
+        if value is None:
+            properties.pop(key, None)
+        else:
+            properties[key] = value
+    return {**event, "ResourceProperties": properties}
+
+
+@pytest.fixture
+def poll_function(moto: str) -> str:
+    """The function in moto that crhelper's hand-over grants EventBridge permission to invoke."""
+    import boto3
+
+    role = boto3.client("iam").create_role(RoleName="fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    boto3.client("lambda").create_function(
+        FunctionName="elasticache-user-resource",
+        Runtime="python3.12",
+        Role=role,
+        Handler="app.lambda_handler",
+        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+    )
+    return "elasticache-user-resource"
+
+
 Invoke = Callable[..., list[Delivery]]
 
 

@@ -9,20 +9,14 @@ import boto3
 import pytest
 
 from local.receiver import Receiver
-from tests.conftest import STACK_ID, Invoke, load_event
+from tests.conftest import STACK_ID, Invoke, load_event, with_properties
 from tests.fake_elasticache import FakeElastiCache
 
 OWNER = {"elasticache-user-resource:stack-id": STACK_ID, "elasticache-user-resource:logical-id": "AppUser"}
 
 
 def create_event(receiver: Receiver, **properties: Any) -> dict[str, Any]:
-    event = load_event("create.json", receiver)
-    for key, value in properties.items():
-        if value is None:
-            event["ResourceProperties"].pop(key, None)
-        else:
-            event["ResourceProperties"][key] = value
-    return event
+    return with_properties(load_event("create.json", receiver), **properties)
 
 
 def test_create_against_moto_returns_user_id_and_attributes(moto: str, receiver: Receiver, invoke: Invoke) -> None:

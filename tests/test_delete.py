@@ -20,7 +20,7 @@ def owned_user(fake: FakeElastiCache, user_id: str = "app-user-1", **attributes:
 
 
 def test_delete_against_moto_deletes_the_user_and_keeps_the_physical_id(
-    moto: str, receiver: Receiver, invoke: Invoke
+    poll_function: str, receiver: Receiver, invoke: Invoke
 ) -> None:
     client = boto3.client("elasticache")
     client.create_user(
@@ -181,17 +181,8 @@ def test_untagged_user_is_deleted_only_when_adoption_is_allowed(
 
 
 def test_hand_over_to_poll_when_deletion_outlasts_the_invocation(
-    fake: FakeElastiCache, moto: str, receiver: Receiver, invoke: Invoke
+    fake: FakeElastiCache, poll_function: str, receiver: Receiver, invoke: Invoke
 ) -> None:
-    iam = boto3.client("iam")
-    role = iam.create_role(RoleName="fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    boto3.client("lambda").create_function(
-        FunctionName="elasticache-user-resource",
-        Runtime="python3.12",
-        Role=role,
-        Handler="app.lambda_handler",
-        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
-    )
     owned_user(fake)
     fake.delete_seconds = 2.5
     # 3.5 s of Lambda time with a 2 s margin: the invocation must stop waiting after 1.5 s.

@@ -40,19 +40,10 @@ def everything_logged(caplog: pytest.LogCaptureFixture) -> Iterator[io.StringIO]
 
 
 def test_no_secret_reaches_logs_answers_or_poll_state(
-    fake: FakeElastiCache, moto: str, receiver: Receiver, invoke: Invoke, everything_logged: io.StringIO
+    fake: FakeElastiCache, poll_function: str, receiver: Receiver, invoke: Invoke, everything_logged: io.StringIO
 ) -> None:
     boto3.client("secretsmanager").create_secret(Name="elasticache/leak-check", SecretString=SECRET_VALUE)
     boto3.client("ssm").put_parameter(Name="/elasticache/leak-check", Value=PARAMETER_VALUE, Type="SecureString")
-    iam = boto3.client("iam")
-    role = iam.create_role(RoleName="fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    boto3.client("lambda").create_function(
-        FunctionName="elasticache-user-resource",
-        Runtime="python3.12",
-        Role=role,
-        Handler="app.lambda_handler",
-        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
-    )
     create = load_event("create.json", receiver)
     invoke(create)
     invoke(load_event("update.json", receiver))

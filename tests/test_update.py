@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 
 from local.receiver import Receiver
-from tests.conftest import STACK_ID, Invoke, load_event
+from tests.conftest import STACK_ID, Invoke, load_event, with_properties
 from tests.fake_elasticache import FakeElastiCache
 
 OWNER = {"elasticache-user-resource:stack-id": STACK_ID, "elasticache-user-resource:logical-id": "AppUser"}
@@ -19,14 +19,9 @@ def existing(fake: FakeElastiCache, user_id: str = "app-user-1") -> None:
 
 
 def update_event(receiver: Receiver, **properties: Any) -> dict[str, Any]:
+    """An in-place Update from the sample properties, with `properties` changed."""
     event = load_event("update.json", receiver)
-    event["ResourceProperties"] = dict(event["OldResourceProperties"])
-    for key, value in properties.items():
-        if value is None:
-            event["ResourceProperties"].pop(key, None)
-        else:
-            event["ResourceProperties"][key] = value
-    return event
+    return with_properties({**event, "ResourceProperties": event["OldResourceProperties"]}, **properties)
 
 
 def modify_params(fake: FakeElastiCache) -> list[dict[str, str]]:
@@ -157,17 +152,8 @@ def test_update_of_a_vanished_user_fails_clearly(fake: FakeElastiCache, receiver
 
 
 def test_create_that_outlasts_the_invocation_is_finished_by_a_poll(
-    fake: FakeElastiCache, moto: str, receiver: Receiver, invoke: Invoke
+    fake: FakeElastiCache, poll_function: str, receiver: Receiver, invoke: Invoke
 ) -> None:
-    iam = boto3.client("iam")
-    role = iam.create_role(RoleName="fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    boto3.client("lambda").create_function(
-        FunctionName="elasticache-user-resource",
-        Runtime="python3.12",
-        Role=role,
-        Handler="app.lambda_handler",
-        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
-    )
     fake.create_seconds = 2.0
     assert invoke(load_event("create.json", receiver), timeout=3.0) == []
     events = boto3.client("events")
