@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from users import AuthenticationType
+from users import AuthenticationType, UserSpec
 
 REQUEST_TYPES = ("Create", "Update", "Delete")
 ENVELOPE_FIELDS = ("RequestType", "ResponseURL", "StackId", "RequestId", "LogicalResourceId")
@@ -111,16 +111,14 @@ class SecretReference:
 
 @dataclass(frozen=True)
 class UserProperties:
-    """The validated ResourceProperties of one Custom::ElastiCacheUser."""
+    """The validated ResourceProperties of one Custom::ElastiCacheUser.
 
-    user_id: str
-    user_name: str
-    engine: str
-    access_string: str
-    authentication: AuthenticationType
-    passwords: tuple[str, ...] = field(default=(), repr=False)
+    `spec` holds the passwords written in the template (none when `secret` names where
+    they are kept) and the template's own tags (not the ownership tags).
+    """
+
+    spec: UserSpec
     secret: SecretReference | None = None
-    tags: Mapping[str, str] = field(default_factory=dict)
     adopt_existing: bool = False
 
 
@@ -240,19 +238,21 @@ def parse_properties(properties: Mapping[str, Any]) -> UserProperties:
     if authentication == "iam" and user_id.lower() != user_name:
         raise PropertyError("With IAM authentication, UserId must equal UserName (both lower-case).")
     return UserProperties(
-        user_id=user_id.lower(),
-        user_name=user_name,
-        engine=engine,
-        access_string=access_string,
-        authentication=authentication,
-        passwords=passwords,
+        spec=UserSpec(
+            user_id=user_id.lower(),
+            user_name=user_name,
+            engine=engine,
+            access_string=access_string,
+            authentication=authentication,
+            passwords=passwords,
+            tags=_tags(properties.get("Tags")),
+        ),
         secret=secret,
-        tags=_tags(properties.get("Tags")),
         adopt_existing=parse_bool("AdoptExistingUser", properties.get("AdoptExistingUser")),
     )
 
 
-def needs_replacement(old: UserProperties, new: UserProperties) -> list[str]:
+def needs_replacement(old: UserSpec, new: UserSpec) -> list[str]:
     """The properties whose change forces a new user (empty list: update in place).
 
     ModifyUser changes neither UserId nor UserName, and moves an engine only from redis

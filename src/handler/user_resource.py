@@ -9,6 +9,7 @@ outlasts the invocation (crhelper would otherwise hand every request over).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -288,19 +289,16 @@ class UserResource(CfnResource):
 
     def _passwords(self, properties: UserProperties) -> tuple[str, ...]:
         if properties.secret is None:
-            return properties.passwords
+            return properties.spec.passwords
         origin = "PasswordSecretId" if properties.secret.kind == "secretsmanager" else "PasswordParameterName"
         return check_passwords(read_passwords(properties.secret, origin), f"The passwords in {origin}")
 
     def _spec(self, event: Mapping[str, Any], properties: UserProperties) -> UserSpec:
-        return UserSpec(
-            user_id=properties.user_id,
-            user_name=properties.user_name,
-            engine=properties.engine,
-            access_string=properties.access_string,
-            authentication=properties.authentication,
+        """The user to make: the properties with their passwords read and the ownership tags added."""
+        return dataclasses.replace(
+            properties.spec,
             passwords=self._passwords(properties),
-            tags={**properties.tags, **owner_tags(event["StackId"], event["LogicalResourceId"])},
+            tags={**properties.spec.tags, **owner_tags(event["StackId"], event["LogicalResourceId"])},
         )
 
     def _ownership(self, event: Mapping[str, Any]) -> Ownership:
@@ -392,10 +390,12 @@ class UserResource(CfnResource):
             old: UserProperties | None = parse_properties(event.get("OldResourceProperties") or {})
         except PropertyError:
             old = None  # unreadable old properties: everything is set again
-        if new.user_id != physical_id.lower():
-            logger.info("replacement", extra={"new_user_id": new.user_id})
+        target = new.spec
+        if target.user_id != physical_id.lower():
+            logger.info("replacement", extra={"new_user_id": target.user_id})
             return self._make_user(event, context)
-        replace = needs_replacement(old, new) if old else []
+        before = old.spec if old else None
+        replace = needs_replacement(before, target) if before else []
         if replace:
             # As for a custom-named native resource: the new user cannot share the old one's id.
             raise PropertyError(
@@ -403,27 +403,27 @@ class UserResource(CfnResource):
                 "change UserId as well."
             )
         arguments: dict[str, Any] = {}
-        if old is None or new.access_string != old.access_string:
-            arguments["AccessString"] = new.access_string
-        if old is None or (new.authentication, new.passwords, new.secret) != (
-            old.authentication,
-            old.passwords,
+        if before is None or target.access_string != before.access_string:
+            arguments["AccessString"] = target.access_string
+        if old is None or (target.authentication, target.passwords, new.secret) != (
+            old.spec.authentication,
+            old.spec.passwords,
             old.secret,
         ):
             arguments.update(self._spec(event, new).authentication_arguments())
-        if old is not None and new.engine != old.engine:
-            arguments["Engine"] = new.engine
+        if before is not None and target.engine != before.engine:
+            arguments["Engine"] = target.engine
         lifecycle = self._lifecycle()
         deadline = self._deadline(event, context)
         if arguments:
-            user = lifecycle.modify(new.user_id, arguments, deadline)
+            user = lifecycle.modify(target.user_id, arguments, deadline)
         else:
-            user = lifecycle.wait_until_active(new.user_id, deadline)
-        old_tags = old.tags if old else {}
-        if new.tags != old_tags:
-            lifecycle.set_tags(user, old_tags, new.tags)
+            user = lifecycle.wait_until_active(target.user_id, deadline)
+        old_tags = before.tags if before else {}
+        if target.tags != old_tags:
+            lifecycle.set_tags(user, old_tags, target.tags)
         self.Data = user_data(user)
-        return new.user_id
+        return target.user_id
 
     # Polls and Delete ----------------------------------------------------------------------
 
