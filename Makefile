@@ -15,7 +15,7 @@ help:
 	@echo "make lifecycle  - create, update in place, replace, delete, end to end"
 	@echo "make test       - ruff, mypy, cfn-lint and the test suite (what CI runs)"
 	@echo "make lint       - cfn-lint and sam validate --lint on template.yaml"
-	@echo "make bench      - the benchmark tables (bench/)"
+	@echo "make bench      - the benchmark tables (bench/; BENCH_ARGS=--long adds a 600 s deletion)"
 	@echo "make build      - sam build (needs no Docker)"
 	@echo "make invoke-local EVENT=events/delete.json - sam local invoke (needs Docker)"
 
@@ -54,8 +54,9 @@ EVENT ?= events/delete.json
 invoke-local: build
 	$(SAM_ENV) $(SAM_VENV)/bin/sam local invoke ElastiCacheUserFunction --event $(EVENT)
 
+BENCH_ARGS ?=
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis
