@@ -220,3 +220,22 @@ def test_poll_that_is_still_waiting_sends_nothing_and_keeps_the_rule(
     assert invoke(poll_event, timeout=3.0) == []
     assert fake.count("DeleteUser") == 1
     assert fake.users["app-user-1"].status == "deleting"
+
+
+def test_polling_gives_up_after_the_service_timeout(
+    fake: FakeElastiCache, poll_function: str, receiver: Receiver, invoke: Invoke
+) -> None:
+    owned_user(fake)
+    fake.delete_seconds = 600
+    event = load_event("delete.json", receiver)
+    event["ResourceProperties"]["ServiceTimeout"] = "1800"
+    assert invoke(event, timeout=3.0) == []
+    events = boto3.client("events")
+    [rule] = events.list_rules()["Rules"]
+    poll_event = json.loads(events.list_targets_by_rule(Rule=rule["Name"])["Targets"][0]["Input"])
+    # Half an hour and more of polling later, CloudFormation has stopped waiting.
+    poll_event["HandedOverAt"] -= 1801
+    [answer] = invoke(poll_event, timeout=3.0)
+    assert answer.body["Status"] == "FAILED" and answer.body["PhysicalResourceId"] == "app-user-1"
+    assert "ServiceTimeout (1800 s)" in answer.body["Reason"] and "'app-user-1'" in answer.body["Reason"]
+    assert events.list_rules()["Rules"] == []

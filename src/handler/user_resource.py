@@ -14,6 +14,7 @@ import functools
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -48,6 +49,9 @@ FAILED = "FAILED"
 # Keys of ResourceProperties that may hold passwords: dropped from the event before crhelper
 # stores it in an EventBridge rule for a hand-over (a poll only waits, it needs none of them).
 SECRET_PROPERTIES = ("Passwords", "AuthenticationMode")
+# Set on the event at hand-over (crhelper carries it into every poll): when polling began.
+HANDED_OVER_AT = "HandedOverAt"
+DEFAULT_SERVICE_TIMEOUT = 3600.0
 CLIENT_CONFIG = Config(
     retries={"mode": "adaptive", "max_attempts": 8},
     connect_timeout=5,
@@ -60,6 +64,16 @@ def elasticache_client(endpoint: str | None) -> ElastiCacheClient:
     """The ElastiCache client for an endpoint (boto3 reads AWS_ENDPOINT_URL_ELASTICACHE itself;
     the argument only keys the cache, so a changed endpoint gets a new client)."""
     return boto3.client("elasticache", config=CLIENT_CONFIG)
+
+
+def service_timeout(properties: object) -> float:
+    """The resource's ServiceTimeout in seconds (CloudFormation's default: 3600)."""
+    value = properties.get("ServiceTimeout") if isinstance(properties, Mapping) else None
+    try:
+        seconds = float(str(value))
+    except ValueError:
+        return DEFAULT_SERVICE_TIMEOUT
+    return seconds if 1 <= seconds <= DEFAULT_SERVICE_TIMEOUT else DEFAULT_SERVICE_TIMEOUT
 
 
 def not_created_id(event: Mapping[str, Any]) -> str:
@@ -261,6 +275,17 @@ class UserResource(CfnResource):
             return self._fail(
                 f"User '{physical_id}' is still changing at the invocation deadline, and a local "
                 "run (AWS_SAM_LOCAL) cannot hand over to a poll. Raise the function timeout.",
+                physical_id,
+            )
+        # crhelper would poll for ever (its issue #5): give up once CloudFormation has stopped
+        # waiting, so the answer says why and the poll rule is removed.
+        handed_over_at = float(event.setdefault(HANDED_OVER_AT, time.time()))
+        limit = service_timeout(event.get("ResourceProperties"))
+        if time.time() - handed_over_at >= limit:
+            return self._fail(
+                f"User '{physical_id}' is still changing {(time.time() - handed_over_at) / 60:.0f} min after "
+                f"the hand-over to polling, past the resource's ServiceTimeout ({limit:.0f} s), so "
+                "CloudFormation no longer waits for it. Check the user in ElastiCache.",
                 physical_id,
             )
         for key in ("ResourceProperties", "OldResourceProperties"):
