@@ -91,10 +91,11 @@ def test_every_resource_is_narrow() -> None:
         assert "NotAction" not in statement and "NotResource" not in statement
 
 
-def test_users_are_created_and_deleted_only_with_the_ownership_tag() -> None:
+def test_users_are_created_changed_and_deleted_only_with_the_ownership_tag() -> None:
     by_action = {a: s for s in statements() for a in s["Action"]}
     key = "elasticache-user-resource:stack-id"
-    assert by_action["elasticache:DeleteUser"]["Condition"] == {"Null": {f"aws:ResourceTag/{key}": "false"}}
+    for action in ("DeleteUser", "ModifyUser", "RemoveTagsFromResource"):
+        assert by_action[f"elasticache:{action}"]["Condition"] == {"Null": {f"aws:ResourceTag/{key}": "false"}}
     assert by_action["elasticache:CreateUser"]["Condition"] == {"Null": {f"aws:RequestTag/{key}": "false"}}
 
 
