@@ -67,7 +67,8 @@ class FakeElastiCache:
     users: dict[str, FakeUser] = field(default_factory=dict)
     calls: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     # Consumed in order by matching calls: (action or "*", kind); kind is "throttle", "500",
-    # "reset", "slow", or an error code to answer with (e.g. "InvalidUserState").
+    # "reset", "slow", or an error code to answer with (e.g. "InvalidUserState"; with "+echo"
+    # its message quotes every request parameter).
     faults: list[tuple[str, str]] = field(default_factory=list)
     slow_seconds: float = 3.0
     # User ids whose deletion falls back to "active" instead of finishing.
@@ -287,6 +288,9 @@ def _handler_for(api: FakeElastiCache) -> type[BaseHTTPRequestHandler]:
                     raise ApiError("Throttling", "Rate exceeded", 400)
                 if fault == "500":
                     raise ApiError("InternalFailure", "Internal failure", 500)
+                if fault and fault.endswith("+echo"):
+                    # An error message that quotes the request, passwords included.
+                    raise ApiError(fault.removesuffix("+echo"), "Refused: " + ", ".join(params.values()), 400)
                 if fault and fault[0].isupper():
                     raise ApiError(fault, f"Injected {fault}.", 400)
                 inner = api.call(action, params)

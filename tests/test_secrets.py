@@ -21,6 +21,7 @@ NEW_PASSWORDS = ["Rotated-Passw0rd-0000001", "Rotated-Passw0rd-0000002"]
 SECRET_VALUE = "Secret-Manager-Value-77"
 PARAMETER_VALUE = "Parameter-Store-Value-88"
 INVALID_PASSWORD = "tooshort@"
+ECHOED_PASSWORD = "Echoed-By-The-Api-000001"
 SIGNATURE = "5ec7e75ec7e75ec7e75ec7e75ec7e7"
 OWNER = {"elasticache-user-resource:stack-id": STACK_ID, "elasticache-user-resource:logical-id": "AppUser"}
 
@@ -71,6 +72,11 @@ def test_no_secret_reaches_logs_answers_or_poll_state(
     failing = load_event("create.json", receiver)
     failing["ResourceProperties"]["UserId"] = "fault-user"
     invoke(failing)
+    fake.faults = [("ModifyUser", "InvalidParameterValue+echo")]
+    echoed = load_event("update.json", receiver)
+    echoed["ResourceProperties"]["Passwords"] = [ECHOED_PASSWORD]
+    [refused] = invoke(echoed)[-1:]
+    assert refused.body["Status"] == "FAILED" and "****" in refused.body["Reason"]
     receiver.plan = [500, "reset"]
     invoke(load_event("delete.json", receiver))
     # A Create that outlasts its invocation: crhelper stores the event in an EventBridge rule.
@@ -91,7 +97,7 @@ def test_no_secret_reaches_logs_answers_or_poll_state(
     answers = json.dumps([d.body for d in receiver.deliveries])
     logs = everything_logged.getvalue()
     assert len(receiver.deliveries) >= 10 and "response delivered" in logs
-    passwords = (TEMPLATE_PASSWORD, *NEW_PASSWORDS, SECRET_VALUE, PARAMETER_VALUE, INVALID_PASSWORD)
+    passwords = (TEMPLATE_PASSWORD, *NEW_PASSWORDS, SECRET_VALUE, PARAMETER_VALUE, INVALID_PASSWORD, ECHOED_PASSWORD)
     for secret in (*passwords, SIGNATURE):
         assert secret not in answers
         assert secret not in logs

@@ -144,6 +144,7 @@ class UserResource(CfnResource):
         self.outcome = ""
         self._handover = False
         self._answered = False
+        self._passwords_seen: set[str] = set()
         self._answer_lock = threading.Lock()
         self.create(self._create)
         self.update(self._update)
@@ -175,6 +176,7 @@ class UserResource(CfnResource):
         """Answer one CloudFormation request (or one poll re-invocation)."""
         self._handover = False
         self._answered = False
+        self._passwords_seen.clear()
         self.outcome = ""
         url = event.get("ResponseURL") if isinstance(event, Mapping) else None
         if not is_allowed_response_url(url, self.settings.response_url_allowed_hosts):
@@ -261,6 +263,9 @@ class UserResource(CfnResource):
         return Deadline(seconds)
 
     def _fail(self, reason: str, physical_id: str) -> str:
+        # A reason may quote ElastiCache's own error message: never let it carry a password.
+        for secret in self._passwords_seen:
+            reason = reason.replace(secret, "****")
         logger.error("request failed", extra={"reason": reason})
         self.Status = FAILED
         self.Reason = reason
@@ -320,9 +325,11 @@ class UserResource(CfnResource):
 
     def _spec(self, event: Mapping[str, Any], properties: UserProperties) -> UserSpec:
         """The user to make: the properties with their passwords read and the ownership tags added."""
+        passwords = self._passwords(properties)
+        self._passwords_seen.update(passwords)
         return dataclasses.replace(
             properties.spec,
-            passwords=self._passwords(properties),
+            passwords=passwords,
             tags={**properties.spec.tags, **owner_tags(event["StackId"], event["LogicalResourceId"])},
         )
 
