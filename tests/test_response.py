@@ -1,0 +1,71 @@
+"""The answer's body and destination, as CloudFormation's store would receive them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from local.receiver import Receiver
+from response import MAX_BODY_BYTES, encode_body, is_allowed_response_url, put_response
+from tests.conftest import Invoke, load_event
+from tests.fake_elasticache import FakeElastiCache
+
+BODY = {
+    "Status": "SUCCESS",
+    "PhysicalResourceId": "app-user-1",
+    "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1",
+    "RequestId": "r-1",
+    "LogicalResourceId": "AppUser",
+    "Reason": "",
+    "Data": {},
+    "NoEcho": False,
+}
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/x?sig=1", True),
+        ("https://cloudformation-custom-resource-response-cnnorth1.s3.cn-north-1.amazonaws.com.cn/x", True),
+        ("https://S3.AMAZONAWS.COM/x", True),
+        ("http://s3.amazonaws.com/x", False),
+        ("https://amazonaws.com.evil.example/x", False),
+        ("https://evilamazonaws.com/x", False),
+        ("https://s3.amazonaws.com@evil.example/x", False),
+        ("https://127.0.0.1:8443/x", True),  # allowed through RESPONSE_URL_ALLOWED_HOSTS in the tests
+        ("https://localhost/x", False),
+        ("https://[::1/x", False),
+        (None, False),
+    ],
+)
+def test_only_https_urls_on_aws_or_allowed_hosts(url: object, allowed: bool) -> None:
+    assert is_allowed_response_url(url, {"127.0.0.1"}) is allowed
+
+
+def test_oversized_data_turns_the_answer_into_a_failure_that_fits() -> None:
+    body = {**BODY, "Data": {"Big": "x" * 5000}}
+    sent = json.loads(encode_body(body))
+    assert len(encode_body(body)) <= MAX_BODY_BYTES
+    assert sent["Status"] == "FAILED" and sent["Data"] == {} and "4096" in sent["Reason"]
+
+
+def test_oversized_echoed_fields_are_clipped_to_fit() -> None:
+    body = {**BODY, "StackId": "s" * 3000, "LogicalResourceId": "l" * 3000, "Reason": "r" * 3000}
+    assert len(encode_body(body)) <= MAX_BODY_BYTES
+
+
+def test_a_disallowed_url_is_never_contacted(receiver: Receiver) -> None:
+    url = receiver.url().replace("https://", "http://")
+    assert not put_response(url, BODY, allowed_hosts={"127.0.0.1"}, attempts=3, timeout=1, time_left=lambda: 10)
+    assert receiver.attempts == 0
+
+
+def test_long_reasons_keep_their_beginning(fake: FakeElastiCache, receiver: Receiver, invoke: Invoke) -> None:
+    # crhelper would keep the last 240 characters; the beginning says what is wrong.
+    event = load_event("create.json", receiver)
+    event["ResourceProperties"].update({f"Unknown{i}" + "x" * 60: "1" for i in range(5)})
+    [answer] = invoke(event)
+    reason = answer.body["Reason"]
+    assert reason.startswith("Unknown property(ies): Unknown0") and reason.endswith("...")
+    assert len(reason) == 256
