@@ -179,3 +179,20 @@ def test_unreadable_old_properties_set_everything_again(
     [params] = modify_params(fake)
     assert params["AccessString"] == "on ~app:* +@read" and params["AuthenticationMode.Type"] == "password"
     assert fake.users["app-user-1"].tags == {**OWNER, "team": "payments"}
+
+
+def test_update_that_outlasts_the_invocation_is_finished_by_a_poll(
+    fake: FakeElastiCache, poll_function: str, receiver: Receiver, invoke: Invoke
+) -> None:
+    existing(fake)
+    fake.modify_seconds = 2.0
+    assert invoke(load_event("update.json", receiver), timeout=3.0) == []
+    events = boto3.client("events")
+    [rule] = events.list_rules()["Rules"]
+    [target] = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+    assert "Example-Passw0rd" not in target["Input"]
+    answers = invoke(json.loads(target["Input"]), timeout=10.0)
+    assert [a.body["Status"] for a in answers] == ["SUCCESS"]
+    assert answers[0].body["PhysicalResourceId"] == "app-user-1"
+    assert answers[0].body["Data"]["Status"] == "active"
+    assert events.list_rules()["Rules"] == []
