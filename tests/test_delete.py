@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from local.receiver import Receiver
-from tests.conftest import STACK_ID, Invoke, load_event
+from tests.conftest import STACK_ID, Invoke, load_event, stored_poll
 from tests.fake_elasticache import FakeElastiCache
 
 OWNED = {"elasticache-user-resource:stack-id": STACK_ID, "elasticache-user-resource:logical-id": "AppUser"}
@@ -187,11 +187,9 @@ def test_hand_over_to_poll_when_deletion_outlasts_the_invocation(
     fake.delete_seconds = 2.5
     # 3.5 s of Lambda time with a 2 s margin: the invocation must stop waiting after 1.5 s.
     assert invoke(load_event("delete.json", receiver), timeout=3.5) == []
-    events = boto3.client("events")
-    [rule] = events.list_rules()["Rules"]
+    rule, stored = stored_poll()
     assert rule["ScheduleExpression"] == "rate(1 minute)"
-    [target] = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
-    poll_event = json.loads(target["Input"])
+    poll_event = json.loads(stored)
     assert poll_event["CrHelperPoll"] is True
     assert "Passwords" not in json.dumps(poll_event["ResourceProperties"])
     gone = fake.users["app-user-1"].settle_at
@@ -201,7 +199,7 @@ def test_hand_over_to_poll_when_deletion_outlasts_the_invocation(
     assert answer.body["Status"] == "SUCCESS"
     assert answer.body["PhysicalResourceId"] == "app-user-1"
     assert "PhysicalResourceId" not in answer.body["Data"]
-    assert events.list_rules()["Rules"] == []
+    assert boto3.client("events").list_rules()["Rules"] == []
 
 
 def test_poll_that_is_still_waiting_sends_nothing_and_keeps_the_rule(
@@ -230,12 +228,10 @@ def test_polling_gives_up_after_the_service_timeout(
     event = load_event("delete.json", receiver)
     event["ResourceProperties"]["ServiceTimeout"] = "1800"
     assert invoke(event, timeout=3.0) == []
-    events = boto3.client("events")
-    [rule] = events.list_rules()["Rules"]
-    poll_event = json.loads(events.list_targets_by_rule(Rule=rule["Name"])["Targets"][0]["Input"])
+    poll_event = json.loads(stored_poll()[1])
     # Half an hour and more of polling later, CloudFormation has stopped waiting.
     poll_event["HandedOverAt"] -= 1801
     [answer] = invoke(poll_event, timeout=3.0)
     assert answer.body["Status"] == "FAILED" and answer.body["PhysicalResourceId"] == "app-user-1"
     assert "ServiceTimeout (1800 s)" in answer.body["Reason"] and "'app-user-1'" in answer.body["Reason"]
-    assert events.list_rules()["Rules"] == []
+    assert boto3.client("events").list_rules()["Rules"] == []

@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 
 from local.receiver import Receiver
-from tests.conftest import STACK_ID, Invoke, load_event, with_properties
+from tests.conftest import STACK_ID, Invoke, load_event, stored_poll, with_properties
 from tests.fake_elasticache import FakeElastiCache
 
 OWNER = {"elasticache-user-resource:stack-id": STACK_ID, "elasticache-user-resource:logical-id": "AppUser"}
@@ -156,12 +156,9 @@ def test_create_that_outlasts_the_invocation_is_finished_by_a_poll(
 ) -> None:
     fake.create_seconds = 2.0
     assert invoke(load_event("create.json", receiver), timeout=3.0) == []
-    events = boto3.client("events")
-    [rule] = events.list_rules()["Rules"]
-    [target] = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
-    assert "Example-Passw0rd" not in target["Input"]
-    poll_event = json.loads(target["Input"])
-    answers = invoke(poll_event, timeout=10.0)
+    _, stored = stored_poll()
+    assert "Example-Passw0rd" not in stored
+    answers = invoke(json.loads(stored), timeout=10.0)
     assert answers[-1].body["Status"] == "SUCCESS"
     assert answers[-1].body["PhysicalResourceId"] == "app-user-1"
     assert answers[-1].body["Data"]["Status"] == "active"
@@ -187,12 +184,10 @@ def test_update_that_outlasts_the_invocation_is_finished_by_a_poll(
     existing(fake)
     fake.modify_seconds = 2.0
     assert invoke(load_event("update.json", receiver), timeout=3.0) == []
-    events = boto3.client("events")
-    [rule] = events.list_rules()["Rules"]
-    [target] = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
-    assert "Example-Passw0rd" not in target["Input"]
-    answers = invoke(json.loads(target["Input"]), timeout=10.0)
+    _, stored = stored_poll()
+    assert "Example-Passw0rd" not in stored
+    answers = invoke(json.loads(stored), timeout=10.0)
     assert [a.body["Status"] for a in answers] == ["SUCCESS"]
     assert answers[0].body["PhysicalResourceId"] == "app-user-1"
     assert answers[0].body["Data"]["Status"] == "active"
-    assert events.list_rules()["Rules"] == []
+    assert boto3.client("events").list_rules()["Rules"] == []
