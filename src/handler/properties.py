@@ -178,7 +178,7 @@ def _tags(value: object) -> dict[str, str]:
 
 
 def _authentication(
-    properties: Mapping[str, Any], engine: str
+    properties: Mapping[str, Any],
 ) -> tuple[AuthenticationType, tuple[str, ...], SecretReference | None]:
     """The one way of authenticating the properties choose, with its passwords or their secret."""
     no_password = parse_bool("NoPasswordRequired", properties.get("NoPasswordRequired"))
@@ -232,7 +232,7 @@ def parse_properties(properties: Mapping[str, Any]) -> UserProperties:
     if engine not in ENGINES:
         raise PropertyError("Engine must be redis or valkey.")
     access_string = str(_text(properties, "AccessString"))
-    authentication, passwords, secret = _authentication(properties, engine)
+    authentication, passwords, secret = _authentication(properties)
     if authentication == "no-password-required" and engine == "valkey":
         raise PropertyError("Valkey users cannot be no-password users: set Passwords or use IAM authentication.")
     if authentication == "iam" and user_id.lower() != user_name:
