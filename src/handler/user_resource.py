@@ -349,9 +349,9 @@ class UserResource(CfnResource):
         deadline = self._deadline(event, context)
         try:
             lifecycle.create(spec)
-        except UserAlreadyExistsError:
+        except UserAlreadyExistsError as exists:
             try:
-                user = self._take_over(lifecycle, spec, properties, event, deadline)
+                user = self._take_over(lifecycle, spec, properties, event, deadline, exists)
             except DeadlineReached:
                 return self._hand_over(event, spec.user_id)
         else:
@@ -372,11 +372,13 @@ class UserResource(CfnResource):
         properties: UserProperties,
         event: Mapping[str, Any],
         deadline: Deadline,
+        exists: UserAlreadyExistsError,
     ) -> UserTypeDef:
         """Bring an existing user in line with `spec`, if this resource owns it or may adopt it.
 
         A user this resource already owns is met again on a retried Create and on the
-        rollback of a replacement; any other user only with AdoptExistingUser.
+        rollback of a replacement; any other user only with AdoptExistingUser, else
+        CreateUser's `exists` error stands.
         """
         existing = lifecycle.describe(spec.user_id)
         if existing is None:
@@ -384,10 +386,7 @@ class UserResource(CfnResource):
         found = lifecycle.tags_of(existing)
         owned = self._ownership(event).describe_mismatch(found) is None
         if not owned and not properties.adopt_existing:
-            raise UserAlreadyExistsError(
-                f"User '{spec.user_id}' already exists and was not made by this resource; choose another "
-                "UserId, or set AdoptExistingUser to 'true' to take it over."
-            )
+            raise exists
         if existing.get("UserName") != spec.user_name:
             raise UserOperationError(
                 f"User '{spec.user_id}' already exists with another UserName, which cannot be changed in place."
