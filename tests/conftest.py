@@ -42,6 +42,8 @@ from tests.fake_elasticache import FakeElastiCache, serve  # noqa: E402
 
 EVENTS = ROOT / "events"
 STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/app-stack/0f0e0d0c-1111-2222-3333-444455556666"
+# The ownership tags of the sample stack's AppUser, as the resource writes them.
+OWNER = {"elasticache-user-resource:stack-id": STACK_ID, "elasticache-user-resource:logical-id": "AppUser"}
 
 
 @pytest.fixture(scope="session")

@@ -9,10 +9,8 @@ import boto3
 import pytest
 
 from local.receiver import Receiver
-from tests.conftest import STACK_ID, Invoke, load_event, with_properties
+from tests.conftest import OWNER, Invoke, load_event, with_properties
 from tests.fake_elasticache import FakeElastiCache
-
-OWNER = {"elasticache-user-resource:stack-id": STACK_ID, "elasticache-user-resource:logical-id": "AppUser"}
 
 
 def create_event(receiver: Receiver, **properties: Any) -> dict[str, Any]:

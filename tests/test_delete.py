@@ -9,14 +9,12 @@ import boto3
 import pytest
 
 from local.receiver import Receiver
-from tests.conftest import STACK_ID, Invoke, load_event, stored_poll
+from tests.conftest import OWNER, STACK_ID, Invoke, load_event, stored_poll
 from tests.fake_elasticache import FakeElastiCache
-
-OWNED = {"elasticache-user-resource:stack-id": STACK_ID, "elasticache-user-resource:logical-id": "AppUser"}
 
 
 def owned_user(fake: FakeElastiCache, user_id: str = "app-user-1", **attributes: object) -> None:
-    fake.add_user(user_id, tags=dict(OWNED), **attributes)
+    fake.add_user(user_id, tags=dict(OWNER), **attributes)
 
 
 def test_delete_against_moto_deletes_the_user_and_keeps_the_physical_id(
@@ -29,7 +27,7 @@ def test_delete_against_moto_deletes_the_user_and_keeps_the_physical_id(
         Engine="redis",
         AccessString="on ~* +@all",
         NoPasswordRequired=True,
-        Tags=[{"Key": k, "Value": v} for k, v in OWNED.items()],
+        Tags=[{"Key": k, "Value": v} for k, v in OWNER.items()],
     )
     [answer] = invoke(load_event("delete.json", receiver))
     assert answer.body["Status"] == "SUCCESS", answer.body

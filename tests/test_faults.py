@@ -13,11 +13,9 @@ import pytest
 from config import Settings
 from local.context import LambdaContext
 from local.receiver import Receiver, https_receiver
-from tests.conftest import STACK_ID, Invoke, load_event
+from tests.conftest import OWNER, Invoke, load_event
 from tests.fake_elasticache import FakeElastiCache
 from user_resource import UserResource
-
-OWNER = {"elasticache-user-resource:stack-id": STACK_ID, "elasticache-user-resource:logical-id": "AppUser"}
 
 
 def owned(fake: FakeElastiCache) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from local.receiver import Receiver
 from log import SERVICE
-from tests.conftest import STACK_ID, Invoke, load_event
+from tests.conftest import Invoke, load_event
 from tests.fake_elasticache import FakeElastiCache
 
 TEMPLATE_PASSWORD = "Example-Passw0rd-1234567"
@@ -23,7 +23,6 @@ PARAMETER_VALUE = "Parameter-Store-Value-88"
 INVALID_PASSWORD = "tooshort@"
 ECHOED_PASSWORD = "Echoed-By-The-Api-000001"
 SIGNATURE = "5ec7e75ec7e75ec7e75ec7e75ec7e7"
-OWNER = {"elasticache-user-resource:stack-id": STACK_ID, "elasticache-user-resource:logical-id": "AppUser"}
 
 
 @pytest.fixture

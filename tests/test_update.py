@@ -8,10 +8,8 @@ from typing import Any
 import boto3
 
 from local.receiver import Receiver
-from tests.conftest import STACK_ID, Invoke, load_event, stored_poll, with_properties
+from tests.conftest import OWNER, Invoke, load_event, stored_poll, with_properties
 from tests.fake_elasticache import FakeElastiCache
-
-OWNER = {"elasticache-user-resource:stack-id": STACK_ID, "elasticache-user-resource:logical-id": "AppUser"}
 
 
 def existing(fake: FakeElastiCache, user_id: str = "app-user-1") -> None:
