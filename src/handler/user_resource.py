@@ -330,7 +330,7 @@ class UserResource(CfnResource):
         return dataclasses.replace(
             properties.spec,
             passwords=passwords,
-            tags={**properties.spec.tags, **owner_tags(event["StackId"], event["LogicalResourceId"])},
+            tags={**properties.spec.tags, **self._ownership(event).tags},
         )
 
     def _ownership(self, event: Mapping[str, Any]) -> Ownership:
