@@ -20,8 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     prepare_environment()
+    from local.fake_elasticache import FakeElastiCache, serve
     from local.receiver import https_receiver
-    from tests.fake_elasticache import FakeElastiCache, serve
 
     logging.getLogger("elasticache-user-resource").setLevel(logging.ERROR)
     deletions = [0.0, 0.5] if args.smoke else [0.0, 1.0, 4.0, 15.0, 60.0] + ([600.0] if args.long else [])

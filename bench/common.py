@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+import local  # noqa: F401 - puts the function's modules on the import path
 
 ROOT = Path(__file__).resolve().parent.parent
 HANDLER = ROOT / "src" / "handler"
@@ -26,13 +27,10 @@ TEST_ONLY = ("POLL_INITIAL_SECONDS", "POLL_GROWTH", "POLL_MAX_SECONDS", "DEADLIN
 
 
 def prepare_environment() -> None:
-    """Set the environment the handler reads at import, and make its modules importable."""
+    """Set the environment the handler reads at import (`local` puts its modules on the path)."""
     os.environ.update(ENVIRONMENT)
     for name in (*TEST_ONLY, "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_ELASTICACHE"):
         os.environ.pop(name, None)
-    for path in (str(HANDLER), str(ROOT)):
-        if path not in sys.path:
-            sys.path.insert(0, path)
 
 
 def median(values: Sequence[float]) -> float:

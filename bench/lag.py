@@ -14,8 +14,8 @@ from botocore.exceptions import ClientError
 
 from bench.common import delete_event, median, owner_tags, table
 from local.context import LambdaContext
+from local.fake_elasticache import FakeElastiCache
 from local.receiver import Receiver
-from tests.fake_elasticache import FakeElastiCache
 
 # crhelper's defaults: an EventBridge rule every 2 minutes, and 120 s of sleep before any
 # Delete answer (when more than 135 s of the invocation are left, as with a 900 s timeout).
@@ -37,10 +37,11 @@ def describe_calls(api: FakeElastiCache, user_id: str) -> int:
 
 def run_this_project(api: FakeElastiCache, receiver: Receiver, user_id: str) -> float:
     """One Delete through the real handler, as its own Lambda container; returns its start."""
+    from cfn_resource import UserResource
+    from clients import new_elasticache_client
     from config import Settings
-    from user_resource import CLIENT_CONFIG, UserResource
 
-    client = boto3.client("elasticache", config=CLIENT_CONFIG)
+    client = new_elasticache_client(None, Settings.from_environment().deadline_margin)
     resource = UserResource(Settings.from_environment(), client=client)
     started = time.monotonic()
     resource.handle(delete_event(receiver.url(user_id), user_id, user_id), LambdaContext(timeout_seconds=900))

@@ -7,20 +7,19 @@ import threading
 import time
 from collections import Counter
 
-import boto3
-
 from bench.common import delete_event, owner_tags, table
 from local.context import LambdaContext
+from local.fake_elasticache import FakeElastiCache
 from local.receiver import Receiver
-from tests.fake_elasticache import FakeElastiCache
 
 
 def report(
     api: FakeElastiCache, receiver: Receiver, users: int, rate_limit: float, deletion: float
 ) -> dict[str, float]:
     """Delete `users` users concurrently; print outcomes, API calls and the slowest answer."""
+    from cfn_resource import UserResource
+    from clients import new_elasticache_client
     from config import Settings
-    from user_resource import CLIENT_CONFIG, UserResource
 
     ids = [f"scale-{index:04d}" for index in range(users)]
     for user_id in ids:
@@ -29,9 +28,9 @@ def report(
     api.rate_limit = rate_limit
     already = len(api.calls)
     received_before = len(receiver.deliveries)
-    resources = [
-        UserResource(Settings.from_environment(), client=boto3.client("elasticache", config=CLIENT_CONFIG)) for _ in ids
-    ]
+    settings = Settings.from_environment()
+    # One client per invocation, as separate Lambda containers would have.
+    resources = [UserResource(settings, client=new_elasticache_client(None, settings.deadline_margin)) for _ in ids]
     started = time.monotonic()
     threads = [
         threading.Thread(

@@ -5,7 +5,7 @@
     python -m local.run events/create.json events/delete.json   # any events, in order
 
 ElastiCache is an emulator on 127.0.0.1 (moto server; the lifecycle uses the stateful fake
-from tests/, as moto has no ModifyUser), and the ResponseURL of every event is rewritten to
+in local/, as moto has no ModifyUser), and the ResponseURL of every event is rewritten to
 an HTTPS receiver on 127.0.0.1, which prints the answer CloudFormation would receive.
 """
 
@@ -83,7 +83,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json-logs", action="store_true", help="print the handler's own JSON log lines")
     args = parser.parse_args(argv)
 
-    sys.path[:0] = [str(ROOT / "src" / "handler"), str(ROOT)]
     os.environ.update(
         {
             "AWS_REGION": "us-east-1",
@@ -118,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"emulator: moto server (ElastiCache and every other service) on {endpoint}")
         fake = None
         if lifecycle:
-            from tests.fake_elasticache import FakeElastiCache, serve
+            from local.fake_elasticache import FakeElastiCache, serve
 
             fake = FakeElastiCache(delete_seconds=args.delete_seconds, create_seconds=1.0, modify_seconds=1.0)
             os.environ["AWS_ENDPOINT_URL_ELASTICACHE"] = stack.enter_context(serve(fake))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +13,6 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "src" / "handler"), str(ROOT)]
 
 # The handler reads its settings at import: set them before anything imports it.
 os.environ.update(
@@ -36,9 +34,10 @@ os.environ.update(
 os.environ.pop("AWS_SAM_LOCAL", None)
 os.environ.pop("AWS_PROFILE", None)
 
+import local  # noqa: E402, F401 - puts the function's modules on the import path
 from local.context import LambdaContext  # noqa: E402
+from local.fake_elasticache import FakeElastiCache, serve  # noqa: E402
 from local.receiver import Delivery, Receiver, https_receiver  # noqa: E402
-from tests.fake_elasticache import FakeElastiCache, serve  # noqa: E402
 
 EVENTS = ROOT / "events"
 STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/app-stack/0f0e0d0c-1111-2222-3333-444455556666"

@@ -8,9 +8,9 @@ from typing import Any
 import boto3
 import pytest
 
+from local.fake_elasticache import FakeElastiCache
 from local.receiver import Receiver
 from tests.conftest import OWNER, Invoke, load_event, with_properties
-from tests.fake_elasticache import FakeElastiCache
 
 
 def create_event(receiver: Receiver, **properties: Any) -> dict[str, Any]:

@@ -8,9 +8,9 @@ import time
 import boto3
 import pytest
 
+from local.fake_elasticache import FakeElastiCache
 from local.receiver import Receiver
 from tests.conftest import OWNER, STACK_ID, Invoke, load_event, stored_poll
-from tests.fake_elasticache import FakeElastiCache
 
 
 def owned_user(fake: FakeElastiCache, user_id: str = "app-user-1", **attributes: object) -> None:
@@ -189,7 +189,8 @@ def test_hand_over_to_poll_when_deletion_outlasts_the_invocation(
     assert rule["ScheduleExpression"] == "rate(1 minute)"
     poll_event = json.loads(stored)
     assert poll_event["CrHelperPoll"] is True
-    assert "Passwords" not in json.dumps(poll_event["ResourceProperties"])
+    # Only the envelope and the poll state are stored: no property (passwords) at all.
+    assert "ResourceProperties" not in poll_event and "Passwords" not in stored
     gone = fake.users["app-user-1"].settle_at
     assert gone is not None
     time.sleep(max(0.0, gone - time.monotonic()))
@@ -228,7 +229,7 @@ def test_polling_gives_up_after_the_service_timeout(
     assert invoke(event, timeout=3.0) == []
     poll_event = json.loads(stored_poll()[1])
     # Half an hour and more of polling later, CloudFormation has stopped waiting.
-    poll_event["HandedOverAt"] -= 1801
+    poll_event["ElastiCacheUserPoll"]["since"] -= 1801
     [answer] = invoke(poll_event, timeout=3.0)
     assert answer.body["Status"] == "FAILED" and answer.body["PhysicalResourceId"] == "app-user-1"
     assert "ServiceTimeout (1800 s)" in answer.body["Reason"] and "'app-user-1'" in answer.body["Reason"]

@@ -10,12 +10,12 @@ import time
 
 import pytest
 
+from cfn_resource import UserResource
 from config import Settings
 from local.context import LambdaContext
+from local.fake_elasticache import FakeElastiCache
 from local.receiver import Receiver, https_receiver
 from tests.conftest import OWNER, Invoke, load_event
-from tests.fake_elasticache import FakeElastiCache
-from user_resource import UserResource
 
 
 def owned(fake: FakeElastiCache) -> None:
@@ -120,13 +120,16 @@ def test_hand_over_that_cannot_be_set_up_answers_failed_once(
 def test_call_overrunning_the_deadline_gets_one_answer_from_the_timer(
     fake: FakeElastiCache, receiver: Receiver
 ) -> None:
-    # A DescribeUsers answer slower than the whole invocation: crhelper's timer answers
-    # "Execution timed out" 0.5 s before the deadline; the handler's own late answer is
-    # then suppressed, and the timer's answer keeps the physical id.
+    # A DescribeUsers answer slower than the whole invocation, on a client without the
+    # deadline hooks (the provider's own client never lets a call overrun): crhelper's timer
+    # answers "Execution timed out" 0.5 s before the deadline; the handler's own late answer
+    # is then suppressed, and the timer's answer keeps the physical id.
+    import boto3
+
     owned(fake)
     fake.slow_seconds = 3.0
     fake.faults = [("DescribeUsers", "slow")]
-    resource = UserResource(Settings.from_environment())
+    resource = UserResource(Settings.from_environment(), client=boto3.client("elasticache"))
     resource.handle(load_event("delete.json", receiver), LambdaContext(timeout_seconds=2.5))
     time.sleep(1.0)
     assert [(d.body["Status"], d.body["Reason"], d.body["PhysicalResourceId"]) for d in receiver.deliveries] == [

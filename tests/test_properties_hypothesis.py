@@ -11,9 +11,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from local.fake_elasticache import FakeElastiCache
 from local.receiver import Receiver
 from tests.conftest import STACK_ID, Invoke
-from tests.fake_elasticache import FakeElastiCache
 
 REQUIRED = ("Status", "PhysicalResourceId", "StackId", "RequestId", "LogicalResourceId")
 

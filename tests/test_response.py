@@ -6,10 +6,10 @@ import json
 
 import pytest
 
+from local.fake_elasticache import FakeElastiCache
 from local.receiver import Receiver
 from response import MAX_BODY_BYTES, encode_body, is_allowed_response_url, put_response
 from tests.conftest import Invoke, load_event
-from tests.fake_elasticache import FakeElastiCache
 
 BODY = {
     "Status": "SUCCESS",

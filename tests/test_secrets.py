@@ -11,10 +11,10 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
+from local.fake_elasticache import FakeElastiCache
 from local.receiver import Receiver
 from log import SERVICE
 from tests.conftest import Invoke, load_event
-from tests.fake_elasticache import FakeElastiCache
 
 TEMPLATE_PASSWORD = "Example-Passw0rd-1234567"
 NEW_PASSWORDS = ["Rotated-Passw0rd-0000001", "Rotated-Passw0rd-0000002"]

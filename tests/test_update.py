@@ -7,9 +7,9 @@ from typing import Any
 
 import boto3
 
+from local.fake_elasticache import FakeElastiCache
 from local.receiver import Receiver
 from tests.conftest import OWNER, Invoke, load_event, stored_poll, with_properties
-from tests.fake_elasticache import FakeElastiCache
 
 
 def existing(fake: FakeElastiCache, user_id: str = "app-user-1") -> None:

@@ -15,17 +15,38 @@ from typing import Any  # noqa: E402
 from aws_lambda_powertools import Metrics  # noqa: E402
 from aws_lambda_powertools.metrics import MetricUnit  # noqa: E402
 
-from config import Settings  # noqa: E402
+from cfn_resource import Result, UserResource  # noqa: E402
+from clients import elasticache_client  # noqa: E402
+from config import Settings, allowed_hosts  # noqa: E402
 from log import SERVICE, logger  # noqa: E402
-from user_resource import UserResource, elasticache_client  # noqa: E402
+from request import not_created_id  # noqa: E402
+from response import answer_failed  # noqa: E402
 
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ElastiCacheUserResource"), service=SERVICE)
-resource = UserResource(Settings.from_environment())
-# Built at import, so a cold start pays for it once, outside the first request's time budget.
-elasticache_client(os.environ.get("AWS_ENDPOINT_URL_ELASTICACHE"))
+resource: UserResource | None = None
+start_error = ""
+try:
+    settings = Settings.from_environment()
+    resource = UserResource(settings)
+    # Built at import, so a cold start pays for it once, outside the first request's time budget.
+    elasticache_client(os.environ.get("AWS_ENDPOINT_URL_ELASTICACHE"), settings.deadline_margin)
+except Exception as error:  # noqa: BLE001 - every request must still be answered.
+    logger.exception("the provider failed to start")
+    start_error = type(error).__name__
 
 gc.freeze()
 gc.enable()
+
+
+def _answer_start_failure(event: Any) -> Result:
+    if not isinstance(event, dict):
+        return Result.IGNORED
+    physical_id = event.get("PhysicalResourceId")
+    if not isinstance(physical_id, str) or not physical_id:
+        physical_id = not_created_id(str(event.get("LogicalResourceId", "")), str(event.get("RequestId", "")))
+    reason = f"The provider function failed to start ({start_error}); see its logs."
+    sent = answer_failed(event, reason, physical_id, allowed_hosts=allowed_hosts())
+    return Result.FAILED if sent else Result.IGNORED
 
 
 @metrics.log_metrics
@@ -33,9 +54,10 @@ gc.enable()
 def lambda_handler(event: Any, context: Any) -> None:
     """Answer one CloudFormation request for a Custom::ElastiCacheUser (never raises)."""
     try:
-        resource.handle(event, context)
+        result = resource.handle(event, context) if resource else _answer_start_failure(event)
     except Exception:  # noqa: BLE001 - a crash here would leave CloudFormation waiting for an hour.
         logger.exception("unexpected error outside the request handling")
+        result = Result.FAILED
     request_type = event.get("RequestType") if isinstance(event, dict) else None
     prefix = request_type if request_type in ("Create", "Update", "Delete") else "Request"
-    metrics.add_metric(name=f"{prefix}{resource.outcome or 'Failed'}", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=f"{prefix}{result.value}", unit=MetricUnit.Count, value=1)

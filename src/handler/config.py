@@ -17,11 +17,17 @@ def _float(name: str, default: float, low: float, high: float) -> float:
     return min(high, max(low, value))
 
 
+def allowed_hosts() -> frozenset[str]:
+    """RESPONSE_URL_ALLOWED_HOSTS: hosts besides AWS's S3 hosts a ResponseURL may point to."""
+    hosts = os.environ.get("RESPONSE_URL_ALLOWED_HOSTS", "")
+    return frozenset(h.strip().lower() for h in hosts.split(",") if h.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the handler reads from its environment."""
 
-    # Extra hosts (beyond *.amazonaws.com[.cn]) a ResponseURL may point to: local runs and tests.
+    # Extra hosts (beyond AWS's S3 hosts) a ResponseURL may point to: local runs and tests.
     response_url_allowed_hosts: frozenset[str]
     # Seconds kept free before the Lambda deadline to send the answer or hand over.
     deadline_margin: float
@@ -42,9 +48,8 @@ class Settings:
     @classmethod
     def from_environment(cls) -> Settings:
         """Read the settings from os.environ."""
-        hosts = os.environ.get("RESPONSE_URL_ALLOWED_HOSTS", "")
         return cls(
-            response_url_allowed_hosts=frozenset(h.strip().lower() for h in hosts.split(",") if h.strip()),
+            response_url_allowed_hosts=allowed_hosts(),
             deadline_margin=_float("DEADLINE_MARGIN_SECONDS", 10.0, 2.0, 120.0),
             response_attempts=int(_float("RESPONSE_MAX_ATTEMPTS", 5, 1, 20)),
             response_timeout=_float("RESPONSE_TIMEOUT_SECONDS", 5.0, 0.5, 30.0),

@@ -1,4 +1,4 @@
-"""Time budget of one invocation, and the interval schedule used while waiting on ElastiCache."""
+"""Time budget of one invocation, and the waiter that paces status checks within it."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-
-class DeadlineReached(Exception):
-    """The work is still under way when the invocation must stop; it is resumed by a later poll."""
+from exceptions import DeadlineReached
 
 
 class Deadline:
@@ -53,3 +51,19 @@ class PollSchedule:
         while True:
             yield interval
             interval = min(self.maximum, interval * self.growth)
+
+
+class Waiter:
+    """Paces one wait: each `pause()` sleeps the schedule's next interval, or raises
+    DeadlineReached when that sleep would pass the deadline."""
+
+    def __init__(self, schedule: PollSchedule, deadline: Deadline) -> None:
+        self._intervals = schedule.intervals()
+        self.deadline = deadline
+        self.pauses = 0
+
+    def pause(self) -> int:
+        """Sleep until the next check is due; returns how many pauses this wait has made."""
+        self.deadline.sleep(next(self._intervals))
+        self.pauses += 1
+        return self.pauses

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from exceptions import PropertyError
 from users import AuthenticationType, UserSpec
 
 REQUEST_TYPES = ("Create", "Update", "Delete")
@@ -22,8 +23,10 @@ USER_ID_PATTERN = re.compile(r"[a-zA-Z][a-zA-Z0-9-]*")
 USER_ID_MAX = 40
 ENGINES = ("redis", "valkey")
 PASSWORD_MIN, PASSWORD_MAX, PASSWORDS_MAX = 16, 128, 2
-# ElastiCache accepts printable ASCII in passwords except these (and white space).
-PASSWORD_FORBIDDEN = set(' "/@')
+# ElastiCache RBAC docs (Clusters.RBAC): 16-128 printable characters, none of , " / @.
+# Space is refused too: the docs do not name it, and passwords become `>password` rules
+# of a Redis ACL, whose rules are separated by spaces.
+PASSWORD_FORBIDDEN = set(' ,"/@')
 PASSWORD_ALLOWED = set(string.printable) - set(string.whitespace) - PASSWORD_FORBIDDEN
 AUTHENTICATION_TYPES: tuple[AuthenticationType, ...] = ("password", "iam", "no-password-required")
 TAG_KEY_MAX, TAG_VALUE_MAX, TAGS_MAX = 128, 256, 48
@@ -49,10 +52,6 @@ KNOWN_PROPERTIES = frozenset(
         "AdoptExistingUser",
     }
 )
-
-
-class PropertyError(ValueError):
-    """A request or property that breaks a rule; the message is safe to show."""
 
 
 def envelope_problem(event: object) -> str | None:
@@ -148,7 +147,7 @@ def check_passwords(passwords: object, origin: str) -> tuple[str, ...]:
             )
         if not set(password) <= PASSWORD_ALLOWED:
             raise PropertyError(
-                f"{origin}[{index}] may hold only printable ASCII characters other than space, '\"', '/' and '@'."
+                f"{origin}[{index}] may hold only printable ASCII characters other than space, ',', '\"', '/' and '@'."
             )
     return tuple(passwords)
 

@@ -6,6 +6,7 @@ delivered; this one is plugged into crhelper in its place.
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import ssl
@@ -16,7 +17,25 @@ from urllib.parse import urlsplit
 
 from log import logger
 
-AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn")
+
+@functools.cache
+def partition_suffixes() -> tuple[str, ...]:
+    """The DNS suffix of every AWS partition (amazonaws.com, amazonaws.com.cn, amazonaws.eu,
+    the ISO ones), from botocore's own partitions.json: a ResponseURL lives on the S3 host
+    of its stack's partition."""
+    from botocore.loaders import create_loader
+
+    partitions = create_loader().load_data("partitions")["partitions"]
+    return tuple(sorted({"." + p["outputs"]["dnsSuffix"].lower() for p in partitions}))
+
+
+def is_s3_host(host: str) -> bool:
+    """True for an S3 endpoint host of an AWS partition (`s3.`, `bucket.s3.region.`, `s3-region.`)."""
+    if not host.endswith(partition_suffixes()):
+        return False
+    return any(label == "s3" or label.startswith("s3-") for label in host.split(".")[:-2])
+
+
 MAX_BODY_BYTES = 4096
 MAX_REASON_CHARS = 256
 # A field echoed from the request is clipped so that a hostile request cannot push the body
@@ -35,11 +54,11 @@ def response_host(url: object) -> str:
 
 
 def is_allowed_response_url(url: object, extra_hosts: Collection[str]) -> bool:
-    """True for an https URL on an AWS host, or on one of `extra_hosts`."""
+    """True for an https URL on the S3 host of an AWS partition, or on one of `extra_hosts`."""
     if not isinstance(url, str) or not url.lower().startswith("https://"):
         return False
     host = response_host(url)
-    return bool(host) and (host.endswith(AWS_HOST_SUFFIXES) or host in extra_hosts)
+    return bool(host) and (is_s3_host(host) or host in extra_hosts)
 
 
 def shorten_reason(reason: str) -> str:
@@ -127,3 +146,27 @@ def put_response(
             pause = min(2.0, pause * 2)
     logger.error("response could not be delivered to CloudFormation", extra={"host": host, "attempts": attempts})
     return False
+
+
+def answer_failed(event: Mapping[str, Any], reason: str, physical_id: str, *, allowed_hosts: Collection[str]) -> bool:
+    """Answer FAILED to a request without crhelper: when the provider could not start, or
+    its invocation failed without answering. Requests on a foreign ResponseURL get nothing."""
+    body = {
+        "Status": "FAILED",
+        "Reason": shorten_reason(reason),
+        "PhysicalResourceId": physical_id,
+        "StackId": str(event.get("StackId", "")),
+        "RequestId": str(event.get("RequestId", "")),
+        "LogicalResourceId": str(event.get("LogicalResourceId", "")),
+        "Data": {},
+        "NoEcho": False,
+    }
+    deadline = time.monotonic() + 20
+    return put_response(
+        str(event.get("ResponseURL", "")),
+        body,
+        allowed_hosts=allowed_hosts,
+        attempts=3,
+        timeout=5,
+        time_left=lambda: deadline - time.monotonic(),
+    )

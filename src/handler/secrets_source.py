@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from properties import PropertyError, SecretReference
+from exceptions import PropertyError
+from properties import SecretReference, UserProperties, check_passwords
 
 # Seconds a fetched secret is reused by a warm function (powertools' cache).
 SECRET_MAX_AGE = 60
@@ -49,3 +50,14 @@ def read_passwords(reference: SecretReference, origin: str) -> list[str]:
         return _decode(raw)
     except PropertyError as error:
         raise PropertyError(f"{origin} '{reference.name}': {error}") from None
+
+
+def reference_passwords(reference: SecretReference) -> tuple[str, ...]:
+    """The validated passwords a secret reference holds."""
+    origin = "PasswordSecretId" if reference.kind == "secretsmanager" else "PasswordParameterName"
+    return check_passwords(read_passwords(reference, origin), f"The passwords in {origin}")
+
+
+def passwords_for(properties: UserProperties) -> tuple[str, ...]:
+    """The user's passwords: written in the template, or read from the secret it names."""
+    return properties.spec.passwords if properties.secret is None else reference_passwords(properties.secret)

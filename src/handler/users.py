@@ -1,38 +1,51 @@
-"""The lifecycle of an ElastiCache RBAC user: create, modify, delete and wait.
+"""The lifecycle of an ElastiCache RBAC user: create, modify, tag, delete and wait.
 
-Nothing here knows about CloudFormation. Every failure a person has to act on is raised
-as UserOperationError, whose message names the user and what to do, and never holds a
-password; running out of time is raised as DeadlineReached so the caller can hand over.
+Nothing here knows about CloudFormation. Every failure a person has to act on is raised as
+UserOperationError (reasons from `exceptions.CATALOGUE`, free of passwords); running out of
+time is raised as DeadlineReached so the caller can hand over.
+
+Real ElastiCache is less kind than its model (evidence in shared/field-notes.md):
+- tagging calls on a user that is not `active`, and for about 5 s after a tag change, answer
+  404 UserNotFound "... is not available for tagging" (terraform-provider-aws #34002,
+  #47638): that never means gone, so they are retried while DescribeUsers still finds it;
+- ModifyUser right after a wait saw `active` can still meet InvalidUserState
+  (terraform-provider-aws #49726): retried while the user is busy;
+- RemoveTagsFromResource of a key the user lacks answers TagNotFound: only keys the user
+  has are removed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from botocore.exceptions import ClientError
 
-from deadline import Deadline, DeadlineReached, PollSchedule
+from deadline import Deadline, PollSchedule, Waiter
+from exceptions import (
+    THROTTLING_CODES,
+    UserGoneError,
+    UserOperationError,
+    api_error,
+    error_code,
+)
 from log import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_elasticache.client import ElastiCacheClient
-    from mypy_boto3_elasticache.type_defs import UserResponseTypeDef, UserTypeDef
+    from mypy_boto3_elasticache.type_defs import UserTypeDef
 
 AuthenticationType = Literal["password", "iam", "no-password-required"]
-
-THROTTLING_CODES = frozenset({"Throttling", "ThrottlingException", "RequestLimitExceeded"})
 # Statuses in which ElastiCache refuses changes for a while and then settles by itself.
 TRANSIENT_STATUSES = frozenset({"creating", "modifying"})
-
-
-class UserOperationError(Exception):
-    """A failure a person has to act on. The message is safe to show: it holds no secret."""
-
-
-class UserAlreadyExistsError(UserOperationError):
-    """CreateUser found a user with that id already: it belongs to somebody else."""
+# DescribeUsers' Authentication.Type values, as the properties name them.
+DESCRIBED_AUTHENTICATION: dict[str, AuthenticationType] = {
+    "password": "password",
+    "iam": "iam",
+    "no-password": "no-password-required",
+}
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -56,11 +69,59 @@ class UserSpec:
         return {"AuthenticationMode": {"Type": "password", "Passwords": list(self.passwords)}}
 
 
+def observed_spec(user: UserTypeDef) -> UserSpec:
+    """What DescribeUsers says of a user, as a UserSpec (its passwords cannot be read)."""
+    kind = str(user.get("Authentication", {}).get("Type", "password"))
+    return UserSpec(
+        user_id=user["UserId"],
+        user_name=user.get("UserName", ""),
+        engine=user.get("Engine", ""),
+        access_string=user.get("AccessString", ""),
+        authentication=DESCRIBED_AUTHENTICATION.get(kind, "password"),
+    )
+
+
+def modify_arguments(before: UserSpec | None, after: UserSpec, *, passwords_changed: bool) -> dict[str, Any]:
+    """The ModifyUser arguments that turn `before` into `after` ({} when nothing differs).
+
+    `before` None means unknown: everything is set. Passwords cannot be compared (ElastiCache
+    never shows them), so the caller says whether they changed.
+    """
+    arguments: dict[str, Any] = {}
+    if before is None or before.access_string != after.access_string:
+        arguments["AccessString"] = after.access_string
+    if (
+        before is None
+        or before.authentication != after.authentication
+        or (passwords_changed and after.authentication == "password")
+    ):
+        arguments.update(after.authentication_arguments())
+    if before is not None and before.engine != after.engine:
+        arguments["Engine"] = after.engine
+    return arguments
+
+
 @dataclass(frozen=True)
+class TagChange:
+    """Tags to remove and to set, applied against the user's actual tags."""
+
+    remove: tuple[str, ...] = ()
+    set: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def between(cls, old: Mapping[str, str], new: Mapping[str, str]) -> TagChange:
+        """The change from one set of template tags to another (only keys that differ)."""
+        return cls(tuple(k for k in old if k not in new), {k: v for k, v in new.items() if old.get(k) != v})
+
+    def __bool__(self) -> bool:
+        return bool(self.remove or self.set)
+
+
 class Ownership:
     """The tags that mark a user as made (or adopted) by one owner, e.g. one stack resource."""
 
-    tags: Mapping[str, str]
+    def __init__(self, tags: Mapping[str, str]) -> None:
+        self.tags = dict(tags)
 
     def describe_mismatch(self, found: Mapping[str, str]) -> str | None:
         """Why `found` does not mark the user as ours, or None when it does."""
@@ -72,44 +133,21 @@ class Ownership:
         return "its ownership tags name another owner (" + ", ".join(differing) + ")"
 
 
-def error_code(error: ClientError) -> str:
-    """The AWS error code of a ClientError ('' if absent)."""
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
-def error_message(error: ClientError) -> str:
-    """The AWS error message of a ClientError ('' if absent)."""
-    return str(error.response.get("Error", {}).get("Message", ""))
-
-
-def _api_failure(action: str, user_id: str, error: ClientError) -> UserOperationError:
-    """A readable error for an API failure that needs no special handling."""
-    code = error_code(error)
-    if code == "ServiceLinkedRoleNotFoundFault":
-        return UserOperationError(
-            f"{action} for user '{user_id}' failed: the ElastiCache service-linked role is missing "
-            "in this account. Create it (aws iam create-service-linked-role "
-            "--aws-service-name elasticache.amazonaws.com), then retry."
-        )
-    if code in ("InvalidParameterValue", "InvalidParameterCombination"):
-        return UserOperationError(
-            f"{action} for user '{user_id}' was refused by ElastiCache as invalid ({code}): {error_message(error)}"
-        )
-    return UserOperationError(f"{action} for user '{user_id}' failed: {code}: {error_message(error)}")
-
-
 class UserLifecycle:
-    """Create, modify and delete ElastiCache users, waiting for each change to settle."""
+    """Create, modify, tag and delete ElastiCache users, waiting for each change to settle."""
 
     def __init__(self, client: ElastiCacheClient, schedule: PollSchedule | None = None) -> None:
         self._client = client
         self._schedule = schedule or PollSchedule()
 
-    def describe(self, user_id: str, checks: Iterator[int] | None = None) -> UserTypeDef | None:
+    def waiter(self, deadline: Deadline) -> Waiter:
+        return Waiter(self._schedule, deadline)
+
+    def describe(self, user_id: str, waiter: Waiter | None = None) -> UserTypeDef | None:
         """The user as ElastiCache describes it, or None if it does not exist.
 
-        While waiting (`checks` given), throttling that outlasts botocore's retries only
-        postpones the check to the next interval: a busy API is no reason to fail.
+        While waiting (`waiter` given), throttling that outlasts botocore's retries only
+        postpones the check: a busy API is no reason to fail.
         """
         while True:
             try:
@@ -118,28 +156,90 @@ class UserLifecycle:
                 code = error_code(error)
                 if code == "UserNotFound":
                     return None
-                if checks is None or code not in THROTTLING_CODES:
-                    raise _api_failure("DescribeUsers", user_id, error) from error
+                if waiter is None or code not in THROTTLING_CODES:
+                    raise api_error("DescribeUsers", user_id, error) from error
                 logger.warning("DescribeUsers throttled; checking again later", extra={"user_id": user_id})
-                next(checks)
+                waiter.pause()
                 continue
             return users[0] if users else None
 
-    def tags_of(self, user: UserTypeDef) -> dict[str, str]:
+    def settled(self, user_id: str, deadline: Deadline) -> UserTypeDef | None:
+        """The user once it is no longer creating or modifying (None: it does not exist)."""
+        waiter = self.waiter(deadline)
+        user = self.describe(user_id, waiter)
+        while user is not None and user["Status"] in TRANSIENT_STATUSES:
+            check = waiter.pause()
+            logger.debug("waiting for user to settle", extra={"user_id": user_id, "check": check})
+            user = self.describe(user_id, waiter)
+        return user
+
+    def wait_until_active(self, user_id: str, deadline: Deadline) -> UserTypeDef:
+        """Wait while the user is creating or modifying; return it once active."""
+        user = self.settled(user_id, deadline)
+        if user is None:
+            raise UserGoneError(f"User '{user_id}' disappeared while waiting for it to become active.")
+        if user["Status"] != "active":
+            raise UserOperationError(f"User '{user_id}' is in status '{user['Status']}' instead of 'active'.")
+        return user
+
+    # Tags ---------------------------------------------------------------------------------
+
+    def _tagging(self, user: UserTypeDef, action: str, call: Callable[[], T], deadline: Deadline) -> T:
+        """Run a tagging call, retried while ElastiCache refuses tagging on a busy user."""
+        user_id = user["UserId"]
+        waiter = self.waiter(deadline)
+        while True:
+            try:
+                return call()
+            except ClientError as error:
+                if error_code(error) != "UserNotFound":
+                    raise api_error(action, user_id, error) from error
+                current = self.describe(user_id, waiter)
+                if current is None:
+                    raise UserGoneError(f"User '{user_id}' does not exist any more.") from error
+                if current["Status"] not in TRANSIENT_STATUSES | {"active"}:
+                    raise UserOperationError(
+                        f"User '{user_id}' is in status '{current['Status']}', in which ElastiCache refuses "
+                        f"{action}; check the user in ElastiCache, then retry."
+                    ) from error
+                logger.info("user not available for tagging yet; retrying", extra={"user_id": user_id})
+                waiter.pause()
+
+    def tags_of(self, user: UserTypeDef, deadline: Deadline) -> dict[str, str]:
         """The user's tags as a dict."""
-        try:
-            listed = self._client.list_tags_for_resource(ResourceName=user["ARN"])["TagList"]
-        except ClientError as error:
-            raise _api_failure("ListTagsForResource", user["UserId"], error) from error
+        listed = self._tagging(
+            user,
+            "ListTagsForResource",
+            lambda: self._client.list_tags_for_resource(ResourceName=user["ARN"])["TagList"],
+            deadline,
+        )
         return {t["Key"]: t["Value"] for t in listed if "Key" in t and "Value" in t}
 
-    def _checks(self, deadline: Deadline) -> Iterator[int]:
-        """Sleep through the poll schedule, yielding the check number before each check."""
-        for number, interval in enumerate(self._schedule.intervals(), start=1):
-            deadline.sleep(interval)
-            yield number
+    def change_tags(self, user: UserTypeDef, change: TagChange, deadline: Deadline) -> None:
+        """Apply `change` against the user's actual tags: remove only keys it has, set only
+        values that differ (each tag call leaves tagging busy for seconds: fewer is faster)."""
+        actual = self.tags_of(user, deadline)
+        removed = [k for k in change.remove if k in actual]
+        added = [{"Key": k, "Value": v} for k, v in change.set.items() if actual.get(k) != v]
+        if removed:
+            self._tagging(user, "RemoveTagsFromResource", lambda: self._remove_tags(user, removed), deadline)
+        if added:
+            self._tagging(
+                user,
+                "AddTagsToResource",
+                lambda: self._client.add_tags_to_resource(ResourceName=user["ARN"], Tags=added),  # type: ignore[arg-type]
+                deadline,
+            )
 
-    # Create -------------------------------------------------------------------------------
+    def _remove_tags(self, user: UserTypeDef, keys: list[str]) -> None:
+        try:
+            self._client.remove_tags_from_resource(ResourceName=user["ARN"], TagKeys=keys)
+        except ClientError as error:
+            # A duplicate request removed them first: what was asked for holds.
+            if error_code(error) != "TagNotFound":
+                raise
+
+    # Create and modify --------------------------------------------------------------------
 
     def create(self, spec: UserSpec) -> None:
         """Ask ElastiCache to create the user; `wait_until_active` then waits for it."""
@@ -155,155 +255,90 @@ class UserLifecycle:
         try:
             self._client.create_user(**arguments)
         except ClientError as error:
-            code = error_code(error)
-            if code == "UserAlreadyExists":
-                raise UserAlreadyExistsError(
-                    f"User '{spec.user_id}' already exists and was not made by this resource; "
-                    "choose another UserId, or set AdoptExistingUser to 'true' to take it over."
-                ) from error
-            if code == "DuplicateUserName":
-                raise UserOperationError(
-                    f"Another user already has the UserName '{spec.user_name}'; UserName must be unique "
-                    "per engine. Choose another UserName."
-                ) from error
-            if code == "UserQuotaExceeded":
-                raise UserOperationError(
-                    f"Cannot create user '{spec.user_id}': the account's ElastiCache user quota is "
-                    "reached. Delete unused users or request a quota increase."
-                ) from error
-            raise _api_failure("CreateUser", spec.user_id, error) from error
+            raise api_error("CreateUser", spec.user_id, error, spec.passwords) from error
         logger.info("CreateUser accepted", extra={"user_id": spec.user_id})
 
-    def wait_until_active(self, user_id: str, deadline: Deadline) -> UserTypeDef:
-        """Wait while the user is creating or modifying; return it once active."""
-        checks = self._checks(deadline)
-        user = self.describe(user_id, checks)
-        while user is not None and user["Status"] in TRANSIENT_STATUSES:
-            number = next(checks)
-            user = self.describe(user_id, checks)
-            logger.debug("waiting for user to be active", extra={"user_id": user_id, "check": number})
-        if user is None:
-            raise UserOperationError(f"User '{user_id}' disappeared while waiting for it to become active.")
-        if user["Status"] != "active":
-            raise UserOperationError(f"User '{user_id}' is in status '{user['Status']}' instead of 'active'.")
-        return user
-
-    # Modify -------------------------------------------------------------------------------
-
-    def modify(self, user_id: str, arguments: Mapping[str, Any], deadline: Deadline) -> UserTypeDef:
-        """Call ModifyUser (retried while the user is busy) and wait until it is active again."""
-        checks = self._checks(deadline)
+    def modify(self, user_id: str, arguments: Mapping[str, Any], deadline: Deadline) -> None:
+        """Call ModifyUser, retried while the user is busy; returns once it is accepted."""
+        passwords = arguments.get("AuthenticationMode", {}).get("Passwords", ())
+        waiter = self.waiter(deadline)
         while True:
             try:
                 self._client.modify_user(UserId=user_id, **arguments)
-                break
             except ClientError as error:
-                code = error_code(error)
-                if code == "UserNotFound":
-                    raise UserOperationError(
-                        f"User '{user_id}' does not exist any more, so it cannot be updated."
-                    ) from error
-                if code != "InvalidUserState":
-                    raise _api_failure("ModifyUser", user_id, error) from error
+                if error_code(error) != "InvalidUserState":
+                    raise api_error("ModifyUser", user_id, error, passwords) from error
                 logger.info("user busy, ModifyUser will be retried", extra={"user_id": user_id})
-                next(checks)
-        return self.wait_until_active(user_id, deadline)
-
-    def set_tags(self, user: UserTypeDef, old: Mapping[str, str], new: Mapping[str, str]) -> None:
-        """Move the user's tags from `old` to `new`, touching only the keys that changed."""
-        removed = [k for k in old if k not in new]
-        changed = [{"Key": k, "Value": v} for k, v in new.items() if old.get(k) != v]
-        try:
-            if removed:
-                self._client.remove_tags_from_resource(ResourceName=user["ARN"], TagKeys=removed)
-            if changed:
-                self._client.add_tags_to_resource(ResourceName=user["ARN"], Tags=changed)  # type: ignore[arg-type]
-        except ClientError as error:
-            raise _api_failure("Tagging", user["UserId"], error) from error
+                waiter.pause()
+                continue
+            logger.info("ModifyUser accepted", extra={"user_id": user_id, "changes": sorted(arguments)})
+            return
 
     # Delete -------------------------------------------------------------------------------
 
     def delete(self, user_id: str, deadline: Deadline, owner: Ownership | None = None, adopt: bool = False) -> None:
         """Delete the user and return once ElastiCache no longer knows it.
 
-        A user that does not exist counts as deleted. A user that is modifying is waited
-        for and then deleted. With `owner`, a user that does not carry its tags is refused,
-        unless `adopt`, which tags it as the owner's first (the IAM policy deletes only
-        tagged users).
+        A user that does not exist counts as deleted. A user that is creating or modifying is
+        waited for (its tags cannot be read before), then its ownership is checked: with
+        `owner`, a user without its tags is refused unless `adopt`, which tags it first (the
+        IAM policy deletes only tagged users).
         """
-        checks = self._checks(deadline)
-        user = self.describe(user_id, checks)
+        waiter = self.waiter(deadline)
+        user = self.settled(user_id, deadline)
         owner_checked = owner is None
         while user is not None and user["Status"] != "deleting":
             if not owner_checked and owner is not None:
-                found = self.tags_of(user)
-                mismatch = owner.describe_mismatch(found)
-                if mismatch and not adopt:
-                    raise UserOperationError(
-                        f"Refusing to delete user '{user_id}': {mismatch}, so this resource does not "
-                        "own it. Remove it from the stack with DeletionPolicy: Retain, or set "
-                        "AdoptExistingUser to 'true' if the stack should own it."
-                    )
-                if mismatch:
-                    self.set_tags(user, found, {**found, **owner.tags})
+                self._check_owner(user, owner, adopt, deadline)
                 owner_checked = True
             if user["Status"] not in TRANSIENT_STATUSES and self._request_delete(user):
                 break
-            logger.debug(
-                "user busy, DeleteUser will be retried",
-                extra={"user_id": user_id, "status": user["Status"]},
-            )
-            next(checks)
-            user = self.describe(user_id, checks)
+            logger.debug("user busy, DeleteUser will be retried", extra={"user_id": user_id, "status": user["Status"]})
+            waiter.pause()
+            user = self.describe(user_id, waiter)
         if user is not None:
             self.wait_until_gone(user_id, deadline)
+
+    def _check_owner(self, user: UserTypeDef, owner: Ownership, adopt: bool, deadline: Deadline) -> None:
+        found = self.tags_of(user, deadline)
+        mismatch = owner.describe_mismatch(found)
+        if mismatch and not adopt:
+            raise UserOperationError(
+                f"Refusing to delete user '{user['UserId']}': {mismatch}, so this resource does not own it. "
+                "Remove it from the stack with DeletionPolicy: Retain, or set AdoptExistingUser to 'true' "
+                "if the stack should own it."
+            )
+        if mismatch:
+            self.change_tags(user, TagChange(set=owner.tags), deadline)
 
     def _request_delete(self, user: UserTypeDef) -> bool:
         """Call DeleteUser; True once deletion is under way, False if the user was busy."""
         user_id = user["UserId"]
         try:
-            response: UserResponseTypeDef = self._client.delete_user(UserId=user_id)
+            self._client.delete_user(UserId=user_id)
         except ClientError as error:
             code = error_code(error)
             if code == "UserNotFound":
                 return True
             if code == "InvalidUserState":
                 return False
-            if code == "DefaultUserAssociatedToUserGroup":
-                groups = ", ".join(user.get("UserGroupIds") or []) or "(unknown)"
-                raise UserOperationError(
-                    f"User '{user_id}' is the default user of user group(s) {groups}, and ElastiCache "
-                    "does not delete a group's default user. Make another user the default user of "
-                    "those group(s) (ModifyUserGroup) or delete the group(s), then retry the delete."
-                ) from error
-            raise _api_failure("DeleteUser", user_id, error) from error
-        logger.info("DeleteUser accepted", extra={"user_id": user_id, "status": response.get("Status")})
+            groups = ", ".join(user.get("UserGroupIds") or []) or "(unknown)"
+            raise api_error("DeleteUser", user_id, error, groups=groups) from error
+        logger.info("DeleteUser accepted", extra={"user_id": user_id})
         return True
 
     def wait_until_gone(self, user_id: str, deadline: Deadline) -> None:
         """Poll DescribeUsers until the user no longer exists; fail if it stops deleting."""
-        checks = self._checks(deadline)
-        for number in checks:
-            user = self.describe(user_id, checks)
+        waiter = self.waiter(deadline)
+        while True:
+            check = waiter.pause()
+            user = self.describe(user_id, waiter)
             if user is None:
-                logger.info("user deleted", extra={"user_id": user_id, "checks": number})
+                logger.info("user deleted", extra={"user_id": user_id, "checks": check})
                 return
-            status = user["Status"]
-            logger.debug("waiting for user to be deleted", extra={"user_id": user_id, "check": number})
-            if status != "deleting":
+            logger.debug("waiting for user to be deleted", extra={"user_id": user_id, "check": check})
+            if user["Status"] != "deleting":
                 raise UserOperationError(
-                    f"User '{user_id}' left status 'deleting' for '{status}' instead of being deleted. "
+                    f"User '{user_id}' left status 'deleting' for '{user['Status']}' instead of being deleted. "
                     "ElastiCache gave up the deletion; check the user and its user groups, then retry."
                 )
-
-
-__all__ = [
-    "AuthenticationType",
-    "DeadlineReached",
-    "Ownership",
-    "UserAlreadyExistsError",
-    "UserLifecycle",
-    "UserOperationError",
-    "UserSpec",
-    "error_code",
-]

@@ -1,0 +1,86 @@
+"""The ElastiCache client: timeouts and retries fitted to the time the invocation has left.
+
+botocore would retry a call up to its attempt limit whatever the deadline, each attempt
+bounded only by its socket timeouts. Two hooks stop that: no attempt starts, and no retry
+sleeps, once the current deadline has passed, so a call ends at most one attempt
+(connect + read timeout) after the deadline. Both timeouts are derived from the deadline
+margin so that one attempt always fits inside it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+from deadline import Deadline
+from exceptions import THROTTLING_CODES, DeadlineReached
+
+if TYPE_CHECKING:
+    from mypy_boto3_elasticache.client import ElastiCacheClient
+
+# 4 attempts: botocore's backoff before the 2nd, 3rd and 4th is at most 1, 2 and 4 s
+# (throttling base 1 s, doubled each time), so a retry sleep also ends within the margin.
+MAX_ATTEMPTS = 4
+
+_current: ContextVar[Deadline | None] = ContextVar("elasticache_deadline", default=None)
+
+
+def attempt_timeouts(margin: float) -> tuple[float, float]:
+    """(connect, read) timeouts for one attempt, together at most 70% of the deadline margin."""
+    return max(0.5, min(2.0, margin * 0.2)), max(0.5, min(5.0, margin * 0.5))
+
+
+@contextmanager
+def bounded_by(deadline: Deadline) -> Iterator[None]:
+    """Calls made in this block (in this thread) stop retrying once `deadline` has passed."""
+    token = _current.set(deadline)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def _refuse_late_attempt(**_: Any) -> None:
+    deadline = _current.get()
+    if deadline is not None and deadline.remaining() <= 0:
+        raise DeadlineReached("deadline reached before an ElastiCache call")
+
+
+def _refuse_late_retry(response: Any = None, caught_exception: Any = None, **_: Any) -> None:
+    deadline = _current.get()
+    if deadline is None or deadline.remaining() > 0:
+        return
+    retryable = caught_exception is not None
+    if response is not None:
+        http, parsed = response
+        code = parsed.get("Error", {}).get("Code", "") if isinstance(parsed, dict) else ""
+        retryable = retryable or http.status_code >= 500 or code in THROTTLING_CODES
+    if retryable:
+        raise DeadlineReached("deadline reached before an ElastiCache retry")
+
+
+def new_elasticache_client(endpoint: str | None, margin: float) -> ElastiCacheClient:
+    """An ElastiCache client for an endpoint (None: boto3's own resolution) and deadline margin."""
+    connect, read = attempt_timeouts(margin)
+    client = boto3.client(
+        "elasticache",
+        endpoint_url=endpoint,
+        config=Config(
+            retries={"mode": "adaptive", "total_max_attempts": MAX_ATTEMPTS},
+            connect_timeout=connect,
+            read_timeout=read,
+        ),
+    )
+    client.meta.events.register("before-send.elasticache", _refuse_late_attempt)
+    client.meta.events.register_first("needs-retry.elasticache", _refuse_late_retry)
+    return client
+
+
+# One per endpoint and margin, built at cold start (app.py) and reused by every invocation.
+elasticache_client = functools.lru_cache(maxsize=4)(new_elasticache_client)

@@ -1,0 +1,117 @@
+"""Every failure the handler can report, and the one table from ElastiCache error codes to
+the reasons a person reads.
+
+Each message names the user (or group) and what to do. Messages may quote ElastiCache's own
+error text; `api_error` removes any password the failed call carried from it, at the source,
+so no reason can carry one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from botocore.exceptions import ClientError
+
+
+class PropertyError(ValueError):
+    """A request or property that breaks a rule; the message is safe to show."""
+
+
+class UserOperationError(Exception):
+    """A failure a person has to act on. The message is safe to show: it holds no secret."""
+
+
+class UserAlreadyExistsError(UserOperationError):
+    """CreateUser found a user with that id already: it belongs to somebody else."""
+
+
+class UserGoneError(UserOperationError):
+    """The user does not exist (any more)."""
+
+
+class DeadlineReached(Exception):
+    """The work is still under way when the invocation must stop; a later poll resumes it."""
+
+
+THROTTLING_CODES = frozenset({"Throttling", "ThrottlingException", "RequestLimitExceeded"})
+
+# (action or "*", code) -> reason. Placeholders: action, user, code, message, groups.
+# The most specific entry wins; a code missing here gets GENERIC.
+CATALOGUE: dict[tuple[str, str], str] = {
+    ("CreateUser", "UserAlreadyExists"): (
+        "User '{user}' already exists and was not made by this resource; choose another UserId, "
+        "or set AdoptExistingUser to 'true' to take it over."
+    ),
+    ("CreateUser", "DuplicateUserName"): (
+        "Another user already has the UserName of user '{user}'; UserName must be unique per engine. "
+        "Choose another UserName."
+    ),
+    ("CreateUser", "UserQuotaExceeded"): (
+        "Cannot create user '{user}': the account's ElastiCache user quota is reached. Delete unused "
+        "users or request a quota increase."
+    ),
+    ("ModifyUser", "UserNotFound"): "User '{user}' does not exist any more, so it cannot be updated.",
+    ("DeleteUser", "DefaultUserAssociatedToUserGroup"): (
+        "User '{user}' is the default user of user group(s) {groups}, and ElastiCache does not delete "
+        "a group's default user. Make another user the default user of those group(s) (ModifyUserGroup) "
+        "or delete the group(s), then retry the delete."
+    ),
+    ("*", "ServiceLinkedRoleNotFoundFault"): (
+        "{action} for user '{user}' failed: the ElastiCache service-linked role is missing in this "
+        "account. Create it (aws iam create-service-linked-role --aws-service-name "
+        "elasticache.amazonaws.com), then retry."
+    ),
+    ("*", "InvalidParameterValue"): (
+        "{action} for user '{user}' was refused by ElastiCache as invalid ({code}): {message}"
+    ),
+    ("*", "InvalidParameterCombination"): (
+        "{action} for user '{user}' was refused by ElastiCache as invalid ({code}): {message}"
+    ),
+    ("*", "TagQuotaPerResourceExceeded"): (
+        "{action} for user '{user}' failed: a user holds at most 50 tags, counting tags set outside "
+        "this stack and the 2 ownership tags. Remove tags from the user or from Tags, then retry."
+    ),
+    ("*", "AccessDenied"): (
+        "{action} for user '{user}' was denied to the provider's role ({code}): {message}. Check the "
+        "provider stack's parameters (the user must be one it may manage)."
+    ),
+    ("*", "AccessDeniedException"): (
+        "{action} for user '{user}' was denied to the provider's role ({code}): {message}. Check the "
+        "provider stack's parameters (the user must be one it may manage)."
+    ),
+}
+GENERIC = "{action} for user '{user}' failed: {code}: {message}"
+
+
+def error_code(error: ClientError) -> str:
+    """The AWS error code of a ClientError ('' if absent)."""
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def error_message(error: ClientError) -> str:
+    """The AWS error message of a ClientError ('' if absent)."""
+    return str(error.response.get("Error", {}).get("Message", ""))
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every secret replaced by ****."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "****")
+    return text
+
+
+def reason_for(action: str, code: str, **values: str) -> str:
+    """The catalogue's reason for `code` met by `action`."""
+    template = CATALOGUE.get((action, code)) or CATALOGUE.get(("*", code)) or GENERIC
+    return template.format(action=action, code=code, **{"message": "", "groups": "(unknown)", **values})
+
+
+def api_error(
+    action: str, user_id: str, error: ClientError, secrets: Iterable[str] = (), **values: str
+) -> UserOperationError:
+    """The UserOperationError for a ClientError, its message free of `secrets`."""
+    code = error_code(error)
+    reason = reason_for(action, code, user=user_id, message=redact(error_message(error), secrets), **values)
+    kind = UserAlreadyExistsError if (action, code) == ("CreateUser", "UserAlreadyExists") else UserOperationError
+    return kind(reason)

@@ -1,0 +1,304 @@
+"""The actions of Custom::ElastiCacheUser. Each takes a CfnRequest and returns an outcome:
+Done (answer SUCCESS), Failed (answer FAILED with a reason a person can act on) or Pending
+(still under way at the deadline: hand over to a poll, which resumes from `resume`).
+
+They never touch CloudFormation's answer or crhelper; `cfn_resource.py` maps outcomes to
+answers. The one thing they report while working is the UserId of a user this request
+made (`Claim`), so that any answer sent meanwhile (crhelper's timeout timer) names it and
+the rollback deletes it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from deadline import Deadline
+from exceptions import DeadlineReached, PropertyError, UserAlreadyExistsError, UserOperationError
+from log import logger
+from properties import SecretReference, UserProperties, adopts_existing_user, is_user_id, needs_replacement
+from properties import parse_properties as parse
+from request import CfnRequest
+from secrets_source import passwords_for, reference_passwords
+from users import TagChange, UserLifecycle, modify_arguments, observed_spec
+
+if TYPE_CHECKING:
+    from mypy_boto3_elasticache.type_defs import UserTypeDef
+
+
+@dataclass(frozen=True)
+class Done:
+    physical_id: str
+    data: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Failed:
+    reason: str
+    physical_id: str
+
+
+@dataclass(frozen=True)
+class Pending:
+    physical_id: str
+    resume: Mapping[str, Any] = field(default_factory=dict)
+
+
+Outcome = Done | Failed | Pending
+
+
+@dataclass
+class Claim:
+    """The UserId of the user this request made or took over, once it exists (per invocation)."""
+
+    user_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Env:
+    """What an action works with: the ElastiCache lifecycle, the time it has, its claim."""
+
+    lifecycle: UserLifecycle
+    deadline: Deadline
+    claim: Claim = field(default_factory=Claim)
+
+
+def user_data(user: UserTypeDef) -> dict[str, str]:
+    """The Fn::GetAtt attributes of a user (strings, as CloudFormation passes them on)."""
+    authentication = user.get("Authentication", {})
+    return {
+        "Arn": user.get("ARN", ""),
+        "UserId": user.get("UserId", ""),
+        "UserName": user.get("UserName", ""),
+        "Status": user.get("Status", ""),
+        "Engine": user.get("Engine", ""),
+        "MinimumEngineVersion": user.get("MinimumEngineVersion", ""),
+        "UserGroupIds": ",".join(user.get("UserGroupIds", [])),
+        "AuthenticationType": str(authentication.get("Type", "")),
+        "PasswordCount": str(authentication.get("PasswordCount", 0) or 0),
+    }
+
+
+@dataclass(frozen=True)
+class Work:
+    """Changes still to apply to a user: ModifyUser arguments (passwords left out: they are
+    filled in from the template or re-read from `secret`) and tag changes."""
+
+    modify: Mapping[str, Any] = field(default_factory=dict)
+    tags: TagChange = field(default_factory=TagChange)
+    secret: SecretReference | None = None
+
+    @classmethod
+    def of(cls, arguments: Mapping[str, Any], tags: TagChange, secret: SecretReference | None) -> Work:
+        modify = dict(arguments)
+        if "AuthenticationMode" in modify:
+            modify["AuthenticationMode"] = {"Type": modify["AuthenticationMode"]["Type"]}
+        return cls(modify, tags, secret)
+
+    @property
+    def needs_passwords(self) -> bool:
+        return bool(self.modify.get("AuthenticationMode", {}).get("Type") == "password")
+
+    def arguments(self, passwords: tuple[str, ...]) -> dict[str, Any]:
+        """The ModifyUser arguments, with the passwords filled in."""
+        if not self.needs_passwords:
+            return dict(self.modify)
+        return {**self.modify, "AuthenticationMode": {"Type": "password", "Passwords": list(passwords)}}
+
+    def as_resume(self) -> dict[str, Any]:
+        return {
+            "modify": dict(self.modify),
+            "remove_tags": list(self.tags.remove),
+            "set_tags": dict(self.tags.set),
+            "secret": dataclasses.asdict(self.secret) if self.secret else None,
+        }
+
+    @classmethod
+    def from_resume(cls, resume: Mapping[str, Any]) -> Work:
+        secret = resume.get("secret")
+        return cls(
+            modify=dict(resume.get("modify") or {}),
+            tags=TagChange(tuple(resume.get("remove_tags") or ()), dict(resume.get("set_tags") or {})),
+            secret=SecretReference(**secret) if isinstance(secret, Mapping) else None,
+        )
+
+
+def handle(request: CfnRequest, env: Env) -> Outcome:
+    """Run the action for a request (or a poll); never raises."""
+    fallback = request.physical_id or request.not_created_id
+    try:
+        if request.request_type == "Delete":
+            return delete(request, env)
+        if request.is_poll:
+            return resume(request, env)
+        return create(request, env) if request.request_type == "Create" else update(request, env)
+    except (PropertyError, UserOperationError) as error:
+        return Failed(str(error), env.claim.user_id or fallback)
+    except DeadlineReached:
+        return Failed(
+            "The invocation ran out of time before the change could be started; ElastiCache may be "
+            "slow to answer. Retry the stack operation.",
+            env.claim.user_id or fallback,
+        )
+    except Exception as error:  # noqa: BLE001 - CloudFormation must hear of any failure.
+        logger.exception("unexpected error")
+        return Failed(
+            f"Internal error ({type(error).__name__}) in the custom resource; see the function's logs for "
+            f"request {request.request_id}.",
+            env.claim.user_id or fallback,
+        )
+
+
+def converge(env: Env, user_id: str, work: Work, passwords: tuple[str, ...] = ()) -> Outcome:
+    """Apply `work` to the user and wait until it is active: Done, Failed, or Pending with the
+    work that is left (ModifyUser first, tags once it is active: tags need an active user)."""
+    left = work
+    try:
+        if left.modify:
+            env.lifecycle.modify(user_id, left.arguments(passwords), env.deadline)
+            left = dataclasses.replace(left, modify={})
+        user = env.lifecycle.wait_until_active(user_id, env.deadline)
+        if left.tags:
+            env.lifecycle.change_tags(user, left.tags, env.deadline)
+    except DeadlineReached:
+        if left.needs_passwords and left.secret is None:
+            return Failed(
+                f"User '{user_id}' stayed busy until the invocation deadline, before it accepted the new "
+                "passwords; passwords written in the template are not carried to a later poll. Retry the "
+                "update, or keep the passwords in Secrets Manager (PasswordSecretId).",
+                user_id,
+            )
+        return Pending(user_id, left.as_resume())
+    except UserOperationError as error:
+        return Failed(str(error), user_id)
+    return Done(user_id, user_data(user))
+
+
+def _desired(request: CfnRequest, properties: UserProperties) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The passwords (read from their secret if need be) and the tags, ownership included."""
+    return passwords_for(properties), {**properties.spec.tags, **request.owner.tags}
+
+
+def create(request: CfnRequest, env: Env) -> Outcome:
+    """Create the user (or take over one this resource owns or may adopt)."""
+    fallback = request.not_created_id
+    try:
+        properties = parse(request.properties)
+        passwords, tags = _desired(request, properties)
+    except PropertyError as error:
+        return Failed(str(error), fallback)
+    spec = dataclasses.replace(properties.spec, passwords=passwords, tags=tags)
+    try:
+        env.lifecycle.create(spec)
+    except UserAlreadyExistsError as exists:
+        return _take_over(request, env, properties, passwords, exists)
+    env.claim.user_id = spec.user_id
+    outcome = converge(env, spec.user_id, Work(secret=properties.secret))
+    if isinstance(outcome, Failed):
+        return _remove_failed_user(env, outcome, fallback)
+    return outcome
+
+
+def _take_over(
+    request: CfnRequest, env: Env, properties: UserProperties, passwords: tuple[str, ...], exists: Exception
+) -> Outcome:
+    """Bring an existing user in line with the properties, if this resource owns it or may adopt it.
+
+    A user this resource already owns is met again on a retried or duplicated Create and on
+    the rollback of a replacement; any other user only with AdoptExistingUser.
+    """
+    fallback, spec = request.not_created_id, properties.spec
+    existing = env.lifecycle.settled(spec.user_id, env.deadline)  # tags are readable only then
+    if existing is None:
+        return Failed(f"User '{spec.user_id}' was reported to exist but cannot be found; retry.", fallback)
+    owned = request.owner.describe_mismatch(env.lifecycle.tags_of(existing, env.deadline)) is None
+    if not owned and not properties.adopt_existing:
+        return Failed(str(exists), fallback)
+    if existing.get("UserName") != spec.user_name:
+        return Failed(
+            f"User '{spec.user_id}' already exists with another UserName, which cannot be changed in place.", fallback
+        )
+    logger.info("taking over existing user", extra={"user_id": spec.user_id, "owned": owned})
+    # Tagged as owned before anything else: the IAM policy allows changes to owned users only.
+    env.lifecycle.change_tags(existing, TagChange(set={**spec.tags, **request.owner.tags}), env.deadline)
+    env.claim.user_id = spec.user_id
+    wanted = dataclasses.replace(spec, passwords=passwords)
+    arguments = modify_arguments(observed_spec(existing), wanted, passwords_changed=True)
+    return converge(env, spec.user_id, Work.of(arguments, TagChange(), properties.secret), passwords)
+
+
+def _remove_failed_user(env: Env, failure: Failed, fallback: str) -> Outcome:
+    """Delete the user this Create made before failing, so that no orphan is left behind."""
+    user_id = failure.physical_id
+    try:
+        env.lifecycle.delete(user_id, env.deadline)
+    except (UserOperationError, DeadlineReached) as error:
+        logger.warning("failed Create: its user could not be removed", extra={"user_id": user_id, "error": f"{error}"})
+        return failure  # its UserId stays the physical id: the rollback Delete removes it
+    env.claim.user_id = None
+    return Failed(failure.reason, fallback)
+
+
+def update(request: CfnRequest, env: Env) -> Outcome:
+    """Change the user in place, or replace it when its UserId changes."""
+    physical_id = request.physical_id
+    try:
+        new = parse(request.properties)
+    except PropertyError as error:
+        return Failed(str(error), physical_id)
+    try:
+        old: UserProperties | None = parse(request.old_properties or {})
+    except PropertyError:
+        old = None  # unreadable old properties: everything is set again
+    target = new.spec
+    if target.user_id != physical_id.lower():
+        logger.info("replacement", extra={"new_user_id": target.user_id})
+        return create(request, env)
+    before = old.spec if old else None
+    replace = needs_replacement(before, target) if before else []
+    if replace:
+        # As for a custom-named native resource: the new user cannot share the old one's id.
+        return Failed(
+            f"Changing {', '.join(replace)} replaces the user, and the new user needs a new UserId: "
+            "change UserId as well.",
+            physical_id,
+        )
+    changed = old is None or (target.authentication, target.passwords, new.secret) != (
+        old.spec.authentication,
+        old.spec.passwords,
+        old.secret,
+    )
+    work = Work.of(
+        modify_arguments(before, target, passwords_changed=changed),
+        TagChange.between(before.tags if before else {}, target.tags),
+        new.secret,
+    )
+    return converge(env, target.user_id, work, passwords_for(new) if work.needs_passwords else ())
+
+
+def resume(request: CfnRequest, env: Env) -> Outcome:
+    """A poll after a Create or Update was handed over: apply what is left, then wait."""
+    work = Work.from_resume(request.state.resume)
+    passwords = reference_passwords(work.secret) if work.needs_passwords and work.secret else ()
+    return converge(env, request.physical_id, work, passwords)
+
+
+def delete(request: CfnRequest, env: Env) -> Outcome:
+    """Delete the user if this resource owns it, and wait until it is gone."""
+    physical_id = request.physical_id
+    if not is_user_id(physical_id):
+        logger.info("physical id is not a UserId: no user was created, nothing to delete")
+        return Done(physical_id)
+    if request.is_poll:
+        adopt = bool(request.state.resume.get("adopt"))
+    else:
+        adopt = adopts_existing_user(request.properties)
+    try:
+        env.lifecycle.delete(physical_id.lower(), env.deadline, request.owner, adopt)
+    except DeadlineReached:
+        return Pending(physical_id, {"adopt": adopt})
+    except UserOperationError as error:
+        return Failed(str(error), physical_id)
+    return Done(physical_id)

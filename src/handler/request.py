@@ -1,0 +1,100 @@
+"""The typed request: everything a handler needs from a CloudFormation event, read once.
+
+Handlers never index the raw event. A poll re-invocation carries no ResourceProperties (they
+can hold passwords and exceed EventBridge's 8192-character target Input); it carries the
+PollState the hand-over wrote instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from properties import owner_tags
+from users import Ownership
+
+DEFAULT_SERVICE_TIMEOUT = 3600.0
+# Key of the event crhelper stores for polls under which the hand-over keeps its state.
+POLL_STATE = "ElastiCacheUserPoll"
+
+
+def service_timeout(properties: object) -> float:
+    """The resource's ServiceTimeout in seconds (CloudFormation's default: 3600)."""
+    value = properties.get("ServiceTimeout") if isinstance(properties, Mapping) else None
+    try:
+        seconds = float(str(value))
+    except ValueError:
+        return DEFAULT_SERVICE_TIMEOUT
+    return seconds if 1 <= seconds <= DEFAULT_SERVICE_TIMEOUT else DEFAULT_SERVICE_TIMEOUT
+
+
+def not_created_id(logical_id: str, request_id: str) -> str:
+    """The physical id of a Create that made nothing. The underscore makes it an impossible
+    UserId, so the rollback Delete that follows deletes nothing."""
+    return f"not-created_{logical_id[:200]}_{request_id[:40]}"
+
+
+@dataclass(frozen=True)
+class PollState:
+    """What crosses a hand-over: when the request was first seen, how long CloudFormation
+    waits for it, and what is left to do (handler-specific, JSON, never a password)."""
+
+    since: float
+    timeout: float
+    resume: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"since": self.since, "timeout": self.timeout, "resume": dict(self.resume)}
+
+    @classmethod
+    def read(cls, value: object, now: float, timeout: float) -> PollState:
+        """The state a poll carries; anything unreadable falls back to `now` and `timeout`."""
+        state = value if isinstance(value, Mapping) else {}
+        since, limit, resume = state.get("since"), state.get("timeout"), state.get("resume")
+        return cls(
+            since=float(since) if isinstance(since, (int, float)) else now,
+            timeout=float(limit) if isinstance(limit, (int, float)) else timeout,
+            resume=resume if isinstance(resume, Mapping) else {},
+        )
+
+
+@dataclass(frozen=True)
+class CfnRequest:
+    """One Create, Update or Delete request (or a poll re-invocation of one)."""
+
+    request_type: str
+    stack_id: str
+    logical_id: str
+    request_id: str
+    physical_id: str
+    properties: Mapping[str, Any]
+    old_properties: Mapping[str, Any] | None
+    is_poll: bool
+    state: PollState
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any], *, now: float, is_poll: bool) -> CfnRequest:
+        """Read a well-formed event (see `properties.envelope_problem`)."""
+        properties = event.get("ResourceProperties") or {}
+        old = event.get("OldResourceProperties")
+        return cls(
+            request_type=str(event["RequestType"]),
+            stack_id=str(event["StackId"]),
+            logical_id=str(event["LogicalResourceId"]),
+            request_id=str(event["RequestId"]),
+            physical_id=str(event.get("PhysicalResourceId") or ""),
+            properties=properties,
+            old_properties=old if isinstance(old, Mapping) else None,
+            is_poll=is_poll,
+            state=PollState.read(event.get(POLL_STATE), now, service_timeout(properties)),
+        )
+
+    @property
+    def owner(self) -> Ownership:
+        """The tags that mark a user as this resource's."""
+        return Ownership(owner_tags(self.stack_id, self.logical_id))
+
+    @property
+    def not_created_id(self) -> str:
+        return not_created_id(self.logical_id, self.request_id)
