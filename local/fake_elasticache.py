@@ -2,7 +2,21 @@
 boto3 speaks, for what moto does not model: deletions and changes that take time, users
 that are "modifying", user groups and their default user, deletions that fall back to
 "active", throttling under a request rate, and faults (HTTP 500, connection resets, slow
-answers)."""
+answers).
+
+It is as unkind as real ElastiCache (evidence: shared/field-notes.md, "Real ElastiCache
+behaviour"), each with a test in tests/test_fake.py:
+- new users start `creating` (CreateUser answers it; `create_seconds` later `active`);
+- tagging calls on a user that is not `active` answer 404 UserNotFound "<arn> is not
+  available for tagging" (terraform-provider-aws #34002);
+- after a tag change, another tag change gets the same 404 for `tag_busy_seconds`, while
+  DescribeUsers already says `active` (terraform-provider-aws #47638, real: about 5 s);
+- ModifyUser answers InvalidUserState "... has status modifying. Only active users can be
+  modified." for `modify_race_seconds` after a modification ended, although DescribeUsers
+  says `active` (terraform-provider-aws #49726);
+- RemoveTagsFromResource of a key the user lacks: 404 TagNotFound; more than 50 tags on a
+  user: TagQuotaPerResourceExceeded.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +35,7 @@ from xml.sax.saxutils import escape
 
 NAMESPACE = "http://elasticache.amazonaws.com/doc/2015-02-02/"
 ARN_PREFIX = "arn:aws:elasticache:us-east-1:123456789012:user:"
+TAGS_PER_RESOURCE = 50
 
 
 class ApiError(Exception):
@@ -45,6 +60,9 @@ class FakeUser:
     # A transient status ends at `settle_at`, becoming `settle_to` (None: the user is gone).
     settle_at: float | None = None
     settle_to: str | None = "active"
+    # Until then (time.monotonic()), tag changes / ModifyUser are refused though it is active.
+    tagging_busy_until: float = 0.0
+    modify_refused_until: float = 0.0
 
     @property
     def arn(self) -> str:
@@ -60,6 +78,9 @@ class FakeElastiCache:
     delete_seconds_for: dict[str, float] = field(default_factory=dict)
     create_seconds: float = 0.0
     modify_seconds: float = 0.0
+    # Unkind timings (see the module docstring); real ElastiCache: about 5 s for tags.
+    tag_busy_seconds: float = 0.3
+    modify_race_seconds: float = 0.2
     # What a new user becomes once "creating" ends (e.g. a failure status).
     create_settles_to: str = "active"
     # Requests per second above which the API answers Throttling (None: no limit).
@@ -77,6 +98,9 @@ class FakeElastiCache:
     gone_at: dict[str, float] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     throttled: int = 0
+    # What the modelled API answered (injected faults not counted): error codes, and successes.
+    refused: dict[str, int] = field(default_factory=dict)
+    succeeded: dict[str, int] = field(default_factory=dict)
     _bucket: float = 0.0
     _bucket_at: float = 0.0
 
@@ -98,6 +122,11 @@ class FakeElastiCache:
         with self.lock:
             return sum(1 for name, _ in self.calls if name == action)
 
+    def accepted(self, action: str) -> int:
+        """How many calls of `action` succeeded."""
+        with self.lock:
+            return self.succeeded.get(action, 0)
+
     def actions(self) -> list[str]:
         with self.lock:
             return [name for name, _ in self.calls]
@@ -111,8 +140,10 @@ class FakeElastiCache:
                 if user.settle_to is None:
                     del self.users[user_id]
                     self.gone_at[user_id] = user.settle_at
-                else:
-                    user.status, user.settle_at = user.settle_to, None
+                    continue
+                if user.status == "modifying":
+                    user.modify_refused_until = user.settle_at + self.modify_race_seconds
+                user.status, user.settle_at = user.settle_to, None
 
     def _throttled(self) -> bool:
         if self.rate_limit is None:
@@ -151,7 +182,12 @@ class FakeElastiCache:
             method = getattr(self, "_" + action, None)
             if method is None:
                 raise ApiError("InvalidAction", f"{action} is not modelled by the fake.", 400)
-            result: str = method(params)
+            try:
+                result: str = method(params)
+            except ApiError as error:
+                self.refused[error.code] = self.refused.get(error.code, 0) + 1
+                raise
+            self.succeeded[action] = self.succeeded.get(action, 0) + 1
             return result
 
     def _DescribeUsers(self, params: dict[str, str]) -> str:
@@ -169,6 +205,9 @@ class FakeElastiCache:
         kind = params.get("AuthenticationMode.Type") or (
             "no-password" if params.get("NoPasswordRequired") == "true" else "password"
         )
+        tags = _tags(params)
+        if len(tags) > TAGS_PER_RESOURCE:
+            raise ApiError("TagQuotaPerResourceExceeded", "The request cannot be processed: tag quota exceeded.")
         user = self.add_user(
             user_id,
             user_name=params["UserName"],
@@ -177,16 +216,19 @@ class FakeElastiCache:
             authentication_type="no-password" if kind == "no-password-required" else kind,
             password_count=len(passwords),
             passwords=passwords,
-            tags=_tags(params),
+            tags=tags,
         )
-        if self.create_seconds:
-            self.hold(user_id, "creating", self.create_seconds, self.create_settles_to)
+        self.hold(user_id, "creating", self.create_seconds, self.create_settles_to)
         return _user_xml(user)
 
     def _ModifyUser(self, params: dict[str, str]) -> str:
         user = self._user(params["UserId"])
-        if user.status != "active":
-            raise ApiError("InvalidUserState", f"User {user.user_id} is in {user.status} state.")
+        if user.status != "active" or time.monotonic() < user.modify_refused_until:
+            raise ApiError(
+                "InvalidUserState",
+                f"User {user.user_id} has status {user.status if user.status != 'active' else 'modifying'}. "
+                "Only active users can be modified.",
+            )
         if "AccessString" in params:
             user.access_string = params["AccessString"]
         if "Engine" in params:
@@ -212,24 +254,40 @@ class FakeElastiCache:
         self.hold(user.user_id, "deleting", self.delete_seconds_for.get(user.user_id, self.delete_seconds), then)
         return _user_xml(user)
 
-    def _by_arn(self, params: dict[str, str]) -> FakeUser:
+    def _by_arn(self, params: dict[str, str], change: bool = False) -> FakeUser:
+        """The user a tagging call names; refused while it is not active, and (for a change)
+        while an earlier tag change is still settling."""
         arn = params["ResourceName"]
         if not arn.startswith(ARN_PREFIX):
             raise ApiError("InvalidARN", f"{arn} is not a user ARN.")
-        return self._user(arn[len(ARN_PREFIX) :])
+        user = self._user(arn[len(ARN_PREFIX) :])
+        if user.status != "active" or (change and time.monotonic() < user.tagging_busy_until):
+            raise ApiError("UserNotFound", f"{arn} is not available for tagging", 404)
+        if change:
+            user.tagging_busy_until = time.monotonic() + self.tag_busy_seconds
+        return user
 
     def _ListTagsForResource(self, params: dict[str, str]) -> str:
         return _tags_xml(self._by_arn(params).tags)
 
     def _AddTagsToResource(self, params: dict[str, str]) -> str:
-        user = self._by_arn(params)
-        user.tags.update(_tags(params))
+        user = self._by_arn(params, change=True)
+        tags = {**user.tags, **_tags(params)}
+        if len(tags) > TAGS_PER_RESOURCE:
+            user.tagging_busy_until = 0.0
+            raise ApiError("TagQuotaPerResourceExceeded", "The request cannot be processed: tag quota exceeded.")
+        user.tags = tags
         return _tags_xml(user.tags)
 
     def _RemoveTagsFromResource(self, params: dict[str, str]) -> str:
-        user = self._by_arn(params)
-        for key in _members(params, "TagKeys"):
-            user.tags.pop(key, None)
+        user = self._by_arn(params, change=True)
+        keys = _members(params, "TagKeys")
+        missing = [key for key in keys if key not in user.tags]
+        if missing:
+            user.tagging_busy_until = 0.0
+            raise ApiError("TagNotFound", f"The tag {missing[0]} was not found.", 404)
+        for key in keys:
+            del user.tags[key]
         return _tags_xml(user.tags)
 
 

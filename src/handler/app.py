@@ -19,7 +19,7 @@ from cfn_resource import Result, UserResource  # noqa: E402
 from clients import elasticache_client  # noqa: E402
 from config import Settings, allowed_hosts  # noqa: E402
 from log import SERVICE, logger  # noqa: E402
-from request import not_created_id  # noqa: E402
+from request import echoed_physical_id  # noqa: E402
 from response import answer_failed  # noqa: E402
 
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ElastiCacheUserResource"), service=SERVICE)
@@ -41,11 +41,8 @@ gc.enable()
 def _answer_start_failure(event: Any) -> Result:
     if not isinstance(event, dict):
         return Result.IGNORED
-    physical_id = event.get("PhysicalResourceId")
-    if not isinstance(physical_id, str) or not physical_id:
-        physical_id = not_created_id(str(event.get("LogicalResourceId", "")), str(event.get("RequestId", "")))
     reason = f"The provider function failed to start ({start_error}); see its logs."
-    sent = answer_failed(event, reason, physical_id, allowed_hosts=allowed_hosts())
+    sent = answer_failed(event, reason, echoed_physical_id(event), allowed_hosts=allowed_hosts())
     return Result.FAILED if sent else Result.IGNORED
 
 

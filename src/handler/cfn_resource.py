@@ -17,21 +17,18 @@ crhelper internals we rely on (checked against crhelper 2.0.12):
 | `_remove_polling` (overridden) | a rule already removed (late or duplicated poll) is no failure |
 | `_put_targets` | reused: writes `self._event` as the rule's target Input |
 | `_lambda_client`, `_events_client` | built on first use (crhelper builds them at start-up) |
-| `_event`, `_context`, `_response_url`, `_region`, `_sam_local` | its per-invocation state |
-| `Status`, `Reason`, `Data`, `PhysicalResourceId` | the answer's fields |
+| `_event`, `_context`, `_region`, `_sam_local`, `Status`, `Reason`, `Data`, `PhysicalResourceId` | its state |
 """
 
 from __future__ import annotations
 
 import enum
 import functools
-import hashlib
 import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,8 +43,8 @@ from deadline import Deadline
 from exceptions import error_code
 from log import logger, quiet_libraries
 from properties import envelope_problem
-from request import POLL_STATE, CfnRequest, PollState, not_created_id
-from response import is_allowed_response_url, put_response, response_host, shorten_reason
+from request import POLL_STATE, CfnRequest, PollState, echoed_physical_id
+from response import answer_failed, is_allowed_response_url, put_response, response_host, shorten_reason
 from users import UserLifecycle
 
 FAILED = "FAILED"
@@ -89,26 +86,11 @@ class Invocation:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def rule_name(request: CfnRequest) -> str:
-    """The poll rule's (and Lambda permission's) name: the same for every delivery of one
-    request, so that duplicates share one rule; at most 64 characters."""
-    digest = hashlib.sha256(f"{request.stack_id}|{request.logical_id}|{request.request_id}".encode()).hexdigest()
-    return f"{request.logical_id[: RULE_NAME_MAX - 17]}-{digest[:16]}"
-
-
-@contextmanager
-def _hand_over_clients_deferred() -> Iterator[None]:
-    """Make crhelper's constructor skip its lambda/events/logs clients (it does so under
-    AWS_SAM_LOCAL): measured 1.20x -> 1.05x cold start; only a hand-over uses them."""
-    before = os.environ.get("AWS_SAM_LOCAL")
-    os.environ["AWS_SAM_LOCAL"] = "true"
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["AWS_SAM_LOCAL"]
-        else:
-            os.environ["AWS_SAM_LOCAL"] = before
+def answer_fields(outcome: handlers.Done | handlers.Failed) -> tuple[str, str, dict[str, str], str]:
+    """crhelper's Status, Reason, Data and the physical id, for a final outcome."""
+    if isinstance(outcome, handlers.Failed):
+        return FAILED, outcome.reason, {}, outcome.physical_id
+    return "SUCCESS", "", dict(outcome.data), outcome.physical_id
 
 
 class UserResource(CfnResource):
@@ -116,7 +98,6 @@ class UserResource(CfnResource):
 
     _event: dict[str, Any]
     _context: Any
-    _response_url: str
     _region: str | None
     _sam_local: str | None
     _put_targets: Callable[[str], None]
@@ -124,15 +105,18 @@ class UserResource(CfnResource):
     def __init__(self, settings: Settings, client: Any = None) -> None:
         """`client` pins an ElastiCache client (e.g. one per simulated container); by default
         a cached one per AWS_ENDPOINT_URL_ELASTICACHE is used."""
-        with _hand_over_clients_deferred():
-            super().__init__(
-                json_logging=False,
-                log_level="WARNING",
-                boto_level="WARNING",
-                polling_interval=settings.poll_interval_minutes,
-                sleep_on_delete=0,
-            )
-        self._sam_local = os.environ.get("AWS_SAM_LOCAL")
+        # Under AWS_SAM_LOCAL crhelper builds no lambda/events/logs clients: measured 1.20x ->
+        # 1.05x cold start, and only a hand-over uses them (built on first use below).
+        sam_local = os.environ.get("AWS_SAM_LOCAL")
+        os.environ["AWS_SAM_LOCAL"] = "true"
+        try:
+            super().__init__(log_level="WARNING", boto_level="WARNING", sleep_on_delete=0)
+        finally:
+            if sam_local is None:
+                del os.environ["AWS_SAM_LOCAL"]
+            else:
+                os.environ["AWS_SAM_LOCAL"] = sam_local
+        self._sam_local = sam_local
         quiet_libraries()
         self.settings = settings
         self._pinned_client = client
@@ -147,8 +131,6 @@ class UserResource(CfnResource):
     @functools.cached_property
     def _events_client(self) -> Any:
         return boto3.client("events", region_name=self._region)
-
-    # Entry ---------------------------------------------------------------------------------
 
     def handle(self, event: Any, context: Any) -> Result:
         """Answer one CloudFormation request (or one poll re-invocation)."""
@@ -169,29 +151,13 @@ class UserResource(CfnResource):
             physical_resource_id=str(event.get("PhysicalResourceId", ""))[:300],
         )
         problem = envelope_problem(event)
-        if problem:
-            self._answer_malformed(event, context, problem)
-        else:
+        if problem is None:
             self(event, context)
-        return invocation.result
-
-    def _answer_malformed(self, event: Mapping[str, Any], context: Any, problem: str) -> None:
-        """Answer FAILED to a request crhelper could not parse, echoing what it has."""
+            return invocation.result
+        # crhelper cannot parse it: answer FAILED, echoing what the request has.
         logger.error("malformed request", extra={"reason": problem})
-        self._event, self._context, self._response_url = dict(event), context, event["ResponseURL"]
-        self.StackId = str(event.get("StackId", ""))
-        self.RequestId = str(event.get("RequestId", ""))
-        self.LogicalResourceId = str(event.get("LogicalResourceId", ""))
-        physical_id = event.get("PhysicalResourceId")
-        self.PhysicalResourceId = (
-            physical_id
-            if isinstance(physical_id, str) and physical_id
-            else not_created_id(self.LogicalResourceId, self.RequestId)
-        )
-        self.Data, self.Status, self.Reason = {}, FAILED, problem
-        self._send()
-
-    # The action and its outcome ------------------------------------------------------------
+        answer_failed(event, problem, echoed_physical_id(event), allowed_hosts=self.settings.response_url_allowed_hosts)
+        return Result.FAILED
 
     def _act(self, event: dict[str, Any], context: Any) -> str | None:
         """crhelper's create/update/delete/poll function: run the action, map its outcome."""
@@ -207,15 +173,13 @@ class UserResource(CfnResource):
             outcome = handlers.handle(request, env)
         if isinstance(outcome, handlers.Pending):
             outcome = self._hand_over(request, outcome)
+        if isinstance(outcome, handlers.Pending):
+            # crhelper sends nothing for a poll that returns None, and hands a request over.
+            return None if request.is_poll else outcome.physical_id
         if isinstance(outcome, handlers.Failed):
             logger.error("request failed", extra={"reason": outcome.reason})
-            self.Status, self.Reason = FAILED, outcome.reason
-            return outcome.physical_id
-        if isinstance(outcome, handlers.Done):
-            self.Data = dict(outcome.data)
-            return outcome.physical_id
-        # Still pending: crhelper sends nothing for a poll that returns None.
-        return None if request.is_poll else outcome.physical_id
+        self.Status, self.Reason, self.Data, physical_id = answer_fields(outcome)
+        return physical_id
 
     def _hand_over(self, request: CfnRequest, pending: handlers.Pending) -> handlers.Outcome:
         """Leave the rest to poll re-invocations, or say why that cannot be."""
@@ -223,30 +187,25 @@ class UserResource(CfnResource):
         if invocation.answered:
             # crhelper's timer has answered already: a poll would answer a second time.
             return pending
-        state = request.state
+        state, user = request.state, pending.physical_id
         elapsed = time.time() - state.since
-        if self._sam_local:
-            return handlers.Failed(
-                f"User '{pending.physical_id}' is still changing at the invocation deadline, and a local run "
-                "(AWS_SAM_LOCAL) cannot hand over to a poll. Raise the function timeout.",
-                pending.physical_id,
-            )
-        if elapsed >= state.timeout:
-            # crhelper would poll for ever (its issue #5): CloudFormation has stopped waiting.
-            return handlers.Failed(
-                f"User '{pending.physical_id}' is still changing {elapsed / 60:.0f} min after the request, past "
-                f"the resource's ServiceTimeout ({state.timeout:.0f} s), so CloudFormation no longer waits for "
-                "it. Check the user in ElastiCache.",
-                pending.physical_id,
-            )
         size = len(json.dumps(self._poll_event(request, pending, "r" * RULE_ARN_MAX, "n" * RULE_NAME_MAX)))
-        if size > TARGET_INPUT_MAX:
-            return handlers.Failed(
-                f"User '{pending.physical_id}' is still changing at the invocation deadline, and what is left "
-                f"to do is too large to hand over to a poll ({size} of {TARGET_INPUT_MAX} characters). Retry "
-                "the stack operation.",
-                pending.physical_id,
+        why = ""
+        if self._sam_local:
+            why = "and a local run (AWS_SAM_LOCAL) cannot hand over to a poll. Raise the function timeout."
+        elif elapsed >= state.timeout:
+            # crhelper would poll for ever (its issue #5): CloudFormation has stopped waiting.
+            why = (
+                f"{elapsed / 60:.0f} min after the request, past the resource's ServiceTimeout "
+                f"({state.timeout:.0f} s), so CloudFormation no longer waits for it. Check the user in ElastiCache."
             )
+        elif size > TARGET_INPUT_MAX:
+            why = (
+                f"and what is left to do is too large to hand over to a poll ({size} of {TARGET_INPUT_MAX} "
+                "characters). Retry the stack operation."
+            )
+        if why:
+            return handlers.Failed(f"User '{user}' is still changing at the invocation deadline, {why}", user)
         logger.info("still in progress at the deadline: handing over to poll re-invocations")
         invocation.pending = (request, pending)
         invocation.result = Result.HANDED_OVER
@@ -293,7 +252,7 @@ class UserResource(CfnResource):
         if self._invocation.pending is None:
             raise HandOverError("Internal error: a hand-over without pending work; see the function's logs.")
         request, pending = self._invocation.pending
-        name = rule_name(request)
+        name = request.poll_rule_name
         undo: list[tuple[str, Callable[[], object]]] = []
         try:
             arn = self._events_client.put_rule(
@@ -312,8 +271,8 @@ class UserResource(CfnResource):
                 self._quietly(step, action)
             raise HandOverError(
                 f"User '{pending.physical_id}' is still changing at the invocation deadline, and the hand-over "
-                f"to polling could not be set up ({type(error).__name__}). Check the provider's permissions "
-                "for EventBridge and Lambda, then retry."
+                f"to polling could not be set up ({type(error).__name__}). Check the provider's EventBridge "
+                "and Lambda permissions, then retry."
             ) from error
 
     def _add_permission_once(self, name: str, arn: str, undo: list[tuple[str, Callable[[], object]]]) -> None:
@@ -369,11 +328,7 @@ class UserResource(CfnResource):
             invocation.answered = True
         if not self.PhysicalResourceId:
             # The timer's answer, sent while the action runs: name the user it made, if any.
-            self.PhysicalResourceId = (
-                invocation.claim.user_id
-                or self._event.get("PhysicalResourceId")
-                or not_created_id(str(self._event.get("LogicalResourceId", "")), str(self._event.get("RequestId", "")))
-            )
+            self.PhysicalResourceId = invocation.claim.user_id or echoed_physical_id(self._event)
         self.Data.pop("PhysicalResourceId", None)  # crhelper's poll bookkeeping, not an attribute
         self.Reason = shorten_reason(str(self.Reason))
         invocation.result = Result.FAILED if FAILED in (status, self.Status) else Result.SUCCEEDED

@@ -7,6 +7,7 @@ PollState the hand-over wrote instead.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,15 @@ def not_created_id(logical_id: str, request_id: str) -> str:
     """The physical id of a Create that made nothing. The underscore makes it an impossible
     UserId, so the rollback Delete that follows deletes nothing."""
     return f"not-created_{logical_id[:200]}_{request_id[:40]}"
+
+
+def echoed_physical_id(event: Mapping[str, Any]) -> str:
+    """The physical id an answer to `event` carries when no action chose one: the request's
+    own, or for a Create the id that names nothing."""
+    physical_id = event.get("PhysicalResourceId")
+    if isinstance(physical_id, str) and physical_id:
+        return physical_id
+    return not_created_id(str(event.get("LogicalResourceId", "")), str(event.get("RequestId", "")))
 
 
 @dataclass(frozen=True)
@@ -98,3 +108,11 @@ class CfnRequest:
     @property
     def not_created_id(self) -> str:
         return not_created_id(self.logical_id, self.request_id)
+
+    @property
+    def poll_rule_name(self) -> str:
+        """The name of this request's poll rule (and Lambda permission): the same for every
+        delivery of the request, so duplicates share one rule; at most 64 characters, the
+        EventBridge limit that crhelper's LogicalResourceId + 8 overflows (its issue #61)."""
+        digest = hashlib.sha256(f"{self.stack_id}|{self.logical_id}|{self.request_id}".encode()).hexdigest()
+        return f"{self.logical_id[:47]}-{digest[:16]}"

@@ -1,0 +1,98 @@
+"""The stateful fake is as unkind as real ElastiCache (shared/field-notes.md): each behaviour
+the provider must cope with, shown over HTTP with a plain boto3 client."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from local.fake_elasticache import FakeElastiCache, serve
+
+
+@pytest.fixture
+def api() -> Iterator[tuple[FakeElastiCache, Any]]:
+    fake = FakeElastiCache(create_seconds=0.3, modify_seconds=0.3, tag_busy_seconds=0.4, modify_race_seconds=0.3)
+    with serve(fake) as endpoint:
+        client = boto3.client(
+            "elasticache", endpoint_url=endpoint, config=Config(retries={"mode": "standard", "max_attempts": 1})
+        )
+        yield fake, client
+
+
+def error(call: Any, **arguments: Any) -> tuple[str, str, int]:
+    with pytest.raises(ClientError) as raised:
+        call(**arguments)
+    response = raised.value.response
+    return response["Error"]["Code"], response["Error"]["Message"], response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def create(client: Any, user_id: str = "u1", tags: int = 0) -> str:
+    answer = client.create_user(
+        UserId=user_id,
+        UserName=user_id,
+        Engine="valkey",
+        AccessString="on ~* +@all",
+        AuthenticationMode={"Type": "iam"},
+        Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(tags)],
+    )
+    assert answer["Status"] == "creating"
+    return str(answer["ARN"])
+
+
+def status(client: Any, user_id: str = "u1") -> str:
+    return str(client.describe_users(UserId=user_id)["Users"][0]["Status"])
+
+
+def test_new_users_start_creating_and_refuse_tagging_until_active(api: tuple[FakeElastiCache, Any]) -> None:
+    _, client = api
+    arn = create(client)
+    assert status(client) == "creating"
+    code, message, http = error(client.list_tags_for_resource, ResourceName=arn)
+    assert (code, http) == ("UserNotFound", 404) and "not available for tagging" in message
+    time.sleep(0.35)
+    assert status(client) == "active"
+    assert client.list_tags_for_resource(ResourceName=arn)["TagList"] == []
+
+
+def test_a_tag_change_leaves_tagging_busy_while_the_user_says_active(api: tuple[FakeElastiCache, Any]) -> None:
+    fake, client = api
+    fake.create_seconds = 0
+    arn = create(client)
+    client.add_tags_to_resource(ResourceName=arn, Tags=[{"Key": "a", "Value": "1"}])
+    assert status(client) == "active"
+    code, message, _ = error(client.add_tags_to_resource, ResourceName=arn, Tags=[{"Key": "b", "Value": "2"}])
+    assert code == "UserNotFound" and "not available for tagging" in message
+    assert error(client.remove_tags_from_resource, ResourceName=arn, TagKeys=["a"])[0] == "UserNotFound"
+    time.sleep(0.45)
+    client.remove_tags_from_resource(ResourceName=arn, TagKeys=["a"])
+
+
+def test_modify_user_races_after_a_wait_saw_active(api: tuple[FakeElastiCache, Any]) -> None:
+    fake, client = api
+    fake.create_seconds = 0
+    create(client)
+    client.modify_user(UserId="u1", AccessString="on ~a:* +@read")
+    assert error(client.modify_user, UserId="u1", AccessString="off")[0] == "InvalidUserState"
+    time.sleep(0.32)
+    assert status(client) == "active"
+    code, message, _ = error(client.modify_user, UserId="u1", AccessString="off")
+    assert code == "InvalidUserState" and message.endswith("Only active users can be modified.")
+    time.sleep(0.3)
+    client.modify_user(UserId="u1", AccessString="off")
+
+
+def test_removing_a_missing_tag_and_exceeding_50_tags_are_refused(api: tuple[FakeElastiCache, Any]) -> None:
+    fake, client = api
+    fake.create_seconds, fake.tag_busy_seconds = 0, 0
+    arn = create(client, tags=49)
+    assert error(client.remove_tags_from_resource, ResourceName=arn, TagKeys=["absent"])[:3:2] == ("TagNotFound", 404)
+    client.add_tags_to_resource(ResourceName=arn, Tags=[{"Key": "k49", "Value": "v"}])
+    code = error(client.add_tags_to_resource, ResourceName=arn, Tags=[{"Key": "k50", "Value": "v"}])[0]
+    assert code == "TagQuotaPerResourceExceeded"
+    assert error(create, client=client, user_id="u2", tags=51)[0] == "TagQuotaPerResourceExceeded"
