@@ -72,6 +72,7 @@ def test_create_waits_until_the_user_is_active(fake: FakeElastiCache, receiver: 
         ({"Passwords": ["with@at-sign-1234567"]}, "Passwords[0] may hold only printable ASCII"),
         ({"Passwords": ['with"quote-1234567']}, "Passwords[0] may hold only printable ASCII"),
         ({"Passwords": ["with/slash-12345678"]}, "Passwords[0] may hold only printable ASCII"),
+        ({"Passwords": ["with,comma-12345678"]}, "other than space, ',', '\"', '/' and '@'"),
         ({"Passwords": ["ünïcödé-pässwörd-123"]}, "Passwords[0] may hold only printable ASCII"),
         ({"Passwords": "not-a-list-123456789"}, "Passwords must be a list of strings"),
         ({"Passwords": None}, "Set exactly one of Passwords"),

@@ -34,8 +34,8 @@ def template() -> dict[str, Any]:
     return loaded
 
 
-def statements() -> list[dict[str, Any]]:
-    role = template()["Resources"]["ElastiCacheUserRole"]["Properties"]
+def statements(role_name: str = "ElastiCacheUserRole") -> list[dict[str, Any]]:
+    role = template()["Resources"][role_name]["Properties"]
     return [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
 
 
@@ -52,12 +52,16 @@ def actions_the_code_calls() -> set[str]:
     import crhelper.resource_helper
 
     crhelper_source = Path(crhelper.resource_helper.__file__).read_text()
-    poll = {f"events:{camel(m)}" for m in re.findall(r"self\._events_client\.(\w+)\(", crhelper_source)}
-    poll |= {f"lambda:{camel(m)}" for m in re.findall(r"self\._lambda_client\.(\w+)\(", crhelper_source)}
+    sources = crhelper_source + (HANDLER / "cfn_resource.py").read_text()
+    poll = {f"events:{camel(m)}" for m in re.findall(r"self\._events_client\.(\w+)\(", sources)}
+    poll |= {f"lambda:{camel(m)}" for m in re.findall(r"self\._lambda_client\.(\w+)\(", sources)}
     secrets_source = (HANDLER / "secrets_source.py").read_text()
     getters = {"get_secret": "secretsmanager:GetSecretValue", "get_parameter": "ssm:GetParameter"}
     secrets = {action for call, action in getters.items() if f"parameters.{call}(" in secrets_source}
-    return ours | poll | secrets | {"logs:CreateLogStream", "logs:PutLogEvents"}
+    function = template()["Resources"]["ElastiCacheUserFunction"]["Properties"]
+    destination = function["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
+    failure = {"lambda:InvokeFunction"} if destination["Type"] == "Lambda" else set()
+    return ours | poll | secrets | failure | {"logs:CreateLogStream", "logs:PutLogEvents"}
 
 
 def resource_text(statement: dict[str, Any]) -> str:
@@ -79,6 +83,8 @@ def test_every_resource_is_narrow() -> None:
         "elasticache": account.replace("{service}", "elasticache") + "user:*",
         "events": account.replace("{service}", "events") + "rule/*",
         "lambda": account.replace("{service}", "lambda") + "function:${AWS::StackName}-elasticache-user",
+        "lambda:InvokeFunction": account.replace("{service}", "lambda")
+        + "function:${AWS::StackName}-elasticache-user-failure",
         "logs": account.replace("{service}", "logs") + "log-group:/aws/lambda/${AWS::StackName}-elasticache-user:*",
         "secretsmanager": account.replace("{service}", "secretsmanager") + "secret:${PasswordSecretsPrefix}*",
         "ssm": account.replace("{service}", "ssm") + "parameter/${PasswordSecretsPrefix}*",
@@ -87,7 +93,8 @@ def test_every_resource_is_narrow() -> None:
         assert statement["Effect"] == "Allow"
         services = {a.split(":")[0] for a in statement["Action"]}
         assert len(services) == 1, statement
-        assert resource_text(statement) == allowed[services.pop()], statement
+        key = statement["Action"][0] if statement["Action"] == ["lambda:InvokeFunction"] else services.pop()
+        assert resource_text(statement) == allowed[key], statement
         assert "NotAction" not in statement and "NotResource" not in statement
 
 
@@ -111,3 +118,20 @@ def test_function_settings_are_the_documented_environment_variables() -> None:
     assert function["Runtime"] in ("python3.12", "python3.13") and function["Architectures"] == ["arm64"]
     example = template()["Resources"]["ExampleUser"]
     assert example["Type"] == "Custom::ElastiCacheUser" and "ServiceTimeout" in example["Properties"]
+
+
+def test_a_failed_invocation_goes_to_the_notifier_which_cannot_loop() -> None:
+    resources = template()["Resources"]
+    config = resources["ElastiCacheUserFunction"]["Properties"]["EventInvokeConfig"]
+    assert config["MaximumRetryAttempts"] == 0 and config["MaximumEventAgeInSeconds"] <= 3600
+    assert config["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": "FailureNotifierFunction.Arn"}
+    notifier = resources["FailureNotifierFunction"]["Properties"]
+    assert notifier["Handler"] == "failure.lambda_handler" and (HANDLER / "failure.py").exists()
+    assert notifier["EventInvokeConfig"] == {"MaximumRetryAttempts": 0}  # no destination of its own
+    granted = {a for s in statements("FailureNotifierRole") for a in s["Action"]}
+    assert granted == {
+        "elasticache:DescribeUsers",
+        "elasticache:ListTagsForResource",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    }

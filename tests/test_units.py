@@ -1,0 +1,136 @@
+"""Fast unit tests of the pure pieces: no server, no sleep."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError
+
+from cfn_resource import answer_fields
+from exceptions import UserAlreadyExistsError, api_error, reason_for
+from handlers import Done, Failed, Work
+from request import CfnRequest, PollState, echoed_physical_id, service_timeout
+from response import is_allowed_response_url
+from users import TagChange, UserSpec, modify_arguments
+
+SPEC = UserSpec("u1", "u1", "redis", "on ~* +@all", "password", ("Password-Number-0001",))
+
+
+def test_modify_arguments_send_only_what_differs() -> None:
+    assert modify_arguments(SPEC, SPEC, passwords_changed=False) == {}
+    assert modify_arguments(SPEC, UserSpec("u1", "u1", "redis", "off", "password"), passwords_changed=False) == {
+        "AccessString": "off"
+    }
+    iam = UserSpec("u1", "u1", "valkey", "on ~* +@all", "iam")
+    assert modify_arguments(SPEC, iam, passwords_changed=False) == {
+        "AuthenticationMode": {"Type": "iam"},
+        "Engine": "valkey",
+    }
+    assert modify_arguments(SPEC, SPEC, passwords_changed=True) == {
+        "AuthenticationMode": {"Type": "password", "Passwords": ["Password-Number-0001"]}
+    }
+
+
+def test_modify_arguments_with_an_unknown_before_set_everything_but_the_engine() -> None:
+    assert modify_arguments(None, SPEC, passwords_changed=False) == {
+        "AccessString": "on ~* +@all",
+        "AuthenticationMode": {"Type": "password", "Passwords": ["Password-Number-0001"]},
+    }
+
+
+def test_tag_change_between_template_tags() -> None:
+    change = TagChange.between({"a": "1", "b": "2"}, {"b": "3", "c": "4"})
+    assert change.remove == ("a",) and dict(change.set) == {"b": "3", "c": "4"}
+    assert not TagChange.between({"a": "1"}, {"a": "1"})
+
+
+def test_work_keeps_passwords_out_of_the_poll_state() -> None:
+    work = Work.of(modify_arguments(None, SPEC, passwords_changed=True), TagChange(), None)
+    resume = work.as_resume()
+    assert "Password-Number-0001" not in str(resume) and work.needs_passwords
+    assert Work.from_resume(resume).arguments(("Other-Password-00001",))["AuthenticationMode"] == {
+        "Type": "password",
+        "Passwords": ["Other-Password-00001"],
+    }
+
+
+def client_error(code: str, message: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message}}, "CreateUser")
+
+
+def test_catalogue_reasons_name_the_user_and_redact_passwords() -> None:
+    error = api_error(
+        "CreateUser", "u1", client_error("InvalidParameterValue", "bad: Password-Number-0001"), SPEC.passwords
+    )
+    assert (
+        str(error)
+        == "CreateUser for user 'u1' was refused by ElastiCache as invalid (InvalidParameterValue): bad: ****"
+    )
+    assert isinstance(api_error("CreateUser", "u1", client_error("UserAlreadyExists", "")), UserAlreadyExistsError)
+    assert (
+        reason_for("DeleteUser", "Brand-New", user="u1", message="huh")
+        == "DeleteUser for user 'u1' failed: Brand-New: huh"
+    )
+    assert "default user of user group(s) g1" in reason_for(
+        "DeleteUser", "DefaultUserAssociatedToUserGroup", user="u1", groups="g1"
+    )
+
+
+EVENT = {
+    "RequestType": "Update",
+    "StackId": "arn:aws:cloudformation:us-east-1:1:stack/s/1",
+    "RequestId": "r1",
+    "LogicalResourceId": "User",
+    "PhysicalResourceId": "u1",
+    "ResourceProperties": {"ServiceTimeout": "600"},
+    "OldResourceProperties": {"UserId": "u1"},
+}
+
+
+def test_cfn_request_reads_the_event_once() -> None:
+    request = CfnRequest.from_event(EVENT, now=100.0, is_poll=False)
+    assert (request.request_type, request.physical_id, request.state) == ("Update", "u1", PollState(100.0, 600.0))
+    assert request.owner.tags == {
+        "elasticache-user-resource:stack-id": EVENT["StackId"],
+        "elasticache-user-resource:logical-id": "User",
+    }
+    assert request.not_created_id == "not-created_User_r1"
+    polled = CfnRequest.from_event(
+        {**EVENT, "ElastiCacheUserPoll": {"since": 5, "timeout": 60, "resume": {"adopt": True}}},
+        now=100.0,
+        is_poll=True,
+    )
+    assert polled.state == PollState(5.0, 60.0, {"adopt": True}) and polled.is_poll
+    assert (
+        len(CfnRequest.from_event({**EVENT, "LogicalResourceId": "L" * 255}, now=0, is_poll=False).poll_rule_name) <= 64
+    )
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("600", 600.0), (None, 3600.0), ("0", 3600.0), ("x", 3600.0)])
+def test_service_timeout(value: object, seconds: float) -> None:
+    assert service_timeout({"ServiceTimeout": value}) == seconds
+
+
+def test_echoed_physical_id() -> None:
+    assert echoed_physical_id(EVENT) == "u1"
+    assert echoed_physical_id({**EVENT, "PhysicalResourceId": ""}) == "not-created_User_r1"
+
+
+def test_outcomes_map_to_answer_fields() -> None:
+    assert answer_fields(Done("u1", {"Arn": "a"})) == ("SUCCESS", "", {"Arn": "a"}, "u1")
+    assert answer_fields(Failed("why", "u1")) == ("FAILED", "why", {}, "u1")
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://cloudformation-custom-resource-response-euwest1.s3.eu-west-1.amazonaws.com/x", True),
+        ("https://bucket.s3.eusc-de-east-1.amazonaws.eu/x", True),  # aws-eusc partition
+        ("https://bucket.s3.us-iso-east-1.c2s.ic.gov/x", True),  # aws-iso partition
+        ("https://s3-external-1.amazonaws.com/x", True),
+        ("https://cloudformation.us-east-1.amazonaws.com/x", False),  # an AWS host, but not S3
+        ("https://s3.amazonaws.com.evil.example/x", False),
+        ("https://s3.example.eu/x", False),
+    ],
+)
+def test_response_hosts_come_from_botocore_partitions(url: str, allowed: bool) -> None:
+    assert is_allowed_response_url(url, ()) is allowed
