@@ -35,7 +35,7 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy src/handler local tests bench
 	$(BIN)/cfn-lint template.yaml
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 4
 
 $(SAM_VENV)/.installed: requirements-sam.txt
 	$(PYTHON) -m venv $(SAM_VENV)

@@ -30,9 +30,10 @@ def main(argv: list[str] | None = None) -> int:
         api = FakeElastiCache()
         os.environ["AWS_ENDPOINT_URL_ELASTICACHE"] = stack.enter_context(serve(api))
         receiver = stack.enter_context(https_receiver())
-        from bench import coldstart, lag, memory, scale
+        from bench import busy, coldstart, lag, memory, scale
 
         figures = lag.report(api, receiver, deletions, repeats=1 if args.smoke else 5, with_pollers=not args.smoke)
+        figures |= busy.report(api, receiver, repeats=1 if args.smoke else 3)
         figures |= coldstart.report(runs=2 if args.smoke else 15)
         api.add_user("memory-user", tags=owner_tags())
         figures |= memory.report(json.dumps(delete_event(receiver.url("memory"), "memory-user", "memory")))

@@ -1,0 +1,90 @@
+"""Busy users: a Delete of a user that stays `modifying` for 5 s, and an Update whose two tag
+changes each meet ElastiCache's ~5 s tagging cooldown (terraform-provider-aws #47638), with
+the production poll schedule."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from bench.common import STACK_ID, delete_event, median, owner_tags, table
+from local.context import LambdaContext
+from local.fake_elasticache import FakeElastiCache
+from local.receiver import Receiver
+
+MODIFYING = 5.0
+DELETION = 1.0
+TAG_COOLDOWN = 5.0
+
+
+def _update_event(response_url: str, user_id: str) -> dict[str, object]:
+    properties = {"UserId": user_id, "UserName": user_id, "Engine": "valkey", "AccessString": "on ~* +@all"}
+    return {
+        **delete_event(response_url, user_id, user_id + "-update"),
+        "RequestType": "Update",
+        "StackId": STACK_ID,
+        "ResourceProperties": {
+            **properties,
+            "AuthenticationMode": {"Type": "iam"},
+            "Tags": [{"Key": "b", "Value": "2"}],
+        },
+        "OldResourceProperties": {
+            **properties,
+            "AuthenticationMode": {"Type": "iam"},
+            "Tags": [{"Key": "a", "Value": "1"}],
+        },
+    }
+
+
+def report(api: FakeElastiCache, receiver: Receiver, repeats: int) -> dict[str, float]:
+    from cfn_resource import UserResource
+    from clients import new_elasticache_client
+    from config import Settings
+
+    settings = Settings.from_environment()
+    api.tag_busy_seconds, api.modify_race_seconds = TAG_COOLDOWN, 0.5
+    jobs: list[tuple[str, str, dict[str, object]]] = []
+    for index in range(repeats):
+        deleted, updated = f"busy-delete-{index}", f"busy-update-{index}"
+        api.add_user(deleted, tags=owner_tags())
+        api.hold(deleted, "modifying", MODIFYING)
+        api.delete_seconds_for[deleted] = DELETION
+        api.add_user(updated, engine="valkey", authentication_type="iam", tags={**owner_tags(), "a": "1"})
+        jobs.append(("delete", deleted, delete_event(receiver.url(deleted), deleted, deleted)))
+        jobs.append(("update", updated, _update_event(receiver.url(updated), updated)))
+    started: dict[str, float] = {}
+
+    def run(user_id: str, event: dict[str, object]) -> None:
+        resource = UserResource(settings, client=new_elasticache_client(None, settings.deadline_margin))
+        started[user_id] = time.monotonic()
+        resource.handle(event, LambdaContext(timeout_seconds=900))
+
+    threads = [threading.Thread(target=run, args=(user_id, event)) for _, user_id, event in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    arrivals = {d.path.split("?")[0].lstrip("/"): d for d in receiver.wait_for(len(receiver.deliveries))}
+    seconds: dict[str, list[float]] = {"delete": [], "update": []}
+    after: list[float] = []
+    statuses = set()
+    for kind, user_id, _ in jobs:
+        delivery = arrivals[user_id]
+        statuses.add(delivery.body["Status"])
+        seconds[kind].append(delivery.at - started[user_id])
+        if kind == "delete":
+            after.append(delivery.at - api.gone_at[user_id])
+    table(
+        f"Busy users (median of {repeats}, production schedule)",
+        ["request", "request -> answer", "answers"],
+        [
+            [
+                f"Delete, user modifying {MODIFYING:g} s, then deleting {DELETION:g} s",
+                f"{median(seconds['delete']):.2f} s",
+                ", ".join(sorted(statuses)),
+            ],
+            [f"Update, 2 tag changes, {TAG_COOLDOWN:g} s tagging cooldown", f"{median(seconds['update']):.2f} s", ""],
+        ],
+        [f"Delete: the answer arrived a median {median(after):.2f} s after the user disappeared."],
+    )
+    return {"busy_delete": median(seconds["delete"]), "busy_update": median(seconds["update"])}
