@@ -22,6 +22,7 @@ ENVIRONMENT = {
     "RESPONSE_URL_ALLOWED_HOSTS": "127.0.0.1",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
     "POWERTOOLS_METRICS_DISABLED": "true",
+    "PROVIDER_ID": "arn:aws:cloudformation:us-east-1:123456789012:stack/bench-provider/1",
 }
 TEST_ONLY = ("POLL_INITIAL_SECONDS", "POLL_GROWTH", "POLL_MAX_SECONDS", "DEADLINE_MARGIN_SECONDS", "AWS_SAM_LOCAL")
 
@@ -67,4 +68,4 @@ def delete_event(response_url: str, user_id: str, request_id: str) -> dict[str, 
 def owner_tags() -> dict[str, str]:
     from properties import owner_tags as tags
 
-    return tags(STACK_ID, "BenchUser")
+    return tags(ENVIRONMENT["PROVIDER_ID"], STACK_ID, "BenchUser")

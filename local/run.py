@@ -63,7 +63,7 @@ def seed_user(event: dict[str, Any]) -> None:
     from properties import owner_tags
 
     properties = event["ResourceProperties"]
-    tags = owner_tags(event["StackId"], event["LogicalResourceId"])
+    tags = owner_tags(os.environ["PROVIDER_ID"], event["StackId"], event["LogicalResourceId"])
     boto3.client("elasticache").create_user(
         UserId=event["PhysicalResourceId"],
         UserName=properties["UserName"],
@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             "POWERTOOLS_LOG_LEVEL": "DEBUG",
             "POWERTOOLS_METRICS_NAMESPACE": "LocalRun",
             "POWERTOOLS_METRICS_DISABLED": "true",
+            "PROVIDER_ID": "arn:aws:cloudformation:us-east-1:123456789012:stack/user-provider/local",
         }
     )
     for name in ("AWS_PROFILE", "AWS_SAM_LOCAL", "AWS_ENDPOINT_URL_ELASTICACHE"):

@@ -29,6 +29,9 @@ os.environ.update(
         "RESPONSE_TIMEOUT_SECONDS": "1",
         "POWERTOOLS_LOG_LEVEL": "DEBUG",
         "POWERTOOLS_METRICS_NAMESPACE": "Tests",
+        "PROVIDER_ID": "arn:aws:cloudformation:us-east-1:123456789012:stack/user-provider/9e8d7c6b",
+        "ALLOW_ADOPTION": "true",
+        "USER_ID_PREFIX": "",
     }
 )
 os.environ.pop("AWS_SAM_LOCAL", None)
@@ -42,7 +45,12 @@ from local.receiver import Delivery, Receiver, https_receiver  # noqa: E402
 EVENTS = ROOT / "events"
 STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/app-stack/0f0e0d0c-1111-2222-3333-444455556666"
 # The ownership tags of the sample stack's AppUser, as the resource writes them.
-OWNER = {"elasticache-user-resource:stack-id": STACK_ID, "elasticache-user-resource:logical-id": "AppUser"}
+PROVIDER = os.environ["PROVIDER_ID"]
+OWNER = {
+    "elasticache-user-resource:provider": PROVIDER,
+    "elasticache-user-resource:stack-id": STACK_ID,
+    "elasticache-user-resource:logical-id": "AppUser",
+}
 
 
 @pytest.fixture(scope="session")

@@ -95,7 +95,7 @@ def test_create_waits_until_the_user_is_active(fake: FakeElastiCache, receiver: 
         ({"Tags": [{"Key": "elasticache-user-resource:stack-id", "Value": "1"}]}, "reserved"),
         ({"Tags": [{"Key": "a", "Value": "1"}, {"Key": "a", "Value": "2"}]}, "appears twice"),
         ({"Tags": {"a": "b"}}, "Tags must be a list"),
-        ({"Tags": [{"Key": f"k{i}", "Value": "v"} for i in range(49)]}, "Tags may hold at most 48 tags (got 49)"),
+        ({"Tags": [{"Key": f"k{i}", "Value": "v"} for i in range(48)]}, "Tags may hold at most 47 tags (got 48)"),
         ({"Tags": [{"Key": "k" * 129, "Value": "v"}]}, "Key must be 1 to 128 characters"),
         ({"Tags": [{"Key": "k", "Value": "v" * 257}]}, "Value at most 256"),
         ({"UserName": "n" * 121}, "UserName must be at most 120 characters"),

@@ -233,7 +233,7 @@ def test_hand_over_fits_eventbridge_for_long_logical_ids_and_many_tags(
 ) -> None:
     fake.create_seconds = 2.0
     logical_id = "L" * 255
-    tags = [{"Key": f"{i:02d}" + "k" * 126, "Value": "v" * 256} for i in range(48)]
+    tags = [{"Key": f"{i:02d}" + "k" * 126, "Value": "v" * 256} for i in range(47)]
     event = with_properties(load_event("create.json", receiver, LogicalResourceId=logical_id), Tags=tags)
     assert invoke(event, timeout=3.0) == []
     rule, stored = stored_poll()
@@ -248,7 +248,7 @@ def test_pending_work_too_large_to_hand_over_fails_clearly(
 ) -> None:
     owned(fake)
     fake.hold("app-user-1", "modifying", 30)
-    tags = [{"Key": f"{i:02d}" + "k" * 126, "Value": "v" * 256} for i in range(48)]
+    tags = [{"Key": f"{i:02d}" + "k" * 126, "Value": "v" * 256} for i in range(47)]
     [answer] = invoke(with_properties(load_event("update.json", receiver), Tags=tags), timeout=3.0)
     assert answer.body["Status"] == "FAILED" and "too large to hand over" in answer.body["Reason"]
     assert boto3.client("events").list_rules()["Rules"] == []

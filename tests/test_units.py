@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError
 from cfn_resource import answer_fields
 from exceptions import UserAlreadyExistsError, api_error, reason_for
 from handlers import Done, Failed, Work
-from request import CfnRequest, PollState, echoed_physical_id, service_timeout
+from request import CfnRequest, PollState, Scope, echoed_physical_id, service_timeout
 from response import is_allowed_response_url
 from users import TagChange, UserSpec, modify_arguments
 
@@ -87,9 +87,10 @@ EVENT = {
 
 
 def test_cfn_request_reads_the_event_once() -> None:
-    request = CfnRequest.from_event(EVENT, now=100.0, is_poll=False)
+    request = CfnRequest.from_event(EVENT, now=100.0, is_poll=False, scope=Scope(provider_id="p1"))
     assert (request.request_type, request.physical_id, request.state) == ("Update", "u1", PollState(100.0, 600.0))
     assert request.owner.tags == {
+        "elasticache-user-resource:provider": "p1",
         "elasticache-user-resource:stack-id": EVENT["StackId"],
         "elasticache-user-resource:logical-id": "User",
     }
@@ -134,3 +135,10 @@ def test_outcomes_map_to_answer_fields() -> None:
 )
 def test_response_hosts_come_from_botocore_partitions(url: str, allowed: bool) -> None:
     assert is_allowed_response_url(url, ()) is allowed
+
+
+def test_scope_confines_user_ids_to_the_prefix() -> None:
+    scope = Scope(user_id_prefix="app-")
+    assert scope.outside("app-user") is None and scope.outside("APP-user") is None
+    assert "UserIdPrefix" in str(scope.outside("other-user"))
+    assert Scope().outside("anything") is None

@@ -53,7 +53,7 @@ CRHELPER_POLL = "CrHelperPoll"
 CRHELPER_DATA = "CrHelperData"
 CRHELPER_RULE = "CrHelperRule"
 CRHELPER_PERMISSION = "CrHelperPermission"
-# What a poll needs of the request; never ResourceProperties (passwords, and up to 48 tags of
+# What a poll needs of the request; never ResourceProperties (passwords, and up to 47 tags of
 # 384 characters would overflow the target Input).
 CARRIED_KEYS = ("RequestType", "ResponseURL", "StackId", "RequestId", "LogicalResourceId", "ResourceType")
 RULE_NAME_MAX = 64  # EventBridge rule names (crhelper issue #61: LogicalResourceId + 8 overflows)
@@ -162,7 +162,9 @@ class UserResource(CfnResource):
     def _act(self, event: dict[str, Any], context: Any) -> str | None:
         """crhelper's create/update/delete/poll function: run the action, map its outcome."""
         invocation = self._invocation
-        request = CfnRequest.from_event(event, now=invocation.started, is_poll=CRHELPER_POLL in event)
+        request = CfnRequest.from_event(
+            event, now=invocation.started, is_poll=CRHELPER_POLL in event, scope=self.settings.scope
+        )
         seconds = context.get_remaining_time_in_millis() / 1000 - self.settings.deadline_margin
         if request.is_poll:
             # A poll must end before EventBridge starts the next one, or two could answer.

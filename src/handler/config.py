@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from deadline import PollSchedule
+from request import Scope
 
 
 def _float(name: str, default: float, low: float, high: float) -> float:
@@ -39,6 +40,8 @@ class Settings:
     poll_interval_minutes: int
     # Status checks while waiting: first interval, growth factor, ceiling (seconds).
     schedule: PollSchedule
+    # Which users this provider may touch (the provider stack's parameters).
+    scope: Scope = field(default_factory=lambda: Scope())
 
     @property
     def poll_window(self) -> float:
@@ -59,4 +62,5 @@ class Settings:
                 growth=_float("POLL_GROWTH", 1.25, 1.0, 4.0),
                 maximum=_float("POLL_MAX_SECONDS", 2.0, 0.05, 60.0),
             ),
+            scope=Scope.from_environment(),
         )

@@ -69,7 +69,7 @@ CATALOGUE: dict[tuple[str, str], str] = {
     ),
     ("*", "TagQuotaPerResourceExceeded"): (
         "{action} for user '{user}' failed: a user holds at most 50 tags, counting tags set outside "
-        "this stack and the 2 ownership tags. Remove tags from the user or from Tags, then retry."
+        "this stack and the 3 ownership tags. Remove tags from the user or from Tags, then retry."
     ),
     ("*", "AccessDenied"): (
         "{action} for user '{user}' was denied to the provider's role ({code}): {message}. Check the "

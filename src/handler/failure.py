@@ -20,7 +20,7 @@ from deadline import Deadline, PollSchedule
 from exceptions import DeadlineReached, UserOperationError
 from log import logger, quiet_libraries
 from properties import envelope_problem, is_user_id
-from request import CfnRequest
+from request import CfnRequest, Scope
 from response import answer_failed
 from users import UserLifecycle
 
@@ -52,7 +52,7 @@ def lambda_handler(record: Any, context: Any) -> None:
     if envelope_problem(payload) is not None or not isinstance(payload, Mapping):
         logger.error("not a failed custom resource invocation record: ignored")
         return
-    request = CfnRequest.from_event(payload, now=0.0, is_poll="CrHelperPoll" in payload)
+    request = CfnRequest.from_event(payload, now=0.0, is_poll="CrHelperPoll" in payload, scope=Scope.from_environment())
     physical_id = request.physical_id or _made_user(request) or request.not_created_id
     request_context = record.get("requestContext") or {}
     response = record.get("responsePayload") if isinstance(record.get("responsePayload"), Mapping) else {}

@@ -176,6 +176,21 @@ def converge(env: Env, user_id: str, work: Work, passwords: tuple[str, ...] = ()
     return Done(user_id, user_data(user))
 
 
+def _parse_in_scope(request: CfnRequest) -> UserProperties:
+    """The validated properties, within what the provider stack allows (before any API call)."""
+    properties = parse(request.properties)
+    outside = request.scope.outside(properties.spec.user_id)
+    if outside:
+        raise PropertyError(outside)
+    if properties.adopt_existing and not request.scope.allow_adoption:
+        raise PropertyError(
+            "AdoptExistingUser is 'true', but the provider stack's AllowAdoption parameter is 'false', so "
+            "this provider takes over no existing user. Deploy the provider with AllowAdoption=true, or "
+            "remove AdoptExistingUser."
+        )
+    return properties
+
+
 def _desired(request: CfnRequest, properties: UserProperties) -> tuple[tuple[str, ...], dict[str, str]]:
     """The passwords (read from their secret if need be) and the tags, ownership included."""
     return passwords_for(properties), {**properties.spec.tags, **request.owner.tags}
@@ -185,7 +200,7 @@ def create(request: CfnRequest, env: Env) -> Outcome:
     """Create the user (or take over one this resource owns or may adopt)."""
     fallback = request.not_created_id
     try:
-        properties = parse(request.properties)
+        properties = _parse_in_scope(request)
         passwords, tags = _desired(request, properties)
     except PropertyError as error:
         return Failed(str(error), fallback)
@@ -245,7 +260,7 @@ def update(request: CfnRequest, env: Env) -> Outcome:
     """Change the user in place, or replace it when its UserId changes."""
     physical_id = request.physical_id
     try:
-        new = parse(request.properties)
+        new = _parse_in_scope(request)
     except PropertyError as error:
         return Failed(str(error), physical_id)
     try:
@@ -291,10 +306,13 @@ def delete(request: CfnRequest, env: Env) -> Outcome:
     if not is_user_id(physical_id):
         logger.info("physical id is not a UserId: no user was created, nothing to delete")
         return Done(physical_id)
+    outside = request.scope.outside(physical_id)
+    if outside:
+        return Failed(outside, physical_id)
     if request.is_poll:
         adopt = bool(request.state.resume.get("adopt"))
     else:
-        adopt = adopts_existing_user(request.properties)
+        adopt = adopts_existing_user(request.properties) and request.scope.allow_adoption
     try:
         env.lifecycle.delete(physical_id.lower(), env.deadline, request.owner, adopt)
     except DeadlineReached:

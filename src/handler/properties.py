@@ -29,9 +29,11 @@ PASSWORD_MIN, PASSWORD_MAX, PASSWORDS_MAX = 16, 128, 2
 PASSWORD_FORBIDDEN = set(' ,"/@')
 PASSWORD_ALLOWED = set(string.printable) - set(string.whitespace) - PASSWORD_FORBIDDEN
 AUTHENTICATION_TYPES: tuple[AuthenticationType, ...] = ("password", "iam", "no-password-required")
-TAG_KEY_MAX, TAG_VALUE_MAX, TAGS_MAX = 128, 256, 48
+# ElastiCache holds at most 50 tags per user; 3 are the ownership tags.
+TAG_KEY_MAX, TAG_VALUE_MAX, TAGS_MAX = 128, 256, 47
 # Keys the resource writes itself to mark what it owns; a template may not set them.
 OWNER_TAG_PREFIX = "elasticache-user-resource:"
+PROVIDER_TAG = OWNER_TAG_PREFIX + "provider"
 STACK_TAG = OWNER_TAG_PREFIX + "stack-id"
 LOGICAL_ID_TAG = OWNER_TAG_PREFIX + "logical-id"
 
@@ -71,9 +73,10 @@ def envelope_problem(event: object) -> str | None:
     return None
 
 
-def owner_tags(stack_id: str, logical_id: str) -> dict[str, str]:
-    """The tags that mark a user as made by one resource of one stack."""
-    return {STACK_TAG: stack_id, LOGICAL_ID_TAG: logical_id}
+def owner_tags(provider_id: str, stack_id: str, logical_id: str) -> dict[str, str]:
+    """The tags that mark a user as made by one provider, for one resource of one stack. The
+    provider's IAM policy changes only users whose provider tag names it (template.yaml)."""
+    return {PROVIDER_TAG: provider_id, STACK_TAG: stack_id, LOGICAL_ID_TAG: logical_id}
 
 
 def is_user_id(value: object) -> bool:

@@ -8,6 +8,7 @@ PollState the hand-over wrote instead.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,36 @@ def echoed_physical_id(event: Mapping[str, Any]) -> str:
     if isinstance(physical_id, str) and physical_id:
         return physical_id
     return not_created_id(str(event.get("LogicalResourceId", "")), str(event.get("RequestId", "")))
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which users this provider may touch, from the provider stack's parameters."""
+
+    # PROVIDER_ID: the provider stack's id; its ownership tag on every user it makes.
+    provider_id: str = "unset"
+    # USER_ID_PREFIX (UserIdPrefix): every UserId starts with it ('' allows all).
+    user_id_prefix: str = ""
+    # ALLOW_ADOPTION (AllowAdoption): whether AdoptExistingUser may take over a user.
+    allow_adoption: bool = False
+
+    @classmethod
+    def from_environment(cls) -> Scope:
+        return cls(
+            provider_id=os.environ.get("PROVIDER_ID") or "unset",
+            user_id_prefix=os.environ.get("USER_ID_PREFIX", "").lower(),
+            allow_adoption=os.environ.get("ALLOW_ADOPTION", "false").strip().lower() == "true",
+        )
+
+    def outside(self, user_id: str) -> str | None:
+        """Why this provider may not touch `user_id`, or None when it may."""
+        if user_id.lower().startswith(self.user_id_prefix):
+            return None
+        return (
+            f"UserId '{user_id}' does not start with '{self.user_id_prefix}', the UserIdPrefix parameter "
+            "of the provider stack, so this provider may not manage it. Choose a UserId with that prefix, "
+            "or use a provider deployed for it."
+        )
 
 
 @dataclass(frozen=True)
@@ -82,9 +113,12 @@ class CfnRequest:
     old_properties: Mapping[str, Any] | None
     is_poll: bool
     state: PollState
+    scope: Scope = field(default_factory=Scope)
 
     @classmethod
-    def from_event(cls, event: Mapping[str, Any], *, now: float, is_poll: bool) -> CfnRequest:
+    def from_event(
+        cls, event: Mapping[str, Any], *, now: float, is_poll: bool, scope: Scope | None = None
+    ) -> CfnRequest:
         """Read a well-formed event (see `properties.envelope_problem`)."""
         properties = event.get("ResourceProperties") or {}
         old = event.get("OldResourceProperties")
@@ -98,12 +132,13 @@ class CfnRequest:
             old_properties=old if isinstance(old, Mapping) else None,
             is_poll=is_poll,
             state=PollState.read(event.get(POLL_STATE), now, service_timeout(properties)),
+            scope=scope or Scope(),
         )
 
     @property
     def owner(self) -> Ownership:
-        """The tags that mark a user as this resource's."""
-        return Ownership(owner_tags(self.stack_id, self.logical_id))
+        """The tags that mark a user as this resource's, made by this provider."""
+        return Ownership(owner_tags(self.scope.provider_id, self.stack_id, self.logical_id))
 
     @property
     def not_created_id(self) -> str:

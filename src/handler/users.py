@@ -129,8 +129,9 @@ class Ownership:
         if not differing:
             return None
         if all(k not in found for k in differing):
-            return "it carries no ownership tag (" + ", ".join(differing) + ")"
-        return "its ownership tags name another owner (" + ", ".join(differing) + ")"
+            return "it carries no ownership tags"
+        # Named by their last part (provider, stack-id, logical-id): reasons must stay short.
+        return "its ownership tags name another owner (" + ", ".join(k.rsplit(":", 1)[-1] for k in differing) + ")"
 
 
 class UserLifecycle:
@@ -304,9 +305,9 @@ class UserLifecycle:
         mismatch = owner.describe_mismatch(found)
         if mismatch and not adopt:
             raise UserOperationError(
-                f"Refusing to delete user '{user['UserId']}': {mismatch}, so this resource does not own it. "
-                "Remove it from the stack with DeletionPolicy: Retain, or set AdoptExistingUser to 'true' "
-                "if the stack should own it."
+                f"Refusing to delete user '{user['UserId']}': {mismatch}. Remove it from the stack with "
+                "DeletionPolicy: Retain, or set AdoptExistingUser to 'true' (the provider's AllowAdoption "
+                "parameter must be 'true')."
             )
         if mismatch:
             self.change_tags(user, TagChange(set=owner.tags), deadline)
