@@ -14,7 +14,7 @@ help:
 	@echo "make run        - a Delete request end to end (moto + local HTTPS receiver)"
 	@echo "make lifecycle  - create, update in place, replace, delete, end to end"
 	@echo "make test       - ruff, mypy, cfn-lint and the test suite (what CI runs)"
-	@echo "make lint       - cfn-lint and sam validate --lint on template.yaml"
+	@echo "make lint       - cfn-lint, the IAM policy linter (parliament) and sam validate --lint"
 	@echo "make bench      - the benchmark tables (bench/; BENCH_ARGS=--long adds a 600 s deletion)"
 	@echo "make build      - sam build (needs no Docker)"
 	@echo "make invoke-local EVENT=events/delete.json - sam local invoke (needs Docker)"
@@ -33,7 +33,7 @@ lifecycle: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy src/handler local tests bench
+	$(BIN)/mypy src/handler local tests bench lint
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/python -m pytest -n 4
 
@@ -45,6 +45,7 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 
 lint: $(STAMP) $(SAM_VENV)/.installed
 	$(BIN)/cfn-lint template.yaml
+	$(BIN)/python -m lint.iam_policies template.yaml
 	$(SAM_ENV) $(SAM_VENV)/bin/sam validate --lint --template template.yaml
 
 build: $(SAM_VENV)/.installed

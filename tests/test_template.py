@@ -1,42 +1,39 @@
-"""template.yaml: the function's role grants exactly the actions the code calls, on
-resources no wider than the user ARNs and crhelper's poll resources."""
+"""template.yaml: the function's role grants exactly the actions the code calls, on resources
+no wider than this provider's users and poll resources, each change of a user conditioned on
+this provider's ownership tag (issue 10); the IAM linter passes and can fail."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
 
-import yaml
+import pytest
+
+from lint.cfn_yaml import load_template
+from lint.iam_policies import PSEUDO, findings, resolve
 
 ROOT = Path(__file__).resolve().parent.parent
 HANDLER = ROOT / "src" / "handler"
-
-
-class CloudFormationLoader(yaml.SafeLoader):
-    """Reads CloudFormation's short-form intrinsic functions (!Sub, !GetAtt, ...)."""
-
-
-def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        return {name: loader.construct_scalar(node)}
-    if isinstance(node, yaml.SequenceNode):
-        return {name: loader.construct_sequence(node, deep=True)}
-    return {name: loader.construct_mapping(node, deep=True)}  # type: ignore[arg-type]
-
-
-CloudFormationLoader.add_multi_constructor("!", _intrinsic)
+PROVIDER_TAG = "elasticache-user-resource:provider"
+USERS = "arn:${AWS::Partition}:elasticache:${AWS::Region}:${AWS::AccountId}:user:${UserIdPrefix}*"
+THIS_STACK = {"Ref": "AWS::StackId"}
 
 
 def template() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.load((ROOT / "template.yaml").read_text(), Loader=CloudFormationLoader)  # noqa: S506
-    return loaded
+    return load_template(ROOT / "template.yaml")
 
 
-def statements(role_name: str = "ElastiCacheUserRole") -> list[dict[str, Any]]:
+def statements(role_name: str = "ElastiCacheUserRole", kms: bool = True) -> list[dict[str, Any]]:
+    """The role's statements as written (intrinsics kept), with the KMS one in or out."""
     role = template()["Resources"][role_name]["Properties"]
-    return [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+    written = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+    return [s["Fn::If"][1 if kms else 2] if "Fn::If" in s else s for s in written if kms or "Fn::If" not in s]
+
+
+def by_sid() -> dict[str, dict[str, Any]]:
+    return {s["Sid"]: s for s in statements()}
 
 
 def camel(name: str) -> str:
@@ -44,15 +41,15 @@ def camel(name: str) -> str:
 
 
 def actions_the_code_calls() -> set[str]:
-    """Read off the source: ElastiCache calls in our code, crhelper's poll calls, the
-    powertools Parameters getters, and the log writes of any Lambda function."""
+    """Read off the source: ElastiCache calls in our code, the poll calls (crhelper's and the
+    adapter's), the powertools Parameters getters, KMS behind them, the failure destination,
+    and the log writes of any Lambda function."""
     ours = {
         f"elasticache:{camel(m)}" for m in re.findall(r"self\._client\.(\w+)\(", (HANDLER / "users.py").read_text())
     }
     import crhelper.resource_helper
 
-    crhelper_source = Path(crhelper.resource_helper.__file__).read_text()
-    sources = crhelper_source + (HANDLER / "cfn_resource.py").read_text()
+    sources = Path(crhelper.resource_helper.__file__).read_text() + (HANDLER / "cfn_resource.py").read_text()
     poll = {f"events:{camel(m)}" for m in re.findall(r"self\._events_client\.(\w+)\(", sources)}
     poll |= {f"lambda:{camel(m)}" for m in re.findall(r"self\._lambda_client\.(\w+)\(", sources)}
     secrets_source = (HANDLER / "secrets_source.py").read_text()
@@ -61,10 +58,11 @@ def actions_the_code_calls() -> set[str]:
     function = template()["Resources"]["ElastiCacheUserFunction"]["Properties"]
     destination = function["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
     failure = {"lambda:InvokeFunction"} if destination["Type"] == "Lambda" else set()
-    return ours | poll | secrets | failure | {"logs:CreateLogStream", "logs:PutLogEvents"}
+    kms = {"kms:Decrypt"} if secrets else set()
+    return ours | poll | secrets | kms | failure | {"logs:CreateLogStream", "logs:PutLogEvents"}
 
 
-def resource_text(statement: dict[str, Any]) -> str:
+def sub(statement: dict[str, Any]) -> str:
     resource = statement["Resource"]
     assert isinstance(resource, dict) and set(resource) == {"Fn::Sub"}, statement
     return str(resource["Fn::Sub"])
@@ -79,45 +77,126 @@ def test_role_grants_exactly_the_actions_the_code_uses() -> None:
 
 def test_every_resource_is_narrow() -> None:
     account = "arn:${AWS::Partition}:{service}:${AWS::Region}:${AWS::AccountId}:"
+    function = account.replace("{service}", "lambda") + "function:${AWS::StackName}-elasticache-user"
     allowed = {
-        "elasticache": account.replace("{service}", "elasticache") + "user:*",
+        "elasticache": USERS,
         "events": account.replace("{service}", "events") + "rule/*",
-        "lambda": account.replace("{service}", "lambda") + "function:${AWS::StackName}-elasticache-user",
-        "lambda:InvokeFunction": account.replace("{service}", "lambda")
-        + "function:${AWS::StackName}-elasticache-user-failure",
+        "lambda": function,
+        "lambda:InvokeFunction": function + "-failure",
         "logs": account.replace("{service}", "logs") + "log-group:/aws/lambda/${AWS::StackName}-elasticache-user:*",
         "secretsmanager": account.replace("{service}", "secretsmanager") + "secret:${PasswordSecretsPrefix}*",
         "ssm": account.replace("{service}", "ssm") + "parameter/${PasswordSecretsPrefix}*",
     }
     for statement in statements():
         assert statement["Effect"] == "Allow"
+        assert "NotAction" not in statement and "NotResource" not in statement
         services = {a.split(":")[0] for a in statement["Action"]}
         assert len(services) == 1, statement
-        key = statement["Action"][0] if statement["Action"] == ["lambda:InvokeFunction"] else services.pop()
-        assert resource_text(statement) == allowed[key], statement
-        assert "NotAction" not in statement and "NotResource" not in statement
+        service = services.pop()
+        if service == "kms":
+            assert statement["Resource"] == {"Ref": "KmsKeyArns"}
+            continue
+        key = "lambda:InvokeFunction" if statement["Action"] == ["lambda:InvokeFunction"] else service
+        assert sub(statement) == allowed[key], statement
 
 
-def test_users_are_created_changed_and_deleted_only_with_the_ownership_tag() -> None:
-    by_action = {a: s for s in statements() for a in s["Action"]}
-    key = "elasticache-user-resource:stack-id"
-    for action in ("DeleteUser", "ModifyUser", "RemoveTagsFromResource"):
-        assert by_action[f"elasticache:{action}"]["Condition"] == {"Null": {f"aws:ResourceTag/{key}": "false"}}
-    assert by_action["elasticache:CreateUser"]["Condition"] == {"Null": {f"aws:RequestTag/{key}": "false"}}
+def test_users_are_changed_only_when_this_provider_made_them() -> None:
+    sids = by_sid()
+    assert sids["CreateOwnedUsers"]["Action"] == ["elasticache:CreateUser"]
+    assert sids["CreateOwnedUsers"]["Condition"] == {"StringEquals": {f"aws:RequestTag/{PROVIDER_TAG}": THIS_STACK}}
+    assert set(sids["ChangeOwnedUsers"]["Action"]) == {"elasticache:ModifyUser", "elasticache:DeleteUser"}
+    assert sids["ChangeOwnedUsers"]["Condition"] == {"StringEquals": {f"aws:ResourceTag/{PROVIDER_TAG}": THIS_STACK}}
+    assert set(sids["TagOwnedUsers"]["Action"]) == {
+        "elasticache:AddTagsToResource",
+        "elasticache:RemoveTagsFromResource",
+    }
+    assert sids["TagOwnedUsers"]["Condition"] == {
+        "StringEquals": {f"aws:ResourceTag/{PROVIDER_TAG}": THIS_STACK},
+        "ForAllValues:StringNotLike": {"aws:TagKeys": "elasticache-user-resource:*"},
+    }
+    # Tag-on-create: only as this provider's, and only on a user no provider has tagged.
+    assert sids["TagNewUsers"]["Action"] == ["elasticache:AddTagsToResource"]
+    assert sids["TagNewUsers"]["Condition"] == {
+        "StringEquals": {f"aws:RequestTag/{PROVIDER_TAG}": THIS_STACK},
+        "Null": {f"aws:ResourceTag/{PROVIDER_TAG}": "true"},
+    }
+    changing = {"CreateUser", "ModifyUser", "DeleteUser", "AddTagsToResource", "RemoveTagsFromResource"}
+    for statement in statements():
+        if {a.split(":")[1] for a in statement["Action"]} & changing:
+            assert sub(statement) == USERS
+            assert PROVIDER_TAG in json.dumps(statement["Condition"]), statement
+    environment = template()["Resources"]["ElastiCacheUserFunction"]["Properties"]["Environment"]["Variables"]
+    assert environment["PROVIDER_ID"] == THIS_STACK
+    assert environment["USER_ID_PREFIX"] == {"Ref": "UserIdPrefix"}
+    assert environment["ALLOW_ADOPTION"] == {"Ref": "AllowAdoption"}
+
+
+def test_kms_decrypt_only_on_the_listed_keys_through_secrets_manager_and_ssm() -> None:
+    [kms] = [s for s in statements() if s["Action"] == ["kms:Decrypt"]]
+    assert kms["Condition"] == {
+        "StringEquals": {
+            "kms:ViaService": [
+                {"Fn::Sub": "secretsmanager.${AWS::Region}.${AWS::URLSuffix}"},
+                {"Fn::Sub": "ssm.${AWS::Region}.${AWS::URLSuffix}"},
+            ]
+        }
+    }
+    assert all(s["Action"] != ["kms:Decrypt"] for s in statements(kms=False))
+    assert template()["Conditions"]["WithKmsKeys"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": "KmsKeyArns"}]}, ""]}]
+    }
+
+
+def test_hand_over_rights_are_narrowed_by_their_condition_keys() -> None:
+    sids = by_sid()
+    assert sids["PollMayInvokeThisFunction"]["Action"] == ["lambda:AddPermission"]
+    assert sids["PollMayInvokeThisFunction"]["Condition"] == {
+        "StringEquals": {"lambda:Principal": "events.amazonaws.com"}
+    }
+    assert sids["PollTargetIsThisFunction"]["Action"] == ["events:PutTargets"]
+    assert sids["PollTargetIsThisFunction"]["Condition"] == {
+        "ArnEquals": {"events:TargetArn": {"Fn::Sub": sub(sids["PollMayInvokeThisFunction"])}}
+    }
+
+
+def test_resolved_policies_name_this_stack() -> None:
+    values = {**PSEUDO, "UserIdPrefix": "app-", "PasswordSecretsPrefix": "elasticache/", "KmsKeyArns": []}
+    document = resolve(statements(kms=False), values, {"WithKmsKeys": False})
+    create = next(s for s in document if s["Sid"] == "CreateOwnedUsers")
+    assert create["Resource"] == "arn:aws:elasticache:us-east-1:123456789012:user:app-*"
+    assert create["Condition"]["StringEquals"][f"aws:RequestTag/{PROVIDER_TAG}"] == PSEUDO["AWS::StackId"]
+
+
+def test_the_iam_linter_passes_and_can_fail(tmp_path: Path) -> None:
+    assert findings(ROOT / "template.yaml") == set()
+    broken = (ROOT / "template.yaml").read_text().replace("elasticache:DeleteUser", "elasticache:DeleteUsers", 1)
+    (tmp_path / "template.yaml").write_text(broken)
+    assert ("ElastiCacheUserRole", "elasticache-users", "elasticache:DeleteUsers", "UNKNOWN_ACTION") in findings(
+        tmp_path / "template.yaml"
+    )
 
 
 def test_function_settings_are_the_documented_environment_variables() -> None:
     function = template()["Resources"]["ElastiCacheUserFunction"]["Properties"]
     variables = set(function["Environment"]["Variables"])
     readme = (ROOT / "README.md").read_text()
-    config = (HANDLER / "config.py").read_text()
+    code = (HANDLER / "config.py").read_text() + (HANDLER / "request.py").read_text()
     for name in variables:
         assert f"`{name}`" in readme, name
-    for name in re.findall(r'"([A-Z_]{6,})"', config):
+    for name in re.findall(r'"([A-Z_]{6,})"', code):
         assert name in variables, name
     assert function["Runtime"] in ("python3.12", "python3.13") and function["Architectures"] == ["arm64"]
     example = template()["Resources"]["ExampleUser"]
     assert example["Type"] == "Custom::ElastiCacheUser" and "ServiceTimeout" in example["Properties"]
+
+
+@pytest.mark.parametrize("event", sorted((ROOT / "events").glob("*.json")), ids=lambda p: p.name)
+def test_example_secrets_are_under_the_default_prefix(event: Path) -> None:
+    default = template()["Parameters"]["PasswordSecretsPrefix"]["Default"]
+    properties = json.loads(event.read_text())["ResourceProperties"]
+    for name in ("PasswordSecretId", "PasswordParameterName"):
+        if name in properties:
+            assert properties[name].lstrip("/").startswith(default), properties[name]
 
 
 def test_a_failed_invocation_goes_to_the_notifier_which_cannot_loop() -> None:

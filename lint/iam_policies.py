@@ -1,0 +1,120 @@
+"""`python -m lint.iam_policies [template.yaml]`: parliament over every IAM policy in the
+template, resolved for each setting of its conditions; fails on any finding not accepted
+in `iam-accepted.json` (where each accepted finding carries its reason)."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import re
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from lint.cfn_yaml import load_template
+
+ACCEPTED = Path(__file__).with_name("iam-accepted.json")
+PSEUDO = {
+    "AWS::Partition": "aws",
+    "AWS::Region": "us-east-1",
+    "AWS::AccountId": "123456789012",
+    "AWS::StackName": "user-provider",
+    "AWS::StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/user-provider/1",
+    "AWS::URLSuffix": "amazonaws.com",
+}
+# Parameter values the policies are linted with, besides each parameter's default.
+SAMPLES: dict[str, list[Any]] = {
+    "UserIdPrefix": ["app-"],
+    "KmsKeyArns": [["arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"]],
+}
+NO_VALUE = object()
+
+
+def _patch_parliament() -> None:
+    """parliament 1.6.4 knows no 'ArrayOfARN' (events:TargetArn) and raises: an array of
+    a type is checked as that type."""
+    import parliament.statement as statement
+
+    original = statement.translate_documentation_types
+
+    def translate(name: str) -> str:
+        return str(original(name.removeprefix("ArrayOf") if name != "ArrayOfString" else name))
+
+    statement.translate_documentation_types = translate
+
+
+def resolve(node: Any, values: Mapping[str, Any], conditions: Mapping[str, bool]) -> Any:
+    """`node` with Ref, Fn::Sub, Fn::If and AWS::NoValue replaced by their values."""
+    if isinstance(node, list):
+        return [item for item in (resolve(i, values, conditions) for i in node) if item is not NO_VALUE]
+    if not isinstance(node, dict):
+        return node
+    if set(node) == {"Ref"}:
+        return NO_VALUE if node["Ref"] == "AWS::NoValue" else values[node["Ref"]]
+    if set(node) == {"Fn::Sub"}:
+        return re.sub(r"\$\{([\w:]+)\}", lambda m: str(values[m.group(1)]), node["Fn::Sub"])
+    if set(node) == {"Fn::If"}:
+        name, then, otherwise = node["Fn::If"]
+        return resolve(then if conditions[name] else otherwise, values, conditions)
+    return {k: v for k, v in ((k, resolve(v, values, conditions)) for k, v in node.items()) if v is not NO_VALUE}
+
+
+def settings(template: Mapping[str, Any]) -> Iterator[tuple[dict[str, Any], dict[str, bool]]]:
+    """Every combination of default and sample parameter values, with the conditions they give."""
+    parameters = template.get("Parameters", {})
+    choices = {name: [p.get("Default", ""), *SAMPLES.get(name, [])] for name, p in parameters.items()}
+    for combination in itertools.product(*choices.values()):
+        values = {**PSEUDO, **dict(zip(choices, combination, strict=True))}
+        values = {
+            k: ([] if v == "" and parameters.get(k, {}).get("Type") == "CommaDelimitedList" else v)
+            for k, v in values.items()
+        }
+        yield (
+            values,
+            {
+                "WithExampleUser": values.get("CreateExampleUser") == "true",
+                "WithKmsKeys": bool(values.get("KmsKeyArns")),
+            },
+        )
+
+
+def findings(template_path: Path) -> set[tuple[str, str, str, str]]:
+    """(role, policy, where, issue) for every parliament finding in any setting; `where` is the
+    text parliament points at (an action, a resource, a condition key)."""
+    _patch_parliament()
+    from parliament import analyze_policy_string
+
+    template = load_template(template_path)
+    found: set[tuple[str, str, str, str]] = set()
+    for values, conditions in settings(template):
+        for role, resource in template["Resources"].items():
+            if resource["Type"] != "AWS::IAM::Role":
+                continue
+            for policy in resource["Properties"].get("Policies", []):
+                document = resolve(policy["PolicyDocument"], values, conditions)
+                for finding in analyze_policy_string(json.dumps(document)).findings:
+                    location = finding.location if isinstance(finding.location, dict) else {}
+                    where = str(location.get("string") or finding.detail)
+                    found.add((role, policy["PolicyName"], where, finding.issue))
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("template", nargs="?", default="template.yaml")
+    args = parser.parse_args(argv)
+    accepted = {(a["role"], a["policy"], a["where"], a["issue"]): a["reason"] for a in json.loads(ACCEPTED.read_text())}
+    found = findings(Path(args.template))
+    for key in sorted(found & accepted.keys()):
+        print(f"accepted: {' / '.join(key)}: {accepted[key]}")
+    new = sorted(found - accepted.keys())
+    for key in new:
+        print(f"FINDING: {' / '.join(key)}", file=sys.stderr)
+    print(f"iam policies: {len(found)} finding(s), {len(new)} not accepted")
+    return 1 if new else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
