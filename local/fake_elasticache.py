@@ -15,7 +15,14 @@ behaviour"), each with a test in tests/test_fake.py:
   modified." for `modify_race_seconds` after a modification ended, although DescribeUsers
   says `active` (terraform-provider-aws #49726);
 - RemoveTagsFromResource of a key the user lacks: 404 TagNotFound; more than 50 tags on a
-  user: TagQuotaPerResourceExceeded.
+  user: TagQuotaPerResourceExceeded;
+- user groups: a membership change leaves the group `modifying` for `group_modify_seconds`
+  (its UserIds change only then; meanwhile PendingChanges lists them), and another change
+  meets InvalidUserGroupState (terraform-provider-aws #28688); removing a user that is not a
+  member fails the WHOLE call with InvalidParameterValue (#43281); a group must keep a user
+  named `default` (DefaultUserRequired); a `valkey` group takes only users with password or
+  IAM authentication (RBAC docs); DeleteUser removes the user from its groups, which are
+  `modifying` until `group_modify_seconds` after the user is gone.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from xml.sax.saxutils import escape
 
 NAMESPACE = "http://elasticache.amazonaws.com/doc/2015-02-02/"
 ARN_PREFIX = "arn:aws:elasticache:us-east-1:123456789012:user:"
+GROUP_ARN_PREFIX = "arn:aws:elasticache:us-east-1:123456789012:usergroup:"
 TAGS_PER_RESOURCE = 50
 
 
@@ -70,6 +78,17 @@ class FakeUser:
 
 
 @dataclass
+class FakeGroup:
+    group_id: str
+    engine: str = "redis"
+    user_ids: list[str] = field(default_factory=list)
+    status: str = "active"
+    settle_at: float | None = None
+    adding: list[str] = field(default_factory=list)
+    removing: list[str] = field(default_factory=list)
+
+
+@dataclass
 class FakeElastiCache:
     """The API's state. Times are seconds; every call is recorded in `calls`."""
 
@@ -86,6 +105,8 @@ class FakeElastiCache:
     # Requests per second above which the API answers Throttling (None: no limit).
     rate_limit: float | None = None
     users: dict[str, FakeUser] = field(default_factory=dict)
+    groups: dict[str, FakeGroup] = field(default_factory=dict)
+    group_modify_seconds: float = 0.3
     calls: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     # Consumed in order by matching calls: (action or "*", kind); kind is "throttle", "500",
     # "reset", "slow", or an error code to answer with (e.g. "InvalidUserState"; with "+echo"
@@ -111,6 +132,18 @@ class FakeElastiCache:
             user = FakeUser(user_id=user_id, user_name=attributes.pop("user_name", user_id), **attributes)
             self.users[user_id] = user
             return user
+
+    def add_group(self, group_id: str, engine: str = "redis", members: tuple[str, ...] = ()) -> FakeGroup:
+        """A user group with its own `default` user (UserName 'default') and `members`."""
+        with self.lock:
+            default = f"{group_id}-default"
+            if default not in self.users:
+                self.add_user(default, user_name="default", engine=engine, authentication_type="no-password")
+            group = FakeGroup(group_id, engine, [default, *members])
+            self.groups[group_id] = group
+            for user_id in group.user_ids:
+                self.users[user_id].user_group_ids.append(group_id)
+            return group
 
     def hold(self, user_id: str, status: str, seconds: float, then: str | None = "active") -> None:
         """Put a user in a transient status (e.g. "modifying") for `seconds`."""
@@ -140,10 +173,24 @@ class FakeElastiCache:
                 if user.settle_to is None:
                     del self.users[user_id]
                     self.gone_at[user_id] = user.settle_at
+                    for group_id in user.user_group_ids:
+                        if group_id in self.groups:
+                            self.groups[group_id].settle_at = user.settle_at + self.group_modify_seconds
                     continue
                 if user.status == "modifying":
                     user.modify_refused_until = user.settle_at + self.modify_race_seconds
                 user.status, user.settle_at = user.settle_to, None
+
+        for group in self.groups.values():
+            if group.settle_at is not None and now >= group.settle_at:
+                for user_id in group.removing:
+                    group.user_ids.remove(user_id)
+                    if user_id in self.users:
+                        self.users[user_id].user_group_ids.remove(group.group_id)
+                for user_id in group.adding:
+                    group.user_ids.append(user_id)
+                    self.users[user_id].user_group_ids.append(group.group_id)
+                group.status, group.settle_at, group.adding, group.removing = "active", None, [], []
 
     def _throttled(self) -> bool:
         if self.rate_limit is None:
@@ -252,7 +299,46 @@ class FakeElastiCache:
             raise ApiError("InvalidUserState", f"User {user.user_id} is in {user.status} state.")
         then = "active" if user.user_id in self.failing_deletes else None
         self.hold(user.user_id, "deleting", self.delete_seconds_for.get(user.user_id, self.delete_seconds), then)
+        if then is None:
+            for group in (self.groups[g] for g in user.user_group_ids if g in self.groups):
+                # Modifying until group_modify_seconds after the user is gone (set in _settle).
+                group.status, group.removing, group.settle_at = "modifying", [user.user_id], float("inf")
         return _user_xml(user)
+
+    def _group(self, group_id: str) -> FakeGroup:
+        group = self.groups.get(group_id.lower())
+        if group is None:
+            raise ApiError("UserGroupNotFound", f"User group {group_id} not found.", 404)
+        return group
+
+    def _DescribeUserGroups(self, params: dict[str, str]) -> str:
+        groups = [self._group(params["UserGroupId"])] if "UserGroupId" in params else list(self.groups.values())
+        return "<UserGroups>" + "".join(f"<member>{_group_xml(g)}</member>" for g in groups) + "</UserGroups>"
+
+    def _ModifyUserGroup(self, params: dict[str, str]) -> str:
+        group = self._group(params["UserGroupId"])
+        if group.status != "active":
+            raise ApiError(
+                "InvalidUserGroupState",
+                f"User group {group.group_id} has status {group.status}. Only active user groups can be modified.",
+            )
+        adding, removing = _members(params, "UserIdsToAdd"), _members(params, "UserIdsToRemove")
+        for user_id in removing:
+            if user_id not in group.user_ids:
+                raise ApiError("InvalidParameterValue", f"{user_id} is not a member of user group {group.group_id}")
+        for user_id in adding:
+            user = self._user(user_id)
+            if group.engine == "valkey" and user.authentication_type == "no-password":
+                raise ApiError(
+                    "InvalidParameterValue",
+                    f"User {user_id} has no password: a valkey user group takes only password or IAM users.",
+                )
+        kept = [u for u in group.user_ids if u not in removing] + adding
+        if not any(self.users[u].user_name == "default" for u in kept if u in self.users):
+            raise ApiError("DefaultUserRequired", f"User group {group.group_id} needs a user named default.")
+        group.status, group.adding, group.removing = "modifying", adding, removing
+        group.settle_at = time.monotonic() + self.group_modify_seconds
+        return _group_xml(group)
 
     def _by_arn(self, params: dict[str, str], change: bool = False) -> FakeUser:
         """The user a tagging call names; refused while it is not active, and (for a change)
@@ -310,6 +396,27 @@ def _tags(params: dict[str, str]) -> dict[str, str]:
 def _tags_xml(tags: dict[str, str]) -> str:
     inner = "".join(f"<Tag><Key>{escape(k)}</Key><Value>{escape(v)}</Value></Tag>" for k, v in tags.items())
     return f"<TagList>{inner}</TagList>"
+
+
+def _ids_xml(name: str, ids: list[str]) -> str:
+    return f"<{name}>" + "".join(f"<member>{escape(i)}</member>" for i in ids) + f"</{name}>"
+
+
+def _group_xml(group: FakeGroup) -> str:
+    pending = ""
+    if group.adding or group.removing:
+        pending = (
+            "<PendingChanges>"
+            + _ids_xml("UserIdsToRemove", group.removing)
+            + _ids_xml("UserIdsToAdd", group.adding)
+            + "</PendingChanges>"
+        )
+    return (
+        f"<UserGroupId>{escape(group.group_id)}</UserGroupId><Status>{group.status}</Status>"
+        f"<Engine>{group.engine}</Engine>{_ids_xml('UserIds', group.user_ids)}"
+        f"<MinimumEngineVersion>6.0</MinimumEngineVersion>{pending}"
+        f"<ARN>{GROUP_ARN_PREFIX}{group.group_id}</ARN>"
+    )
 
 
 def _user_xml(user: FakeUser) -> str:

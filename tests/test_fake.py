@@ -96,3 +96,59 @@ def test_removing_a_missing_tag_and_exceeding_50_tags_are_refused(api: tuple[Fak
     code = error(client.add_tags_to_resource, ResourceName=arn, Tags=[{"Key": "k50", "Value": "v"}])[0]
     assert code == "TagQuotaPerResourceExceeded"
     assert error(create, client=client, user_id="u2", tags=51)[0] == "TagQuotaPerResourceExceeded"
+
+
+def group(client: Any, group_id: str = "g1") -> dict[str, Any]:
+    return dict(client.describe_user_groups(UserGroupId=group_id)["UserGroups"][0])
+
+
+def test_a_group_change_leaves_the_group_modifying_and_refuses_another(api: tuple[FakeElastiCache, Any]) -> None:
+    fake, client = api
+    fake.create_seconds, fake.group_modify_seconds = 0, 0.3
+    fake.add_group("g1", engine="valkey")
+    create(client)
+    create(client, "u2")
+    client.modify_user_group(UserGroupId="g1", UserIdsToAdd=["u1"])
+    pending = group(client)
+    assert pending["Status"] == "modifying" and "u1" not in pending["UserIds"]
+    assert pending["PendingChanges"]["UserIdsToAdd"] == ["u1"]
+    code, message, _ = error(client.modify_user_group, UserGroupId="g1", UserIdsToAdd=["u2"])
+    assert code == "InvalidUserGroupState" and "Only active user groups can be modified." in message
+    time.sleep(0.35)
+    assert group(client)["Status"] == "active" and "u1" in group(client)["UserIds"]
+    assert client.describe_users(UserId="u1")["Users"][0]["UserGroupIds"] == ["g1"]
+
+
+def test_removing_a_non_member_fails_the_whole_call(api: tuple[FakeElastiCache, Any]) -> None:
+    fake, client = api
+    fake.create_seconds = 0
+    fake.add_group("g1")
+    create(client)
+    code, message, _ = error(client.modify_user_group, UserGroupId="g1", UserIdsToAdd=["u1"], UserIdsToRemove=["u9"])
+    assert code == "InvalidParameterValue" and "is not a member of user group" in message
+    assert group(client)["Status"] == "active" and "u1" not in group(client)["UserIds"]  # the addition was dropped
+
+
+def test_group_rules_default_user_engine_and_missing_groups(api: tuple[FakeElastiCache, Any]) -> None:
+    fake, client = api
+    fake.create_seconds = 0
+    fake.add_group("g1", engine="valkey")
+    assert error(client.modify_user_group, UserGroupId="g1", UserIdsToRemove=["g1-default"])[0] == "DefaultUserRequired"
+    client.create_user(UserId="open", UserName="open", Engine="redis", AccessString="on", NoPasswordRequired=True)
+    code, message, _ = error(client.modify_user_group, UserGroupId="g1", UserIdsToAdd=["open"])
+    assert code == "InvalidParameterValue" and "valkey" in message
+    assert error(client.describe_user_groups, UserGroupId="nope")[:3:2] == ("UserGroupNotFound", 404)
+
+
+def test_delete_user_leaves_its_groups_modifying_until_after_it_is_gone(api: tuple[FakeElastiCache, Any]) -> None:
+    fake, client = api
+    fake.create_seconds, fake.delete_seconds, fake.group_modify_seconds = 0, 0.2, 0.3
+    create(client)
+    fake.add_group("g1", members=("u1",))
+    client.delete_user(UserId="u1")
+    assert group(client)["Status"] == "modifying"
+    time.sleep(0.3)
+    assert error(client.describe_users, UserId="u1")[0] == "UserNotFound"
+    assert group(client)["Status"] == "modifying"
+    time.sleep(0.3)
+    assert group(client)["Status"] == "active" and "u1" not in group(client)["UserIds"]

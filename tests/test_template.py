@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 
 from lint.cfn_yaml import load_template
-from lint.iam_policies import PSEUDO, findings, resolve
+from lint.iam_policies import ACCEPTED, PSEUDO, findings, resolve
 
 ROOT = Path(__file__).resolve().parent.parent
 HANDLER = ROOT / "src" / "handler"
 PROVIDER_TAG = "elasticache-user-resource:provider"
 USERS = "arn:${AWS::Partition}:elasticache:${AWS::Region}:${AWS::AccountId}:user:${UserIdPrefix}*"
+GROUPS = "arn:${AWS::Partition}:elasticache:${AWS::Region}:${AWS::AccountId}:usergroup:${UserGroupIdPrefix}*"
 THIS_STACK = {"Ref": "AWS::StackId"}
 
 
@@ -44,9 +45,8 @@ def actions_the_code_calls() -> set[str]:
     """Read off the source: ElastiCache calls in our code, the poll calls (crhelper's and the
     adapter's), the powertools Parameters getters, KMS behind them, the failure destination,
     and the log writes of any Lambda function."""
-    ours = {
-        f"elasticache:{camel(m)}" for m in re.findall(r"self\._client\.(\w+)\(", (HANDLER / "users.py").read_text())
-    }
+    code = (HANDLER / "users.py").read_text() + (HANDLER / "groups.py").read_text()
+    ours = {f"elasticache:{camel(m)}" for m in re.findall(r"self\._client\.(\w+)\(", code)}
     import crhelper.resource_helper
 
     sources = Path(crhelper.resource_helper.__file__).read_text() + (HANDLER / "cfn_resource.py").read_text()
@@ -97,7 +97,7 @@ def test_every_resource_is_narrow() -> None:
             assert statement["Resource"] == {"Ref": "KmsKeyArns"}
             continue
         key = "lambda:InvokeFunction" if statement["Action"] == ["lambda:InvokeFunction"] else service
-        assert sub(statement) == allowed[key], statement
+        assert sub(statement) in (allowed[key], GROUPS if service == "elasticache" else None), statement
 
 
 def test_users_are_changed_only_when_this_provider_made_them() -> None:
@@ -160,7 +160,7 @@ def test_hand_over_rights_are_narrowed_by_their_condition_keys() -> None:
 
 
 def test_resolved_policies_name_this_stack() -> None:
-    values = {**PSEUDO, "UserIdPrefix": "app-", "PasswordSecretsPrefix": "elasticache/", "KmsKeyArns": []}
+    values = {**PSEUDO, "UserIdPrefix": "app-", "UserGroupIdPrefix": "", "PasswordSecretsPrefix": "elasticache/"}
     document = resolve(statements(kms=False), values, {"WithKmsKeys": False})
     create = next(s for s in document if s["Sid"] == "CreateOwnedUsers")
     assert create["Resource"] == "arn:aws:elasticache:us-east-1:123456789012:user:app-*"
@@ -168,7 +168,8 @@ def test_resolved_policies_name_this_stack() -> None:
 
 
 def test_the_iam_linter_passes_and_can_fail(tmp_path: Path) -> None:
-    assert findings(ROOT / "template.yaml") == set()
+    accepted = {(a["role"], a["policy"], a["where"], a["issue"]) for a in json.loads(ACCEPTED.read_text())}
+    assert findings(ROOT / "template.yaml") == accepted and all(a["reason"] for a in json.loads(ACCEPTED.read_text()))
     broken = (ROOT / "template.yaml").read_text().replace("elasticache:DeleteUser", "elasticache:DeleteUsers", 1)
     (tmp_path / "template.yaml").write_text(broken)
     assert ("ElastiCacheUserRole", "elasticache-users", "elasticache:DeleteUsers", "UNKNOWN_ACTION") in findings(
@@ -214,3 +215,20 @@ def test_a_failed_invocation_goes_to_the_notifier_which_cannot_loop() -> None:
         "logs:CreateLogStream",
         "logs:PutLogEvents",
     }
+
+
+def test_group_membership_changes_only_groups_under_the_prefix_for_owned_users() -> None:
+    sids = by_sid()
+    assert (
+        sids["ReadUserGroups"]["Action"] == ["elasticache:DescribeUserGroups"] and sub(sids["ReadUserGroups"]) == GROUPS
+    )
+    assert sids["ChangeGroupsUnderThePrefix"]["Action"] == ["elasticache:ModifyUserGroup"]
+    assert sub(sids["ChangeGroupsUnderThePrefix"]) == GROUPS and "Condition" not in sids["ChangeGroupsUnderThePrefix"]
+    owned = sids["ChangeGroupsOnlyForOwnedUsers"]
+    assert owned["Action"] == ["elasticache:ModifyUserGroup"] and sub(owned) == USERS
+    assert owned["Condition"] == {"StringEquals": {f"aws:ResourceTag/{PROVIDER_TAG}": THIS_STACK}}
+    for statement in statements():
+        if any(a.endswith("UserGroup") or a.endswith("UserGroups") for a in statement["Action"]):
+            assert sub(statement) in (GROUPS, USERS), statement
+    environment = template()["Resources"]["ElastiCacheUserFunction"]["Properties"]["Environment"]["Variables"]
+    assert environment["USER_GROUP_ID_PREFIX"] == {"Ref": "UserGroupIdPrefix"}

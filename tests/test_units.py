@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 from botocore.exceptions import ClientError
+from work import Work
 
 from cfn_resource import answer_fields
 from exceptions import UserAlreadyExistsError, api_error, reason_for
-from handlers import Done, Failed, Work
+from handlers import Done, Failed
 from request import CfnRequest, PollState, Scope, echoed_physical_id, service_timeout
 from response import is_allowed_response_url
 from users import TagChange, UserSpec, modify_arguments

@@ -35,6 +35,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 from crhelper import CfnResource
+from groups import GroupMembership
 
 import handlers
 from clients import bounded_by, elasticache_client
@@ -170,7 +171,11 @@ class UserResource(CfnResource):
             # A poll must end before EventBridge starts the next one, or two could answer.
             seconds = min(seconds, self.settings.poll_window)
         deadline = Deadline(seconds)
-        env = handlers.Env(self._lifecycle(), deadline, invocation.claim)
+        client = self._pinned_client or elasticache_client(
+            os.environ.get("AWS_ENDPOINT_URL_ELASTICACHE"), self.settings.deadline_margin
+        )
+        lifecycle = UserLifecycle(client, self.settings.schedule)
+        env = handlers.Env(lifecycle, GroupMembership(client, self.settings.schedule), deadline, invocation.claim)
         with bounded_by(deadline):
             outcome = handlers.handle(request, env)
         if isinstance(outcome, handlers.Pending):
@@ -238,12 +243,6 @@ class UserResource(CfnResource):
             self._put_targets(self._context.function_name)
         except Exception as error:  # noqa: BLE001 - the next poll then repeats work; it must still run.
             logger.warning("poll progress not recorded", extra={"error": f"{type(error).__name__}: {error}"})
-
-    def _lifecycle(self) -> UserLifecycle:
-        client = self._pinned_client or elasticache_client(
-            os.environ.get("AWS_ENDPOINT_URL_ELASTICACHE"), self.settings.deadline_margin
-        )
-        return UserLifecycle(client, self.settings.schedule)
 
     # crhelper hooks ------------------------------------------------------------------------
 

@@ -56,6 +56,22 @@ CATALOGUE: dict[tuple[str, str], str] = {
         "a group's default user. Make another user the default user of those group(s) (ModifyUserGroup) "
         "or delete the group(s), then retry the delete."
     ),
+    ("*", "UserGroupNotFound"): (
+        "User group '{group}' (in UserGroupIds of user '{user}') does not exist. Create the group first, "
+        "or remove it from UserGroupIds."
+    ),
+    ("ModifyUserGroup", "InvalidParameterValue"): (
+        "User group '{group}' refused user '{user}' ({code}): {message}. A valkey group takes only users "
+        "with password or IAM authentication."
+    ),
+    ("ModifyUserGroup", "DefaultUserRequired"): (
+        "User group '{group}' must keep a user named 'default', and user '{user}' is it. Make another "
+        "user the group's default user first."
+    ),
+    ("ModifyUserGroup", "AccessDenied"): (
+        "The provider's role may not change user group '{group}' ({code}). Check the provider stack's "
+        "UserGroupIdPrefix parameter."
+    ),
     ("*", "ServiceLinkedRoleNotFoundFault"): (
         "{action} for user '{user}' failed: the ElastiCache service-linked role is missing in this "
         "account. Create it (aws iam create-service-linked-role --aws-service-name "
@@ -104,7 +120,8 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 def reason_for(action: str, code: str, **values: str) -> str:
     """The catalogue's reason for `code` met by `action`."""
     template = CATALOGUE.get((action, code)) or CATALOGUE.get(("*", code)) or GENERIC
-    return template.format(action=action, code=code, **{"message": "", "groups": "(unknown)", **values})
+    defaults = {"message": "", "groups": "(unknown)", "group": "(unknown)"}
+    return template.format(action=action, code=code, **{**defaults, **values})
 
 
 def api_error(

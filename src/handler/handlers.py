@@ -15,10 +15,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from groups import GroupMembership
+from work import Work
+
 from deadline import Deadline
 from exceptions import DeadlineReached, PropertyError, UserAlreadyExistsError, UserOperationError
 from log import logger
-from properties import SecretReference, UserProperties, adopts_existing_user, is_user_id, needs_replacement
+from properties import UserProperties, adopts_existing_user, is_user_id, needs_replacement
 from properties import parse_properties as parse
 from request import CfnRequest
 from secrets_source import passwords_for, reference_passwords
@@ -61,6 +64,7 @@ class Env:
     """What an action works with: the ElastiCache lifecycle, the time it has, its claim."""
 
     lifecycle: UserLifecycle
+    groups: GroupMembership
     deadline: Deadline
     claim: Claim = field(default_factory=Claim)
 
@@ -79,50 +83,6 @@ def user_data(user: UserTypeDef) -> dict[str, str]:
         "AuthenticationType": str(authentication.get("Type", "")),
         "PasswordCount": str(authentication.get("PasswordCount", 0) or 0),
     }
-
-
-@dataclass(frozen=True)
-class Work:
-    """Changes still to apply to a user: ModifyUser arguments (passwords left out: they are
-    filled in from the template or re-read from `secret`) and tag changes."""
-
-    modify: Mapping[str, Any] = field(default_factory=dict)
-    tags: TagChange = field(default_factory=TagChange)
-    secret: SecretReference | None = None
-
-    @classmethod
-    def of(cls, arguments: Mapping[str, Any], tags: TagChange, secret: SecretReference | None) -> Work:
-        modify = dict(arguments)
-        if "AuthenticationMode" in modify:
-            modify["AuthenticationMode"] = {"Type": modify["AuthenticationMode"]["Type"]}
-        return cls(modify, tags, secret)
-
-    @property
-    def needs_passwords(self) -> bool:
-        return bool(self.modify.get("AuthenticationMode", {}).get("Type") == "password")
-
-    def arguments(self, passwords: tuple[str, ...]) -> dict[str, Any]:
-        """The ModifyUser arguments, with the passwords filled in."""
-        if not self.needs_passwords:
-            return dict(self.modify)
-        return {**self.modify, "AuthenticationMode": {"Type": "password", "Passwords": list(passwords)}}
-
-    def as_resume(self) -> dict[str, Any]:
-        return {
-            "modify": dict(self.modify),
-            "remove_tags": list(self.tags.remove),
-            "set_tags": dict(self.tags.set),
-            "secret": dataclasses.asdict(self.secret) if self.secret else None,
-        }
-
-    @classmethod
-    def from_resume(cls, resume: Mapping[str, Any]) -> Work:
-        secret = resume.get("secret")
-        return cls(
-            modify=dict(resume.get("modify") or {}),
-            tags=TagChange(tuple(resume.get("remove_tags") or ()), dict(resume.get("set_tags") or {})),
-            secret=SecretReference(**secret) if isinstance(secret, Mapping) else None,
-        )
 
 
 def handle(request: CfnRequest, env: Env) -> Outcome:
@@ -153,8 +113,10 @@ def handle(request: CfnRequest, env: Env) -> Outcome:
 
 def converge(env: Env, user_id: str, work: Work, passwords: tuple[str, ...] = ()) -> Outcome:
     """Apply `work` to the user and wait until it is active: Done, Failed, or Pending with the
-    work that is left (ModifyUser first, tags once it is active: tags need an active user)."""
-    left = work
+    work that is left. ModifyUser first; tags and groups once it is active (tags need an
+    active user); groups joined before groups left, so a user moving between groups is never
+    in none. A failed group change undoes the joins this call made."""
+    left, joined = work, []
     try:
         if left.modify:
             env.lifecycle.modify(user_id, left.arguments(passwords), env.deadline)
@@ -162,6 +124,16 @@ def converge(env: Env, user_id: str, work: Work, passwords: tuple[str, ...] = ()
         user = env.lifecycle.wait_until_active(user_id, env.deadline)
         if left.tags:
             env.lifecycle.change_tags(user, left.tags, env.deadline)
+            left = dataclasses.replace(left, tags=TagChange())
+        for group_id in left.join:
+            env.groups.join(user_id, group_id, env.deadline)
+            joined.append(group_id)
+            left = dataclasses.replace(left, join=left.join[1:])
+        for group_id in left.leave:
+            env.groups.leave(user_id, group_id, env.deadline)
+            left = dataclasses.replace(left, leave=left.leave[1:])
+        if work.join or work.leave:
+            user = env.lifecycle.wait_until_active(user_id, env.deadline)  # its UserGroupIds, read back
     except DeadlineReached:
         if left.needs_passwords and left.secret is None:
             return Failed(
@@ -172,14 +144,24 @@ def converge(env: Env, user_id: str, work: Work, passwords: tuple[str, ...] = ()
             )
         return Pending(user_id, left.as_resume())
     except UserOperationError as error:
+        _undo_joins(env, user_id, joined)
         return Failed(str(error), user_id)
     return Done(user_id, user_data(user))
+
+
+def _undo_joins(env: Env, user_id: str, joined: list[str]) -> None:
+    """Leave the groups a failed request joined, so the user stays as it was (best effort)."""
+    for group_id in joined:
+        try:
+            env.groups.leave(user_id, group_id, env.deadline)
+        except (UserOperationError, DeadlineReached) as error:
+            logger.warning("could not undo a group join", extra={"user_group_id": group_id, "error": f"{error}"})
 
 
 def _parse_in_scope(request: CfnRequest) -> UserProperties:
     """The validated properties, within what the provider stack allows (before any API call)."""
     properties = parse(request.properties)
-    outside = request.scope.outside(properties.spec.user_id)
+    outside = request.scope.outside(properties.spec.user_id, properties.group_ids)
     if outside:
         raise PropertyError(outside)
     if properties.adopt_existing and not request.scope.allow_adoption:
@@ -206,11 +188,14 @@ def create(request: CfnRequest, env: Env) -> Outcome:
         return Failed(str(error), fallback)
     spec = dataclasses.replace(properties.spec, passwords=passwords, tags=tags)
     try:
+        env.groups.check(spec.user_id, spec.authentication, properties.group_ids)
         env.lifecycle.create(spec)
     except UserAlreadyExistsError as exists:
         return _take_over(request, env, properties, passwords, exists)
+    except UserOperationError as error:
+        return Failed(str(error), fallback)
     env.claim.user_id = spec.user_id
-    outcome = converge(env, spec.user_id, Work(secret=properties.secret))
+    outcome = converge(env, spec.user_id, Work(secret=properties.secret, join=properties.group_ids))
     if isinstance(outcome, Failed):
         return _remove_failed_user(env, outcome, fallback)
     return outcome
@@ -241,7 +226,8 @@ def _take_over(
     env.claim.user_id = spec.user_id
     wanted = dataclasses.replace(spec, passwords=passwords)
     arguments = modify_arguments(observed_spec(existing), wanted, passwords_changed=True)
-    return converge(env, spec.user_id, Work.of(arguments, TagChange(), properties.secret), passwords)
+    work = Work.of(arguments, TagChange(), properties.secret, join=properties.group_ids)
+    return converge(env, spec.user_id, work, passwords)
 
 
 def _remove_failed_user(env: Env, failure: Failed, fallback: str) -> Outcome:
@@ -285,11 +271,18 @@ def update(request: CfnRequest, env: Env) -> Outcome:
         old.spec.passwords,
         old.secret,
     )
+    old_groups = old.group_ids if old else ()
     work = Work.of(
         modify_arguments(before, target, passwords_changed=changed),
         TagChange.between(before.tags if before else {}, target.tags),
         new.secret,
+        join=tuple(g for g in new.group_ids if g not in old_groups),
+        leave=tuple(g for g in old_groups if g not in new.group_ids),
     )
+    try:
+        env.groups.check(target.user_id, target.authentication, work.join)  # before anything changes
+    except UserOperationError as error:
+        return Failed(str(error), physical_id)
     return converge(env, target.user_id, work, passwords_for(new) if work.needs_passwords else ())
 
 
@@ -311,12 +304,18 @@ def delete(request: CfnRequest, env: Env) -> Outcome:
         return Failed(outside, physical_id)
     if request.is_poll:
         adopt = bool(request.state.resume.get("adopt"))
+        groups = [str(g) for g in request.state.resume.get("groups") or ()]
     else:
         adopt = adopts_existing_user(request.properties) and request.scope.allow_adoption
+        groups = []
+    user_id = physical_id.lower()
     try:
-        env.lifecycle.delete(physical_id.lower(), env.deadline, request.owner, adopt)
+        groups = env.lifecycle.delete(user_id, env.deadline, request.owner, adopt) or groups
+        # DeleteUser removed it from its groups: answer once they are active again, so that the
+        # stack's next change to them (often deleting them) does not meet a modifying group.
+        env.groups.wait_active(groups, user_id, env.deadline)
     except DeadlineReached:
-        return Pending(physical_id, {"adopt": adopt})
+        return Pending(physical_id, {"adopt": adopt, "groups": groups})
     except UserOperationError as error:
         return Failed(str(error), physical_id)
     return Done(physical_id)

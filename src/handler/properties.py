@@ -52,8 +52,10 @@ KNOWN_PROPERTIES = frozenset(
         "AuthenticationMode",
         "Tags",
         "AdoptExistingUser",
+        "UserGroupIds",
     }
 )
+GROUPS_MAX = 100
 
 
 def envelope_problem(event: object) -> str | None:
@@ -122,6 +124,7 @@ class UserProperties:
     spec: UserSpec
     secret: SecretReference | None = None
     adopt_existing: bool = False
+    group_ids: tuple[str, ...] = ()
 
 
 def _text(properties: Mapping[str, Any], name: str, required: bool = True) -> str | None:
@@ -177,6 +180,27 @@ def _tags(value: object) -> dict[str, str]:
             raise PropertyError(f"Tags[{index}]: the key '{key}' appears twice.")
         tags[key] = tag_value
     return tags
+
+
+def _group_ids(value: object) -> tuple[str, ...]:
+    """UserGroupIds: existing user group ids (same pattern as a UserId), stored lower-case."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(g, str) for g in value):
+        raise PropertyError("UserGroupIds must be a list of user group ids.")
+    if len(value) > GROUPS_MAX:
+        raise PropertyError(f"UserGroupIds may hold at most {GROUPS_MAX} groups (got {len(value)}).")
+    groups: list[str] = []
+    for index, group_id in enumerate(value):
+        if not is_user_id(group_id):
+            raise PropertyError(
+                f"UserGroupIds[{index}] must start with a letter, hold only letters, digits and hyphens, "
+                f"and be at most {USER_ID_MAX} characters."
+            )
+        if group_id.lower() in groups:
+            raise PropertyError(f"UserGroupIds[{index}]: the group '{group_id.lower()}' appears twice.")
+        groups.append(group_id.lower())
+    return tuple(groups)
 
 
 def _authentication(
@@ -251,6 +275,7 @@ def parse_properties(properties: Mapping[str, Any]) -> UserProperties:
         ),
         secret=secret,
         adopt_existing=parse_bool("AdoptExistingUser", properties.get("AdoptExistingUser")),
+        group_ids=_group_ids(properties.get("UserGroupIds")),
     )
 
 

@@ -56,6 +56,8 @@ class Scope:
     user_id_prefix: str = ""
     # ALLOW_ADOPTION (AllowAdoption): whether AdoptExistingUser may take over a user.
     allow_adoption: bool = False
+    # USER_GROUP_ID_PREFIX (UserGroupIdPrefix): every group in UserGroupIds starts with it.
+    user_group_id_prefix: str = ""
 
     @classmethod
     def from_environment(cls) -> Scope:
@@ -63,16 +65,21 @@ class Scope:
             provider_id=os.environ.get("PROVIDER_ID") or "unset",
             user_id_prefix=os.environ.get("USER_ID_PREFIX", "").lower(),
             allow_adoption=os.environ.get("ALLOW_ADOPTION", "false").strip().lower() == "true",
+            user_group_id_prefix=os.environ.get("USER_GROUP_ID_PREFIX", "").lower(),
         )
 
-    def outside(self, user_id: str) -> str | None:
-        """Why this provider may not touch `user_id`, or None when it may."""
-        if user_id.lower().startswith(self.user_id_prefix):
-            return None
+    def outside(self, user_id: str, group_ids: tuple[str, ...] = ()) -> str | None:
+        """Why this provider may not touch `user_id` or one of `group_ids`, or None when it may."""
+        if not user_id.lower().startswith(self.user_id_prefix):
+            name, value, prefix = "UserIdPrefix", f"UserId '{user_id}'", self.user_id_prefix
+        else:
+            outside = [g for g in group_ids if not g.startswith(self.user_group_id_prefix)]
+            if not outside:
+                return None
+            name, value, prefix = "UserGroupIdPrefix", f"User group '{outside[0]}'", self.user_group_id_prefix
         return (
-            f"UserId '{user_id}' does not start with '{self.user_id_prefix}', the UserIdPrefix parameter "
-            "of the provider stack, so this provider may not manage it. Choose a UserId with that prefix, "
-            "or use a provider deployed for it."
+            f"{value} does not start with '{prefix}', the {name} parameter of the provider stack, so this "
+            "provider may not manage it. Use a name with that prefix, or a provider deployed for it."
         )
 
 

@@ -277,8 +277,11 @@ class UserLifecycle:
 
     # Delete -------------------------------------------------------------------------------
 
-    def delete(self, user_id: str, deadline: Deadline, owner: Ownership | None = None, adopt: bool = False) -> None:
-        """Delete the user and return once ElastiCache no longer knows it.
+    def delete(
+        self, user_id: str, deadline: Deadline, owner: Ownership | None = None, adopt: bool = False
+    ) -> list[str]:
+        """Delete the user and return, once ElastiCache no longer knows it, the user groups it
+        was in (DeleteUser removes it from them: they are modifying for a while).
 
         A user that does not exist counts as deleted. A user that is creating or modifying is
         waited for (its tags cannot be read before), then its ownership is checked: with
@@ -287,6 +290,7 @@ class UserLifecycle:
         """
         waiter = self.waiter(deadline)
         user = self.settled(user_id, deadline)
+        groups = list(user.get("UserGroupIds") or []) if user else []
         owner_checked = owner is None
         while user is not None and user["Status"] != "deleting":
             if not owner_checked and owner is not None:
@@ -299,6 +303,7 @@ class UserLifecycle:
             user = self.describe(user_id, waiter)
         if user is not None:
             self.wait_until_gone(user_id, deadline)
+        return groups
 
     def _check_owner(self, user: UserTypeDef, owner: Ownership, adopt: bool, deadline: Deadline) -> None:
         found = self.tags_of(user, deadline)

@@ -1,0 +1,117 @@
+"""User group membership of one user: join, leave, and wait for the groups to settle.
+
+Real ElastiCache (shared/field-notes.md): a membership change leaves the group `modifying`
+for seconds to minutes (over 5 min when it is attached to clusters: terraform-provider-aws
+#20729, #30921), during which another change answers InvalidUserGroupState (#28688);
+removing a user that is no longer a member fails the WHOLE ModifyUserGroup call (#43281),
+and swallowing that error silently dropped the additions of the same call (#49945). So each
+call changes one group for one user, a removal first checks membership, and every change
+is read back with DescribeUserGroups: the status alone is never trusted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from deadline import Deadline, PollSchedule, Waiter
+from exceptions import UserOperationError, api_error, error_code, reason_for
+from log import logger
+
+if TYPE_CHECKING:
+    from mypy_boto3_elasticache.client import ElastiCacheClient
+    from mypy_boto3_elasticache.type_defs import UserGroupTypeDef
+
+TRANSIENT_GROUP_STATUSES = frozenset({"creating", "modifying"})
+
+
+class GroupMembership:
+    """Joins and leaves user groups for one user at a time, verifying each change."""
+
+    def __init__(self, client: ElastiCacheClient, schedule: PollSchedule | None = None) -> None:
+        self._client = client
+        self._schedule = schedule or PollSchedule()
+
+    def describe(self, group_id: str, user_id: str) -> UserGroupTypeDef | None:
+        """The group, or None when it does not exist."""
+        try:
+            return self._client.describe_user_groups(UserGroupId=group_id)["UserGroups"][0]
+        except ClientError as error:
+            if error_code(error) == "UserGroupNotFound":
+                return None
+            raise api_error("DescribeUserGroups", user_id, error, group=group_id) from error
+
+    def check(self, user_id: str, authentication: str, group_ids: Iterable[str]) -> None:
+        """Refuse, before any change, a group that does not exist or would refuse the user."""
+        for group_id in group_ids:
+            group = self.describe(group_id, user_id)
+            if group is None:
+                raise UserOperationError(
+                    reason_for("DescribeUserGroups", "UserGroupNotFound", user=user_id, group=group_id)
+                )
+            if group.get("Engine") == "valkey" and authentication == "no-password-required":
+                raise UserOperationError(
+                    f"User group '{group_id}' is a valkey group, which takes only users with password or IAM "
+                    f"authentication, and user '{user_id}' has none. Set Passwords or IAM authentication."
+                )
+
+    def settled(self, group_id: str, user_id: str, deadline: Deadline) -> UserGroupTypeDef | None:
+        """The group once it is neither creating nor modifying (None: it does not exist)."""
+        waiter = Waiter(self._schedule, deadline)
+        group = self.describe(group_id, user_id)
+        while group is not None and group.get("Status") in TRANSIENT_GROUP_STATUSES:
+            check = waiter.pause()
+            logger.debug("waiting for user group to settle", extra={"user_group_id": group_id, "check": check})
+            group = self.describe(group_id, user_id)
+        return group
+
+    def join(self, user_id: str, group_id: str, deadline: Deadline) -> None:
+        """Add the user to the group; return once the group is active and lists the user."""
+        self._change(user_id, group_id, deadline, joining=True)
+
+    def leave(self, user_id: str, group_id: str, deadline: Deadline) -> None:
+        """Remove the user from the group; a group without it (or gone) is already done."""
+        self._change(user_id, group_id, deadline, joining=False)
+
+    def _change(self, user_id: str, group_id: str, deadline: Deadline, *, joining: bool) -> None:
+        waiter = Waiter(self._schedule, deadline)
+        accepted = False
+        while True:
+            group = self.settled(group_id, user_id, deadline)
+            if group is None:
+                if joining:
+                    raise UserOperationError(
+                        reason_for("ModifyUserGroup", "UserGroupNotFound", user=user_id, group=group_id)
+                    )
+                return
+            if (user_id in group.get("UserIds", [])) == joining:
+                return  # read back: the change holds (or was never needed)
+            if accepted:
+                raise UserOperationError(
+                    f"User group '{group_id}' accepted {'adding' if joining else 'removing'} user '{user_id}', but "
+                    "once active it does not show the change. Check the group in ElastiCache, then retry."
+                )
+            arguments: dict[str, Any] = {"UserIdsToAdd" if joining else "UserIdsToRemove": [user_id]}
+            try:
+                self._client.modify_user_group(UserGroupId=group_id, **arguments)
+            except ClientError as error:
+                code = error_code(error)
+                if code == "InvalidUserGroupState":
+                    logger.info("user group busy, change retried", extra={"user_group_id": group_id})
+                    waiter.pause()
+                    continue
+                if not joining and code == "InvalidParameterValue" and "not a member" in str(error):
+                    return  # another delivery removed it first: what was asked for holds
+                raise api_error("ModifyUserGroup", user_id, error, group=group_id) from error
+            accepted = True
+            logger.info(
+                "user group change accepted",
+                extra={"user_group_id": group_id, "user_id": user_id, "change": "join" if joining else "leave"},
+            )
+
+    def wait_active(self, group_ids: Iterable[str], user_id: str, deadline: Deadline) -> None:
+        """Wait until each group (that still exists) is active again."""
+        for group_id in group_ids:
+            self.settled(group_id, user_id, deadline)
