@@ -1,6 +1,7 @@
-"""Busy users: a Delete of a user that stays `modifying` for 5 s, and an Update whose two tag
-changes each meet ElastiCache's ~5 s tagging cooldown (terraform-provider-aws #47638), with
-the production poll schedule."""
+"""Busy users and groups, with the production poll schedule: a Delete of a user that stays
+`modifying` for 5 s; an Update whose two tag changes each meet ElastiCache's ~5 s tagging
+cooldown (terraform-provider-aws #47638); a Create that joins a user group whose change
+takes 5 s, and the Delete of a user in such a group."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from local.receiver import Receiver
 MODIFYING = 5.0
 DELETION = 1.0
 TAG_COOLDOWN = 5.0
+GROUP_CHANGE = 5.0
 
 
 def _update_event(response_url: str, user_id: str) -> dict[str, object]:
@@ -42,9 +44,19 @@ def report(api: FakeElastiCache, receiver: Receiver, repeats: int) -> dict[str, 
     from config import Settings
 
     settings = Settings.from_environment()
-    api.tag_busy_seconds, api.modify_race_seconds = TAG_COOLDOWN, 0.5
+    api.tag_busy_seconds, api.modify_race_seconds, api.group_modify_seconds = TAG_COOLDOWN, 0.5, GROUP_CHANGE
     jobs: list[tuple[str, str, dict[str, object]]] = []
     for index in range(repeats):
+        joining, leaving = f"busy-join-{index}", f"busy-leave-{index}"
+        api.add_group(f"group-{joining}", engine="valkey")
+        api.add_user(leaving, engine="valkey", authentication_type="iam", tags=owner_tags())
+        api.add_group(f"group-{leaving}", engine="valkey", members=(leaving,))
+        api.delete_seconds_for[leaving] = DELETION
+        create = _update_event(receiver.url(joining), joining)
+        create.update(RequestType="Create", RequestId=joining)
+        create["ResourceProperties"] = {**create["ResourceProperties"], "UserGroupIds": [f"group-{joining}"]}  # type: ignore[dict-item]
+        jobs.append(("join", joining, create))
+        jobs.append(("leave", leaving, delete_event(receiver.url(leaving), leaving, leaving)))
         deleted, updated = f"busy-delete-{index}", f"busy-update-{index}"
         api.add_user(deleted, tags=owner_tags())
         api.hold(deleted, "modifying", MODIFYING)
@@ -65,8 +77,9 @@ def report(api: FakeElastiCache, receiver: Receiver, repeats: int) -> dict[str, 
     for thread in threads:
         thread.join()
     arrivals = {d.path.split("?")[0].lstrip("/"): d for d in receiver.wait_for(len(receiver.deliveries))}
-    seconds: dict[str, list[float]] = {"delete": [], "update": []}
+    seconds: dict[str, list[float]] = {"delete": [], "update": [], "join": [], "leave": []}
     after: list[float] = []
+    after_group: list[float] = []
     statuses = set()
     for kind, user_id, _ in jobs:
         delivery = arrivals[user_id]
@@ -74,6 +87,8 @@ def report(api: FakeElastiCache, receiver: Receiver, repeats: int) -> dict[str, 
         seconds[kind].append(delivery.at - started[user_id])
         if kind == "delete":
             after.append(delivery.at - api.gone_at[user_id])
+        if kind in ("join", "leave"):
+            after_group.append(delivery.at - api.group_active_at[f"group-{user_id}"])
     table(
         f"Busy users (median of {repeats}, production schedule)",
         ["request", "request -> answer", "answers"],
@@ -84,7 +99,18 @@ def report(api: FakeElastiCache, receiver: Receiver, repeats: int) -> dict[str, 
                 ", ".join(sorted(statuses)),
             ],
             [f"Update, 2 tag changes, {TAG_COOLDOWN:g} s tagging cooldown", f"{median(seconds['update']):.2f} s", ""],
+            [f"Create joining 1 group, group change {GROUP_CHANGE:g} s", f"{median(seconds['join']):.2f} s", ""],
+            [f"Delete of a group member, group change {GROUP_CHANGE:g} s", f"{median(seconds['leave']):.2f} s", ""],
         ],
-        [f"Delete: the answer arrived a median {median(after):.2f} s after the user disappeared."],
+        [
+            f"Delete: the answer arrived a median {median(after):.2f} s after the user disappeared.",
+            f"Groups: the answer arrived a median {median(after_group):.2f} s after the group was active again "
+            "(worst of the join and delete rows: "
+            f"{max(after_group):.2f} s).",
+        ],
     )
-    return {"busy_delete": median(seconds["delete"]), "busy_update": median(seconds["update"])}
+    return {
+        "busy_delete": median(seconds["delete"]),
+        "busy_update": median(seconds["update"]),
+        "group_lag": median(after_group),
+    }

@@ -113,10 +113,13 @@ class FakeElastiCache:
     # its message quotes every request parameter).
     faults: list[tuple[str, str]] = field(default_factory=list)
     slow_seconds: float = 3.0
+    # (action, user or group id) pairs the caller's IAM policy denies: answered AccessDenied.
+    denied: set[tuple[str, str]] = field(default_factory=set)
     # User ids whose deletion falls back to "active" instead of finishing.
     failing_deletes: set[str] = field(default_factory=set)
-    # When each user disappeared (time.monotonic()), for measuring detection lag.
+    # When each user disappeared, and each group last became active (time.monotonic()).
     gone_at: dict[str, float] = field(default_factory=dict)
+    group_active_at: dict[str, float] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     throttled: int = 0
     # What the modelled API answered (injected faults not counted): error codes, and successes.
@@ -190,6 +193,7 @@ class FakeElastiCache:
                 for user_id in group.adding:
                     group.user_ids.append(user_id)
                     self.users[user_id].user_group_ids.append(group.group_id)
+                self.group_active_at[group.group_id] = group.settle_at
                 group.status, group.settle_at, group.adding, group.removing = "active", None, [], []
 
     def _throttled(self) -> bool:
@@ -229,6 +233,10 @@ class FakeElastiCache:
             method = getattr(self, "_" + action, None)
             if method is None:
                 raise ApiError("InvalidAction", f"{action} is not modelled by the fake.", 400)
+            named = {(action, params.get("UserId", "")), (action, params.get("UserGroupId", ""))} & self.denied
+            if named:
+                target = named.pop()[1]
+                raise ApiError("AccessDenied", f"not authorized to perform elasticache:{action} on {target}", 403)
             try:
                 result: str = method(params)
             except ApiError as error:

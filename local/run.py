@@ -24,7 +24,18 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
-LOG_KEYS = ("user_id", "status", "check", "checks", "reason", "attempt", "http_status", "error")
+LOG_KEYS = (
+    "user_id",
+    "user_group_id",
+    "change",
+    "status",
+    "check",
+    "checks",
+    "reason",
+    "attempt",
+    "http_status",
+    "error",
+)
 
 
 class ProgressHandler(logging.Handler):
@@ -120,11 +131,17 @@ def main(argv: list[str] | None = None) -> int:
         if lifecycle:
             from local.fake_elasticache import FakeElastiCache, serve
 
-            fake = FakeElastiCache(delete_seconds=args.delete_seconds, create_seconds=1.0, modify_seconds=1.0)
+            fake = FakeElastiCache(
+                delete_seconds=args.delete_seconds, create_seconds=1.0, modify_seconds=1.0, group_modify_seconds=1.0
+            )
+            # The platform stack's user groups, which the application's user joins and leaves.
+            fake.add_group("app-readers", engine="valkey")
+            fake.add_group("app-writers", engine="valkey")
             os.environ["AWS_ENDPOINT_URL_ELASTICACHE"] = stack.enter_context(serve(fake))
             print(
                 f"emulator: stateful ElastiCache fake on {os.environ['AWS_ENDPOINT_URL_ELASTICACHE']} "
-                f"(creating/modifying 1 s, deleting {args.delete_seconds:g} s)"
+                f"(creating/modifying 1 s, deleting {args.delete_seconds:g} s); user groups app-readers, "
+                "app-writers (changes take 1 s)"
             )
         receiver = stack.enter_context(https_receiver())
         print(f"receiver: HTTPS on 127.0.0.1:{receiver.port} stands in for the ResponseURL")
@@ -138,6 +155,12 @@ def main(argv: list[str] | None = None) -> int:
 
         events = [(Path(path).name, json.loads(Path(path).read_text())) for path in files]
         if lifecycle:
+            # Joins app-readers, moves to app-writers in place, and the replacement joins it too.
+            for (_, event), groups in zip(events, (["app-readers"], ["app-writers"], ["app-writers"]), strict=False):
+                event["ResourceProperties"]["UserGroupIds"] = groups
+                if "OldResourceProperties" in event:
+                    event["OldResourceProperties"]["UserGroupIds"] = ["app-readers"]
+            events[2][1]["OldResourceProperties"]["UserGroupIds"] = ["app-writers"]
             # The stack delete that follows: CloudFormation deletes the replacement user too.
             replaced = events[2][1]
             final = {**events[3][1], "RequestId": "6f1e4a52-0006-4c8e-9d1a-000000000006"}
@@ -170,7 +193,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"\nemulator saw {len(fake.calls)} calls: "
                 + ", ".join(f"{a} x{fake.count(a)}" for a in dict.fromkeys(fake.actions()))
             )
-            print("users left: " + (", ".join(fake.users) or "none"))
+            members = {g.group_id: [u for u in g.user_ids if not u.endswith("-default")] for g in fake.groups.values()}
+            print("users left: " + (", ".join(u for u in fake.users if not u.endswith("-default")) or "none"))
+            print("group members: " + ", ".join(f"{g}: {m or 'none'}" for g, m in members.items()))
     return status
 
 

@@ -282,3 +282,15 @@ def test_service_timeout_counts_from_the_first_invocation(
     time.sleep(max(0.0, started + 4.2 - time.time()))  # 2.7 s after the hand-over, 4.2 s after the request
     [answer] = invoke(poll, timeout=3.0)
     assert answer.body["Status"] == "FAILED" and "ServiceTimeout (4 s)" in answer.body["Reason"]
+
+
+def test_throttling_past_botocores_attempts_only_postpones_the_call(
+    fake: FakeElastiCache, receiver: Receiver, invoke: Invoke
+) -> None:
+    # 4 attempts are botocore's; a busy account throttles longer (measured in `make bench`:
+    # 200 concurrent deletes at 100 requests/s). Every call, not only the status checks.
+    owned(fake)
+    fake.faults = [("DeleteUser", "throttle")] * 5  # botocore's 4 attempts, then one of ours
+    [answer] = invoke(load_event("delete.json", receiver))
+    assert answer.body["Status"] == "SUCCESS", answer.body["Reason"]
+    assert fake.faults == [] and "app-user-1" in fake.gone_at

@@ -1,19 +1,23 @@
 """The ElastiCache client: timeouts and retries fitted to the time the invocation has left.
 
 botocore would retry a call up to its attempt limit whatever the deadline, each attempt
-bounded only by its socket timeouts. Two hooks stop that: no attempt starts, and no retry
+bounded only by its socket timeouts, and would give up on throttling that outlasts its
+attempts however much time is left. Two hooks change that: no attempt starts, and no retry
 sleeps, once the current deadline has passed, so a call ends at most one attempt
-(connect + read timeout) after the deadline. Both timeouts are derived from the deadline
-margin so that one attempt always fits inside it.
+(connect + read timeout) after the deadline; and throttling past botocore's attempts is
+retried with backoff while time is left (a busy API is no reason to fail: measured, 200
+concurrent deletes against 100 requests/s otherwise failed some). Both timeouts are derived
+from the deadline margin so that one attempt always fits inside it.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+import random
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from botocore.config import Config
@@ -52,17 +56,28 @@ def _refuse_late_attempt(**_: Any) -> None:
         raise DeadlineReached("deadline reached before an ElastiCache call")
 
 
-def _refuse_late_retry(response: Any = None, caught_exception: Any = None, **_: Any) -> None:
+def _retry_within_deadline(
+    response: Any = None, caught_exception: Any = None, attempts: int = 1, **_: Any
+) -> float | None:
+    """botocore's needs-retry hook, run before its own: None lets botocore decide."""
     deadline = _current.get()
-    if deadline is None or deadline.remaining() > 0:
-        return
-    retryable = caught_exception is not None
+    if deadline is None:
+        return None
+    throttled, retryable = False, caught_exception is not None
     if response is not None:
         http, parsed = response
-        code = parsed.get("Error", {}).get("Code", "") if isinstance(parsed, dict) else ""
-        retryable = retryable or http.status_code >= 500 or code in THROTTLING_CODES
-    if retryable:
+        throttled = isinstance(parsed, dict) and parsed.get("Error", {}).get("Code", "") in THROTTLING_CODES
+        retryable = retryable or throttled or http.status_code >= 500
+    if not retryable:
+        return None
+    if deadline.remaining() <= 0:
         raise DeadlineReached("deadline reached before an ElastiCache retry")
+    if not throttled or attempts < MAX_ATTEMPTS:
+        return None
+    delay = min(2.0, 0.25 * 2.0 ** min(attempts - MAX_ATTEMPTS, 3)) * random.uniform(0.5, 1.0)
+    if delay >= deadline.remaining():
+        raise DeadlineReached("deadline reached while ElastiCache throttles")
+    return delay
 
 
 def new_elasticache_client(endpoint: str | None, margin: float) -> ElastiCacheClient:
@@ -78,7 +93,8 @@ def new_elasticache_client(endpoint: str | None, margin: float) -> ElastiCacheCl
         ),
     )
     client.meta.events.register("before-send.elasticache", _refuse_late_attempt)
-    client.meta.events.register_first("needs-retry.elasticache", _refuse_late_retry)
+    # botocore sleeps the delay a needs-retry handler returns (its stubs type handlers as -> None).
+    client.meta.events.register_first("needs-retry.elasticache", cast(Callable[..., None], _retry_within_deadline))
     return client
 
 

@@ -68,6 +68,10 @@ CATALOGUE: dict[tuple[str, str], str] = {
         "User group '{group}' must keep a user named 'default', and user '{user}' is it. Make another "
         "user the group's default user first."
     ),
+    ("DescribeUserGroups", "AccessDenied"): (
+        "The provider's role may not read user group '{group}' ({code}). Check the provider stack's "
+        "UserGroupIdPrefix parameter."
+    ),
     ("ModifyUserGroup", "AccessDenied"): (
         "The provider's role may not change user group '{group}' ({code}). Check the provider stack's "
         "UserGroupIdPrefix parameter."
