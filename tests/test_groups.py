@@ -221,3 +221,28 @@ def test_group_outside_the_prefix_is_refused(fake: FakeElastiCache, receiver: Re
     UserResource(settings).handle(create(receiver, ["orders"]), LambdaContext(30))
     [answer] = receiver.wait_for(1)
     assert answer.body["Status"] == "FAILED" and "UserGroupIdPrefix" in answer.body["Reason"] and fake.calls == []
+
+
+def test_an_update_failing_after_a_group_change_puts_the_groups_back(
+    fake: FakeElastiCache, receiver: Receiver, invoke: Invoke
+) -> None:
+    fake.add_group("a")
+    fake.add_group("b")
+    owned(fake, ("a",))
+    fake.faults = [("ModifyUser", "InvalidParameterValue")]
+    [answer] = invoke(update(receiver, ["a"], ["b"], AccessString="on ~other:* +@read"))
+    assert answer.body["Status"] == "FAILED" and "refused by ElastiCache as invalid" in answer.body["Reason"]
+    assert member(fake, "a") and not member(fake, "b")  # joined b, left a, then both undone
+
+
+def test_the_groups_default_user_cannot_leave(fake: FakeElastiCache, receiver: Receiver, invoke: Invoke) -> None:
+    fake.add_group("solo")
+    fake.groups["solo"].user_ids.remove("solo-default")
+    fake.add_user("app-user-1", user_name="app-user-1", tags={**OWNER, "team": "payments"})
+    fake.users["app-user-1"].user_name = "default"
+    fake.groups["solo"].user_ids.append("app-user-1")
+    fake.users["app-user-1"].user_group_ids.append("solo")
+    [answer] = invoke(update(receiver, ["solo"], []))
+    reason = answer.body["Reason"]
+    assert answer.body["Status"] == "FAILED" and "'solo' must keep a user named 'default'" in reason
+    assert member(fake, "solo")

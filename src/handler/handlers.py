@@ -113,29 +113,31 @@ def handle(request: CfnRequest, env: Env) -> Outcome:
 
 def converge(env: Env, user_id: str, work: Work, passwords: tuple[str, ...] = ()) -> Outcome:
     """Apply `work` to the user and wait until it is active: Done, Failed, or Pending with the
-    work that is left. ModifyUser first; tags and groups once it is active (tags need an
-    active user); groups joined before groups left, so a user moving between groups is never
-    in none. A failed group change undoes the joins this call made."""
-    left, joined = work, []
+    work that is left. Groups first (joined before left, so a user moving between groups is
+    never in none), then ModifyUser, then tags (they need an active user). Any failure after
+    a group change undoes the group changes this call made, so a failed request leaves the
+    user's groups as they were."""
+    left, joined, departed = work, [], []
     try:
-        if left.modify:
-            env.lifecycle.modify(user_id, left.arguments(passwords), env.deadline)
-            left = dataclasses.replace(left, modify={})
-        user = env.lifecycle.wait_until_active(user_id, env.deadline)
-        if left.tags:
-            env.lifecycle.change_tags(user, left.tags, env.deadline)
-            left = dataclasses.replace(left, tags=TagChange())
+        if left.join or left.leave:
+            env.lifecycle.wait_until_active(user_id, env.deadline)
         for group_id in left.join:
             env.groups.join(user_id, group_id, env.deadline)
             joined.append(group_id)
             left = dataclasses.replace(left, join=left.join[1:])
         for group_id in left.leave:
             env.groups.leave(user_id, group_id, env.deadline)
+            departed.append(group_id)
             left = dataclasses.replace(left, leave=left.leave[1:])
-        if work.join or work.leave:
-            user = env.lifecycle.wait_until_active(user_id, env.deadline)  # its UserGroupIds, read back
+        if left.modify:
+            env.lifecycle.modify(user_id, left.arguments(passwords), env.deadline)
+            left = dataclasses.replace(left, modify={})
+        user = env.lifecycle.wait_until_active(user_id, env.deadline)  # its UserGroupIds, read back
+        if left.tags:
+            env.lifecycle.change_tags(user, left.tags, env.deadline)
     except DeadlineReached:
         if left.needs_passwords and left.secret is None:
+            _undo_groups(env, user_id, joined, departed)
             return Failed(
                 f"User '{user_id}' stayed busy until the invocation deadline, before it accepted the new "
                 "passwords; passwords written in the template are not carried to a later poll. Retry the "
@@ -144,18 +146,18 @@ def converge(env: Env, user_id: str, work: Work, passwords: tuple[str, ...] = ()
             )
         return Pending(user_id, left.as_resume())
     except UserOperationError as error:
-        _undo_joins(env, user_id, joined)
+        _undo_groups(env, user_id, joined, departed)
         return Failed(str(error), user_id)
     return Done(user_id, user_data(user))
 
 
-def _undo_joins(env: Env, user_id: str, joined: list[str]) -> None:
-    """Leave the groups a failed request joined, so the user stays as it was (best effort)."""
-    for group_id in joined:
+def _undo_groups(env: Env, user_id: str, joined: list[str], departed: list[str]) -> None:
+    """Leave the groups a failed request joined and rejoin those it left (best effort)."""
+    for group_id, undo in [(g, env.groups.leave) for g in joined] + [(g, env.groups.join) for g in departed]:
         try:
-            env.groups.leave(user_id, group_id, env.deadline)
+            undo(user_id, group_id, env.deadline)
         except (UserOperationError, DeadlineReached) as error:
-            logger.warning("could not undo a group join", extra={"user_group_id": group_id, "error": f"{error}"})
+            logger.warning("could not undo a group change", extra={"user_group_id": group_id, "error": f"{error}"})
 
 
 def _parse_in_scope(request: CfnRequest) -> UserProperties:
