@@ -1,14 +1,17 @@
 # Everything runs from a virtual environment this Makefile creates: no AWS account needed.
-PYTHON ?= python3
+# The Lambda runtime's Python (template.yaml: Runtime) when it is installed, else python3.
+RUNTIME := $(shell sed -n 's/^ *Runtime: python\(3\.[0-9]*\).*/\1/p' template.yaml | head -1)
+PYTHON  ?= $(shell command -v python$(RUNTIME) >/dev/null 2>&1 && echo python$(RUNTIME) || echo python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat requirements-dev.txt src/handler/requirements.txt | cksum | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(RUNTIME)-$(shell cat requirements-dev.txt src/handler/requirements.txt | cksum | cut -d' ' -f1)
 SAM_VENV := .venv-sam
-# SAM's builder needs the runtime's python3.12 on PATH; with pyenv, make it visible.
+# SAM's builder needs the runtime's Python on PATH; with pyenv, make it visible.
 SAM_ENV  := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 \
-            $(shell command -v pyenv >/dev/null 2>&1 && pyenv versions --bare | grep -m1 '^3\.12' | sed 's/^/PYENV_VERSION=/')
+            $(shell command -v pyenv >/dev/null 2>&1 && pyenv versions --bare | grep -m1 '^$(RUNTIME)' | sed 's/^/PYENV_VERSION=/')
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
-.PHONY: help run lifecycle test lint typecheck bench build invoke-local clean
+.PHONY: help run lifecycle test lint lint-stack bench build deploy package publish invoke-local clean
 
 help:
 	@echo "make run        - a Delete request end to end (moto + local HTTPS receiver)"
@@ -17,9 +20,14 @@ help:
 	@echo "make lint       - cfn-lint, the IAM policy linter (parliament) and sam validate --lint"
 	@echo "make bench      - the benchmark tables (bench/; BENCH_ARGS=--long adds a 600 s deletion)"
 	@echo "make build      - sam build (needs no Docker)"
+	@echo "make deploy     - sam build + sam deploy (samconfig.toml; GUIDED=1 the first time; needs AWS)"
+	@echo "make package / publish PACKAGE_BUCKET=... - publish to the Serverless Application Repository (needs AWS)"
+	@echo "make lint-stack TEMPLATE=stack.yaml - cfn-lint your stack with the Custom::ElastiCacheUser rules"
 	@echo "make invoke-local EVENT=events/delete.json - sam local invoke (needs Docker)"
 
 $(STAMP): requirements-dev.txt src/handler/requirements.txt
+	@echo "installing the tools into $(VENV) with $(PYTHON) ($$($(PYTHON) --version 2>&1); the Lambda runtime is python$(RUNTIME)): about half a minute, once"
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements-dev.txt
@@ -33,11 +41,12 @@ lifecycle: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy src/handler local tests bench lint
+	$(BIN)/mypy src/handler local tests bench lint cfn_lint_rules
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/python -m pytest -n 4
 
 $(SAM_VENV)/.installed: requirements-sam.txt
+	@echo "installing SAM CLI into $(SAM_VENV): about a minute, once"
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install -q --upgrade pip
 	$(SAM_VENV)/bin/python -m pip install -q -r requirements-sam.txt
@@ -50,6 +59,29 @@ lint: $(STAMP) $(SAM_VENV)/.installed
 
 build: $(SAM_VENV)/.installed
 	$(SAM_ENV) $(SAM_VENV)/bin/sam build --template template.yaml
+
+# Needs an AWS account: the first deploy asks its questions (sam deploy --guided) and
+# writes them to samconfig.toml; later ones reuse them.
+deploy: build
+	$(SAM_ENV) $(SAM_VENV)/bin/sam deploy --template-file .aws-sam/build/template.yaml $(if $(GUIDED),--guided,)
+
+# Publishing to the AWS Serverless Application Repository (needs an AWS account and an S3
+# bucket SAR may read: PACKAGE_BUCKET=...). The version is pyproject.toml's.
+PACKAGE_BUCKET ?=
+package: build
+	@test -n "$(PACKAGE_BUCKET)" || (echo "set PACKAGE_BUCKET=<bucket>"; exit 2)
+	$(SAM_ENV) $(SAM_VENV)/bin/sam package --template-file .aws-sam/build/template.yaml \
+	    --s3-bucket $(PACKAGE_BUCKET) --output-template-file .aws-sam/packaged.yaml
+
+publish: package
+	@! grep -q "github.com/OWNER/" template.yaml || (echo "set HomePageUrl and SourceCodeUrl in template.yaml (Metadata) first"; exit 2)
+	$(SAM_ENV) $(SAM_VENV)/bin/sam publish --template .aws-sam/packaged.yaml --semantic-version $(VERSION)
+
+# cfn-lint rules for a template that declares Custom::ElastiCacheUser resources.
+TEMPLATE ?=
+lint-stack: $(STAMP)
+	@test -n "$(TEMPLATE)" || (echo "make lint-stack TEMPLATE=your-stack.yaml"; exit 2)
+	$(BIN)/cfn-lint $(TEMPLATE) --append-rules cfn_lint_rules
 
 EVENT ?= events/delete.json
 invoke-local: build

@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
 LOG_KEYS = (
     "user_id",
+    "new_user_id",
+    "changes",
     "user_group_id",
     "change",
     "status",
@@ -39,16 +41,16 @@ LOG_KEYS = (
 
 
 class ProgressHandler(logging.Handler):
-    """Prints the handler's log lines as short progress lines, timed from the start."""
+    """Prints the handler's log lines as short progress lines, timed from their request."""
 
-    def __init__(self, started: float) -> None:
+    def __init__(self) -> None:
         super().__init__(logging.DEBUG)
-        self.started = started
+        self.started = time.monotonic()
 
     def emit(self, record: logging.LogRecord) -> None:
         details = ", ".join(f"{k}={getattr(record, k)}" for k in LOG_KEYS if hasattr(record, k))
         print(
-            f"  [{time.monotonic() - self.started:6.2f}s] {record.getMessage()}" + (f" ({details})" if details else "")
+            f"  [+{time.monotonic() - self.started:5.2f}s] {record.getMessage()}" + (f" ({details})" if details else "")
         )
 
 
@@ -122,7 +124,6 @@ def main(argv: list[str] | None = None) -> int:
     else:
         files = args.what
 
-    started = time.monotonic()
     with ExitStack() as stack:
         endpoint = stack.enter_context(moto_elasticache())
         os.environ["AWS_ENDPOINT_URL"] = endpoint
@@ -151,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
 
         if not args.json_logs:
             service_logger = logging.getLogger(SERVICE)
-            service_logger.handlers = [ProgressHandler(started)]
+            progress = ProgressHandler()
+            service_logger.handlers = [progress]
 
         events = [(Path(path).name, json.loads(Path(path).read_text())) for path in files]
         if lifecycle:
@@ -174,9 +176,14 @@ def main(argv: list[str] | None = None) -> int:
             event["ResponseURL"] = receiver.url(event.get("RequestId", "request"))
             if not lifecycle and event.get("RequestType") == "Delete" and args.what == ["delete"]:
                 seed_user(event)
-            print(f"\n==> {event.get('RequestType')} ({name}) physical id {event.get('PhysicalResourceId', '-')}")
+            print(
+                f"\n==> {event.get('RequestType')} ({name}) physical id {event.get('PhysicalResourceId', '-')}"
+                "  [times: seconds since this request]"
+            )
             count = len(receiver.deliveries)
             began = time.monotonic()
+            if not args.json_logs:
+                progress.started = began
             app.lambda_handler(event, LambdaContext(timeout_seconds=args.timeout))
             deliveries = receiver.wait_for(count + 1, timeout=2.0)
             if len(deliveries) == count:

@@ -232,3 +232,20 @@ def test_group_membership_changes_only_groups_under_the_prefix_for_owned_users()
             assert sub(statement) in (GROUPS, USERS), statement
     environment = template()["Resources"]["ElastiCacheUserFunction"]["Properties"]["Environment"]["Variables"]
     assert environment["USER_GROUP_ID_PREFIX"] == {"Ref": "UserGroupIdPrefix"}
+
+
+def test_one_version_and_a_complete_serverless_repo_listing() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    listing = template()["Metadata"]["AWS::ServerlessRepo::Application"]
+    assert listing["SemanticVersion"] == project["version"]
+    newest = re.search(r"^## (\S+)", (ROOT / "CHANGELOG.md").read_text(), flags=re.MULTILINE)
+    assert newest is not None and newest.group(1) == project["version"]
+    required = ("Name", "Description", "Author", "SpdxLicenseId", "LicenseUrl", "ReadmeUrl", "Labels", "HomePageUrl")
+    for field in (*required, "SemanticVersion", "SourceCodeUrl"):
+        assert listing[field], field
+    assert listing["SpdxLicenseId"] == project["license"] and "Apache License" in (ROOT / "LICENSE").read_text()
+    assert (ROOT / listing["LicenseUrl"]).is_file() and (ROOT / listing["ReadmeUrl"]).is_file()
+    assert all(listing[url].startswith("https://") for url in ("HomePageUrl", "SourceCodeUrl"))
+    assert 1 <= len(listing["Labels"]) <= 10 and all(len(label) <= 127 for label in listing["Labels"])

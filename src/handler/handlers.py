@@ -148,6 +148,7 @@ def converge(env: Env, user_id: str, work: Work, passwords: tuple[str, ...] = ()
     except UserOperationError as error:
         _undo_groups(env, user_id, joined, departed)
         return Failed(str(error), user_id)
+    logger.info("user active", extra={"user_id": user_id, "status": user["Status"]})
     return Done(user_id, user_data(user))
 
 
