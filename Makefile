@@ -1,7 +1,9 @@
 # Everything runs from a virtual environment this Makefile creates: no AWS account needed.
 # The Lambda runtime's Python (template.yaml: Runtime) when it is installed, else python3.
 RUNTIME := $(shell sed -n 's/^ *Runtime: python\(3\.[0-9]*\).*/\1/p' template.yaml | head -1)
-PYTHON  ?= $(shell command -v python$(RUNTIME) >/dev/null 2>&1 && echo python$(RUNTIME) || echo python3)
+# (A pyenv shim answers `command -v` even when that version is not active: run it to know.)
+PYTHON  ?= $(or $(shell for p in python$(RUNTIME) $$(pyenv root 2>/dev/null)/versions/$(RUNTIME)*/bin/python$(RUNTIME); \
+                  do "$$p" -c "" >/dev/null 2>&1 && { echo "$$p"; break; }; done),python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(RUNTIME)-$(shell cat requirements-dev.txt src/handler/requirements.txt | cksum | cut -d' ' -f1)

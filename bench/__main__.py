@@ -20,7 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     prepare_environment()
-    from local.fake_elasticache import FakeElastiCache, serve
+    from local.fake_elasticache import FakeElastiCache
+    from local.fake_wire import serve
     from local.receiver import https_receiver
 
     logging.getLogger("elasticache-user-resource").setLevel(logging.ERROR)

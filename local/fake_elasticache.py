@@ -27,29 +27,17 @@ behaviour"), each with a test in tests/test_fake.py:
 
 from __future__ import annotations
 
-import socket
-import struct
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl
-from xml.sax.saxutils import escape
 
-NAMESPACE = "http://elasticache.amazonaws.com/doc/2015-02-02/"
+from local.fake_groups import UserGroupsApi
+from local.fake_wire import ApiError, members, request_tags, tags_xml, user_xml
+
 ARN_PREFIX = "arn:aws:elasticache:us-east-1:123456789012:user:"
 GROUP_ARN_PREFIX = "arn:aws:elasticache:us-east-1:123456789012:usergroup:"
 TAGS_PER_RESOURCE = 50
-
-
-class ApiError(Exception):
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code, self.message, self.status = code, message, status
 
 
 @dataclass
@@ -87,9 +75,13 @@ class FakeGroup:
     adding: list[str] = field(default_factory=list)
     removing: list[str] = field(default_factory=list)
 
+    @property
+    def arn(self) -> str:
+        return GROUP_ARN_PREFIX + self.group_id
+
 
 @dataclass
-class FakeElastiCache:
+class FakeElastiCache(UserGroupsApi):
     """The API's state. Times are seconds; every call is recorded in `calls`."""
 
     delete_seconds: float = 0.0
@@ -250,17 +242,17 @@ class FakeElastiCache:
             users = [self._user(params["UserId"])]
         else:
             users = list(self.users.values())
-        return "<Users>" + "".join(f"<member>{_user_xml(u)}</member>" for u in users) + "</Users>"
+        return "<Users>" + "".join(f"<member>{user_xml(u)}</member>" for u in users) + "</Users>"
 
     def _CreateUser(self, params: dict[str, str]) -> str:
         user_id = params["UserId"].lower()
         if user_id in self.users:
             raise ApiError("UserAlreadyExists", f"User {user_id} already exists.")
-        passwords = _members(params, "Passwords") or _members(params, "AuthenticationMode.Passwords")
+        passwords = members(params, "Passwords") or members(params, "AuthenticationMode.Passwords")
         kind = params.get("AuthenticationMode.Type") or (
             "no-password" if params.get("NoPasswordRequired") == "true" else "password"
         )
-        tags = _tags(params)
+        tags = request_tags(params)
         if len(tags) > TAGS_PER_RESOURCE:
             raise ApiError("TagQuotaPerResourceExceeded", "The request cannot be processed: tag quota exceeded.")
         user = self.add_user(
@@ -274,7 +266,7 @@ class FakeElastiCache:
             tags=tags,
         )
         self.hold(user_id, "creating", self.create_seconds, self.create_settles_to)
-        return _user_xml(user)
+        return user_xml(user)
 
     def _ModifyUser(self, params: dict[str, str]) -> str:
         user = self._user(params["UserId"])
@@ -288,7 +280,7 @@ class FakeElastiCache:
             user.access_string = params["AccessString"]
         if "Engine" in params:
             user.engine = params["Engine"].lower()
-        passwords = _members(params, "Passwords") or _members(params, "AuthenticationMode.Passwords")
+        passwords = members(params, "Passwords") or members(params, "AuthenticationMode.Passwords")
         if passwords:
             user.passwords, user.password_count, user.authentication_type = passwords, len(passwords), "password"
         if params.get("AuthenticationMode.Type") == "iam":
@@ -297,7 +289,7 @@ class FakeElastiCache:
             user.authentication_type, user.password_count = "no-password", 0
         if self.modify_seconds:
             self.hold(user.user_id, "modifying", self.modify_seconds)
-        return _user_xml(user)
+        return user_xml(user)
 
     def _DeleteUser(self, params: dict[str, str]) -> str:
         user = self._user(params["UserId"])
@@ -311,42 +303,7 @@ class FakeElastiCache:
             for group in (self.groups[g] for g in user.user_group_ids if g in self.groups):
                 # Modifying until group_modify_seconds after the user is gone (set in _settle).
                 group.status, group.removing, group.settle_at = "modifying", [user.user_id], float("inf")
-        return _user_xml(user)
-
-    def _group(self, group_id: str) -> FakeGroup:
-        group = self.groups.get(group_id.lower())
-        if group is None:
-            raise ApiError("UserGroupNotFound", f"User group {group_id} not found.", 404)
-        return group
-
-    def _DescribeUserGroups(self, params: dict[str, str]) -> str:
-        groups = [self._group(params["UserGroupId"])] if "UserGroupId" in params else list(self.groups.values())
-        return "<UserGroups>" + "".join(f"<member>{_group_xml(g)}</member>" for g in groups) + "</UserGroups>"
-
-    def _ModifyUserGroup(self, params: dict[str, str]) -> str:
-        group = self._group(params["UserGroupId"])
-        if group.status != "active":
-            raise ApiError(
-                "InvalidUserGroupState",
-                f"User group {group.group_id} has status {group.status}. Only active user groups can be modified.",
-            )
-        adding, removing = _members(params, "UserIdsToAdd"), _members(params, "UserIdsToRemove")
-        for user_id in removing:
-            if user_id not in group.user_ids:
-                raise ApiError("InvalidParameterValue", f"{user_id} is not a member of user group {group.group_id}")
-        for user_id in adding:
-            user = self._user(user_id)
-            if group.engine == "valkey" and user.authentication_type == "no-password":
-                raise ApiError(
-                    "InvalidParameterValue",
-                    f"User {user_id} has no password: a valkey user group takes only password or IAM users.",
-                )
-        kept = [u for u in group.user_ids if u not in removing] + adding
-        if not any(self.users[u].user_name == "default" for u in kept if u in self.users):
-            raise ApiError("DefaultUserRequired", f"User group {group.group_id} needs a user named default.")
-        group.status, group.adding, group.removing = "modifying", adding, removing
-        group.settle_at = time.monotonic() + self.group_modify_seconds
-        return _group_xml(group)
+        return user_xml(user)
 
     def _by_arn(self, params: dict[str, str], change: bool = False) -> FakeUser:
         """The user a tagging call names; refused while it is not active, and (for a change)
@@ -362,151 +319,24 @@ class FakeElastiCache:
         return user
 
     def _ListTagsForResource(self, params: dict[str, str]) -> str:
-        return _tags_xml(self._by_arn(params).tags)
+        return tags_xml(self._by_arn(params).tags)
 
     def _AddTagsToResource(self, params: dict[str, str]) -> str:
         user = self._by_arn(params, change=True)
-        tags = {**user.tags, **_tags(params)}
+        tags = {**user.tags, **request_tags(params)}
         if len(tags) > TAGS_PER_RESOURCE:
             user.tagging_busy_until = 0.0
             raise ApiError("TagQuotaPerResourceExceeded", "The request cannot be processed: tag quota exceeded.")
         user.tags = tags
-        return _tags_xml(user.tags)
+        return tags_xml(user.tags)
 
     def _RemoveTagsFromResource(self, params: dict[str, str]) -> str:
         user = self._by_arn(params, change=True)
-        keys = _members(params, "TagKeys")
+        keys = members(params, "TagKeys")
         missing = [key for key in keys if key not in user.tags]
         if missing:
             user.tagging_busy_until = 0.0
             raise ApiError("TagNotFound", f"The tag {missing[0]} was not found.", 404)
         for key in keys:
             del user.tags[key]
-        return _tags_xml(user.tags)
-
-
-def _members(params: dict[str, str], prefix: str) -> list[str]:
-    numbered = sorted(
-        (int(key[len(prefix) + 8 :]), value) for key, value in params.items() if key.startswith(prefix + ".member.")
-    )
-    return [value for _, value in numbered]
-
-
-def _tags(params: dict[str, str]) -> dict[str, str]:
-    tags = {}
-    index = 1
-    while f"Tags.Tag.{index}.Key" in params:
-        tags[params[f"Tags.Tag.{index}.Key"]] = params.get(f"Tags.Tag.{index}.Value", "")
-        index += 1
-    return tags
-
-
-def _tags_xml(tags: dict[str, str]) -> str:
-    inner = "".join(f"<Tag><Key>{escape(k)}</Key><Value>{escape(v)}</Value></Tag>" for k, v in tags.items())
-    return f"<TagList>{inner}</TagList>"
-
-
-def _ids_xml(name: str, ids: list[str]) -> str:
-    return f"<{name}>" + "".join(f"<member>{escape(i)}</member>" for i in ids) + f"</{name}>"
-
-
-def _group_xml(group: FakeGroup) -> str:
-    pending = ""
-    if group.adding or group.removing:
-        pending = (
-            "<PendingChanges>"
-            + _ids_xml("UserIdsToRemove", group.removing)
-            + _ids_xml("UserIdsToAdd", group.adding)
-            + "</PendingChanges>"
-        )
-    return (
-        f"<UserGroupId>{escape(group.group_id)}</UserGroupId><Status>{group.status}</Status>"
-        f"<Engine>{group.engine}</Engine>{_ids_xml('UserIds', group.user_ids)}"
-        f"<MinimumEngineVersion>6.0</MinimumEngineVersion>{pending}"
-        f"<ARN>{GROUP_ARN_PREFIX}{group.group_id}</ARN>"
-    )
-
-
-def _user_xml(user: FakeUser) -> str:
-    groups = "".join(f"<member>{escape(g)}</member>" for g in user.user_group_ids)
-    return (
-        f"<UserId>{escape(user.user_id)}</UserId><UserName>{escape(user.user_name)}</UserName>"
-        f"<Status>{user.status}</Status><Engine>{user.engine}</Engine>"
-        "<MinimumEngineVersion>6.0</MinimumEngineVersion>"
-        f"<AccessString>{escape(user.access_string)}</AccessString><UserGroupIds>{groups}</UserGroupIds>"
-        f"<Authentication><Type>{user.authentication_type}</Type>"
-        f"<PasswordCount>{user.password_count}</PasswordCount></Authentication><ARN>{user.arn}</ARN>"
-    )
-
-
-def _handler_for(api: FakeElastiCache) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            params = dict(parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True))
-            action = params.pop("Action", "")
-            params.pop("Version", None)
-            fault = api.next_fault(action, params)
-            if fault == "reset":
-                # SO_LINGER 0: close() sends a TCP reset, as a dropped connection would.
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                self.close_connection = True
-                return
-            if fault == "slow":
-                time.sleep(api.slow_seconds)
-            try:
-                if fault == "throttle":
-                    raise ApiError("Throttling", "Rate exceeded", 400)
-                if fault == "500":
-                    raise ApiError("InternalFailure", "Internal failure", 500)
-                if fault and fault.endswith("+echo"):
-                    # An error message that quotes the request, passwords included.
-                    raise ApiError(fault.removesuffix("+echo"), "Refused: " + ", ".join(params.values()), 400)
-                if fault and fault[0].isupper():
-                    raise ApiError(fault, f"Injected {fault}.", 400)
-                inner = api.call(action, params)
-            except ApiError as error:
-                self._reply(error.status, _error_xml(error))
-                return
-            body = (
-                f'<{action}Response xmlns="{NAMESPACE}"><{action}Result>{inner}</{action}Result>'
-                f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata></{action}Response>"
-            )
-            self._reply(200, body)
-
-        def _reply(self, status: int, body: str) -> None:
-            data = body.encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "text/xml")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            pass
-
-    return Handler
-
-
-def _error_xml(error: ApiError) -> str:
-    return (
-        f'<ErrorResponse xmlns="{NAMESPACE}"><Error><Type>Sender</Type><Code>{error.code}</Code>'
-        f"<Message>{escape(error.message)}</Message></Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
-    )
-
-
-@contextmanager
-def serve(api: FakeElastiCache) -> Iterator[str]:
-    """Serve `api` on 127.0.0.1 for the block; yields its endpoint URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(api))
-    server.daemon_threads = True
-    server.request_queue_size = 256
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+        return tags_xml(user.tags)

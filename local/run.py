@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"emulator: moto server (ElastiCache and every other service) on {endpoint}")
         fake = None
         if lifecycle:
-            from local.fake_elasticache import FakeElastiCache, serve
+            from local.fake_elasticache import FakeElastiCache
+            from local.fake_wire import serve
 
             fake = FakeElastiCache(
                 delete_seconds=args.delete_seconds, create_seconds=1.0, modify_seconds=1.0, group_modify_seconds=1.0

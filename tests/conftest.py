@@ -39,7 +39,8 @@ os.environ.pop("AWS_PROFILE", None)
 
 import local  # noqa: E402, F401 - puts the function's modules on the import path
 from local.context import LambdaContext  # noqa: E402
-from local.fake_elasticache import FakeElastiCache, serve  # noqa: E402
+from local.fake_elasticache import FakeElastiCache  # noqa: E402
+from local.fake_wire import serve  # noqa: E402
 from local.receiver import Delivery, Receiver, https_receiver  # noqa: E402
 
 EVENTS = ROOT / "events"

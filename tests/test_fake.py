@@ -12,7 +12,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from local.fake_elasticache import FakeElastiCache, serve
+from local.fake_elasticache import FakeElastiCache
+from local.fake_wire import serve
 
 
 @pytest.fixture

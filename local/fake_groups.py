@@ -1,0 +1,56 @@
+"""User groups in the stateful fake (see the fake's docstring for the behaviour modelled)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from local.fake_wire import ApiError, group_xml, members
+
+if TYPE_CHECKING:
+    from local.fake_elasticache import FakeGroup, FakeUser
+
+
+class UserGroupsApi:
+    """DescribeUserGroups and ModifyUserGroup, over the fake's state."""
+
+    groups: dict[str, FakeGroup]
+    users: dict[str, FakeUser]
+    group_modify_seconds: float
+    _user: Callable[[str], FakeUser]
+
+    def _group(self, group_id: str) -> FakeGroup:
+        group = self.groups.get(group_id.lower())
+        if group is None:
+            raise ApiError("UserGroupNotFound", f"User group {group_id} not found.", 404)
+        return group
+
+    def _DescribeUserGroups(self, params: dict[str, str]) -> str:
+        groups = [self._group(params["UserGroupId"])] if "UserGroupId" in params else list(self.groups.values())
+        return "<UserGroups>" + "".join(f"<member>{group_xml(g)}</member>" for g in groups) + "</UserGroups>"
+
+    def _ModifyUserGroup(self, params: dict[str, str]) -> str:
+        group = self._group(params["UserGroupId"])
+        if group.status != "active":
+            raise ApiError(
+                "InvalidUserGroupState",
+                f"User group {group.group_id} has status {group.status}. Only active user groups can be modified.",
+            )
+        adding, removing = members(params, "UserIdsToAdd"), members(params, "UserIdsToRemove")
+        for user_id in removing:
+            if user_id not in group.user_ids:
+                raise ApiError("InvalidParameterValue", f"{user_id} is not a member of user group {group.group_id}")
+        for user_id in adding:
+            user = self._user(user_id)
+            if group.engine == "valkey" and user.authentication_type == "no-password":
+                raise ApiError(
+                    "InvalidParameterValue",
+                    f"User {user_id} has no password: a valkey user group takes only password or IAM users.",
+                )
+        kept = [u for u in group.user_ids if u not in removing] + adding
+        if not any(self.users[u].user_name == "default" for u in kept if u in self.users):
+            raise ApiError("DefaultUserRequired", f"User group {group.group_id} needs a user named default.")
+        group.status, group.adding, group.removing = "modifying", adding, removing
+        group.settle_at = time.monotonic() + self.group_modify_seconds
+        return group_xml(group)

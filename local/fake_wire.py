@@ -1,0 +1,154 @@
+"""The wire side of the stateful fake: the query protocol boto3 speaks (form parameters in,
+XML out), errors as ElastiCache renders them, and an HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+from xml.sax.saxutils import escape
+
+if TYPE_CHECKING:
+    from local.fake_elasticache import FakeElastiCache, FakeGroup, FakeUser
+
+NAMESPACE = "http://elasticache.amazonaws.com/doc/2015-02-02/"
+
+
+class ApiError(Exception):
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+def members(params: dict[str, str], prefix: str) -> list[str]:
+    numbered = sorted(
+        (int(key[len(prefix) + 8 :]), value) for key, value in params.items() if key.startswith(prefix + ".member.")
+    )
+    return [value for _, value in numbered]
+
+
+def request_tags(params: dict[str, str]) -> dict[str, str]:
+    tags = {}
+    index = 1
+    while f"Tags.Tag.{index}.Key" in params:
+        tags[params[f"Tags.Tag.{index}.Key"]] = params.get(f"Tags.Tag.{index}.Value", "")
+        index += 1
+    return tags
+
+
+def tags_xml(tags: dict[str, str]) -> str:
+    inner = "".join(f"<Tag><Key>{escape(k)}</Key><Value>{escape(v)}</Value></Tag>" for k, v in tags.items())
+    return f"<TagList>{inner}</TagList>"
+
+
+def ids_xml(name: str, ids: list[str]) -> str:
+    return f"<{name}>" + "".join(f"<member>{escape(i)}</member>" for i in ids) + f"</{name}>"
+
+
+def group_xml(group: FakeGroup) -> str:
+    pending = ""
+    if group.adding or group.removing:
+        pending = (
+            "<PendingChanges>"
+            + ids_xml("UserIdsToRemove", group.removing)
+            + ids_xml("UserIdsToAdd", group.adding)
+            + "</PendingChanges>"
+        )
+    return (
+        f"<UserGroupId>{escape(group.group_id)}</UserGroupId><Status>{group.status}</Status>"
+        f"<Engine>{group.engine}</Engine>{ids_xml('UserIds', group.user_ids)}"
+        f"<MinimumEngineVersion>6.0</MinimumEngineVersion>{pending}"
+        f"<ARN>{group.arn}</ARN>"
+    )
+
+
+def user_xml(user: FakeUser) -> str:
+    groups = "".join(f"<member>{escape(g)}</member>" for g in user.user_group_ids)
+    return (
+        f"<UserId>{escape(user.user_id)}</UserId><UserName>{escape(user.user_name)}</UserName>"
+        f"<Status>{user.status}</Status><Engine>{user.engine}</Engine>"
+        "<MinimumEngineVersion>6.0</MinimumEngineVersion>"
+        f"<AccessString>{escape(user.access_string)}</AccessString><UserGroupIds>{groups}</UserGroupIds>"
+        f"<Authentication><Type>{user.authentication_type}</Type>"
+        f"<PasswordCount>{user.password_count}</PasswordCount></Authentication><ARN>{user.arn}</ARN>"
+    )
+
+
+def handler_for(api: FakeElastiCache) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            params = dict(parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True))
+            action = params.pop("Action", "")
+            params.pop("Version", None)
+            fault = api.next_fault(action, params)
+            if fault == "reset":
+                # SO_LINGER 0: close() sends a TCP reset, as a dropped connection would.
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.close_connection = True
+                return
+            if fault == "slow":
+                time.sleep(api.slow_seconds)
+            try:
+                if fault == "throttle":
+                    raise ApiError("Throttling", "Rate exceeded", 400)
+                if fault == "500":
+                    raise ApiError("InternalFailure", "Internal failure", 500)
+                if fault and fault.endswith("+echo"):
+                    # An error message that quotes the request, passwords included.
+                    raise ApiError(fault.removesuffix("+echo"), "Refused: " + ", ".join(params.values()), 400)
+                if fault and fault[0].isupper():
+                    raise ApiError(fault, f"Injected {fault}.", 400)
+                inner = api.call(action, params)
+            except ApiError as error:
+                self._reply(error.status, error_xml(error))
+                return
+            body = (
+                f'<{action}Response xmlns="{NAMESPACE}"><{action}Result>{inner}</{action}Result>'
+                f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata></{action}Response>"
+            )
+            self._reply(200, body)
+
+        def _reply(self, status: int, body: str) -> None:
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/xml")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+    return Handler
+
+
+def error_xml(error: ApiError) -> str:
+    return (
+        f'<ErrorResponse xmlns="{NAMESPACE}"><Error><Type>Sender</Type><Code>{error.code}</Code>'
+        f"<Message>{escape(error.message)}</Message></Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+    )
+
+
+@contextmanager
+def serve(api: FakeElastiCache) -> Iterator[str]:
+    """Serve `api` on 127.0.0.1 for the block; yields its endpoint URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(api))
+    server.daemon_threads = True
+    server.request_queue_size = 256
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
