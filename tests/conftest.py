@@ -161,3 +161,21 @@ def invoke(receiver: Receiver) -> Invoke:
         return list(receiver.deliveries)
 
     return run
+
+
+def in_parallel(*events: dict[str, Any]) -> None:
+    """Run each event in its own Lambda container (resource and client), at the same time:
+    duplicate deliveries, or concurrent requests of one stack."""
+    import threading
+
+    from cfn_resource import UserResource
+    from config import Settings
+
+    threads = [
+        threading.Thread(target=UserResource(Settings.from_environment()).handle, args=(event, LambdaContext(30)))
+        for event in events
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()

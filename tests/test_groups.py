@@ -5,7 +5,6 @@ active again; errors name the group. Against the fake's user-group model (tests/
 from __future__ import annotations
 
 import json
-import threading
 import time
 from typing import Any
 
@@ -16,7 +15,7 @@ from config import Settings
 from local.context import LambdaContext
 from local.fake_elasticache import FakeElastiCache
 from local.receiver import Receiver
-from tests.conftest import OWNER, Invoke, load_event, stored_poll, with_properties
+from tests.conftest import OWNER, Invoke, in_parallel, load_event, stored_poll, with_properties
 
 
 def create(receiver: Receiver, groups: list[str], **changes: Any) -> dict[str, Any]:
@@ -92,14 +91,7 @@ def test_busy_groups_are_waited_out(fake: FakeElastiCache, receiver: Receiver) -
     first = create(receiver, ["shared"])
     second = create(receiver, ["shared"], UserId="app-user-2", UserName="app-user-2")
     second = {**second, "RequestId": "second", "ResponseURL": receiver.url("second")}
-    threads = [
-        threading.Thread(target=UserResource(Settings.from_environment()).handle, args=(e, LambdaContext(30)))
-        for e in (first, second)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    in_parallel(first, second)
     answers = receiver.wait_for(2)
     assert [a.body["Status"] for a in answers] == ["SUCCESS", "SUCCESS"], [a.body["Reason"] for a in answers]
     assert member(fake, "shared") and member(fake, "shared", "app-user-2")

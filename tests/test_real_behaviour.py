@@ -4,7 +4,6 @@ while busy, ModifyUser races, duplicate deliveries, no orphans, hand-over limits
 from __future__ import annotations
 
 import json
-import threading
 import time
 from typing import Any
 
@@ -15,7 +14,7 @@ from config import Settings
 from local.context import LambdaContext
 from local.fake_elasticache import FakeElastiCache
 from local.receiver import Receiver
-from tests.conftest import OWNER, Invoke, load_event, stored_poll, with_properties
+from tests.conftest import OWNER, Invoke, in_parallel, load_event, stored_poll, with_properties
 
 
 def owned(fake: FakeElastiCache, user_id: str = "app-user-1", **attributes: Any) -> None:
@@ -25,18 +24,6 @@ def owned(fake: FakeElastiCache, user_id: str = "app-user-1", **attributes: Any)
 def tagging_refusals(fake: FakeElastiCache) -> int:
     """How often the fake answered a tagging call with 'not available for tagging'."""
     return fake.refused.get("UserNotFound", 0)
-
-
-def in_parallel(*events: dict[str, Any]) -> None:
-    """Run each event in its own Lambda container (resource and client), at the same time."""
-    threads = [
-        threading.Thread(target=UserResource(Settings.from_environment()).handle, args=(event, LambdaContext(30)))
-        for event in events
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
 
 
 # 9.1 "Not available for tagging" never means gone -----------------------------------------
@@ -251,18 +238,6 @@ def test_pending_work_too_large_to_hand_over_fails_clearly(
     tags = [{"Key": f"{i:02d}" + "k" * 126, "Value": "v" * 256} for i in range(47)]
     [answer] = invoke(with_properties(load_event("update.json", receiver), Tags=tags), timeout=3.0)
     assert answer.body["Status"] == "FAILED" and "too large to hand over" in answer.body["Reason"]
-    assert boto3.client("events").list_rules()["Rules"] == []
-
-
-def test_half_made_hand_over_is_removed_and_answered_failed_once(
-    fake: FakeElastiCache, moto: str, receiver: Receiver, invoke: Invoke
-) -> None:
-    # No function in moto: AddPermission fails after PutRule succeeded.
-    owned(fake)
-    fake.delete_seconds = 30
-    answers = invoke(load_event("delete.json", receiver), timeout=3.0, settle=1.0)
-    assert [a.body["Status"] for a in answers] == ["FAILED"]
-    assert "hand-over to polling could not be set up" in answers[0].body["Reason"]
     assert boto3.client("events").list_rules()["Rules"] == []
 
 
