@@ -13,7 +13,7 @@ SAM_ENV  := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 \
             $(shell command -v pyenv >/dev/null 2>&1 && pyenv versions --bare | grep -m1 '^$(RUNTIME)' | sed 's/^/PYENV_VERSION=/')
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
-.PHONY: help run lifecycle test lint lint-stack bench build deploy package publish invoke-local clean
+.PHONY: help run lifecycle test lint lint-stack bench build deploy package publish invoke-local test-sam-local clean
 
 help:
 	@echo "make run        - a Delete request end to end (moto + local HTTPS receiver)"
@@ -25,7 +25,8 @@ help:
 	@echo "make deploy     - sam build + sam deploy (samconfig.toml; GUIDED=1 the first time; needs AWS)"
 	@echo "make package / publish PACKAGE_BUCKET=... - publish to the Serverless Application Repository (needs AWS)"
 	@echo "make lint-stack TEMPLATE=stack.yaml - cfn-lint your stack with the Custom::ElastiCacheUser rules"
-	@echo "make invoke-local EVENT=events/delete.json - sam local invoke (needs Docker)"
+	@echo "make invoke-local EVENT=events/delete.json - sam local invoke in a Lambda container (starts its own Docker daemon)"
+	@echo "make test-sam-local - Create, Update, Delete through sam local invoke"
 
 $(STAMP): requirements-dev.txt src/handler/requirements.txt
 	@echo "installing the tools into $(VENV) with $(PYTHON) ($$($(PYTHON) --version 2>&1); the Lambda runtime is python$(RUNTIME)): about half a minute, once"
@@ -43,7 +44,7 @@ lifecycle: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy src/handler local tests bench lint cfn_lint_rules
+	$(BIN)/mypy src/handler local tests tests_sam_local bench lint cfn_lint_rules
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/python -m pytest -n 4
 
@@ -85,13 +86,26 @@ lint-stack: $(STAMP)
 	@test -n "$(TEMPLATE)" || (echo "make lint-stack TEMPLATE=your-stack.yaml"; exit 2)
 	$(BIN)/cfn-lint $(TEMPLATE) --append-rules cfn_lint_rules
 
+# sam local invoke, for real: a Docker daemon of the project's own (local/docker.sh, stopped
+# at the end), the Lambda image built here (local/lambda-image.sh: no image is pulled), an
+# x86_64 build (this machine's; arm64 would need emulation), host networking, emulators and
+# the HTTPS receiver on 127.0.0.1. Never AWS: the container gets loopback endpoints and
+# dummy credentials only.
+LOCAL_IMAGE := elasticache-user-resource/lambda-python:$(RUNTIME)
+SAM_LOCAL_PREPARE = host=$$(local/docker.sh start); trap 'local/docker.sh stop' EXIT; \
+	DOCKER_HOST=$$host local/lambda-image.sh $(LOCAL_IMAGE) $(BIN)/pip; \
+	$(SAM_ENV) $(SAM_VENV)/bin/sam build --template template.yaml --parameter-overrides Architecture=x86_64 >/dev/null
 EVENT ?= events/delete.json
-invoke-local: build
-	$(SAM_ENV) $(SAM_VENV)/bin/sam local invoke ElastiCacheUserFunction --event $(EVENT)
+invoke-local: $(STAMP) $(SAM_VENV)/.installed
+	@set -e; $(SAM_LOCAL_PREPARE); DOCKER_HOST=$$host $(BIN)/python -m local.sam_invoke $(EVENT)
+
+test-sam-local: $(STAMP) $(SAM_VENV)/.installed
+	@set -e; $(SAM_LOCAL_PREPARE); DOCKER_HOST=$$host timeout 600 $(BIN)/python -m pytest -s tests_sam_local
 
 BENCH_ARGS ?=
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis .local-image
+	local/docker.sh stop; rm -rf .local-docker
