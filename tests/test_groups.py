@@ -238,3 +238,17 @@ def test_the_groups_default_user_cannot_leave(fake: FakeElastiCache, receiver: R
     reason = answer.body["Reason"]
     assert answer.body["Status"] == "FAILED" and "'solo' must keep a user named 'default'" in reason
     assert member(fake, "solo")
+
+
+def test_a_delete_handed_over_still_waits_for_the_groups(
+    fake: FakeElastiCache, poll_function: str, receiver: Receiver, invoke: Invoke
+) -> None:
+    fake.add_group("orders")
+    owned(fake, ("orders",))
+    fake.delete_seconds, fake.group_modify_seconds = 2.0, 1.5
+    assert invoke(load_event("delete.json", receiver), timeout=3.0) == []
+    poll = json.loads(stored_poll()[1])
+    assert poll["ElastiCacheUserPoll"]["resume"]["groups"] == ["orders"]
+    time.sleep(1.2)  # the user is gone now, its group still modifying
+    [answer] = invoke(poll, timeout=10.0)
+    assert answer.body["Status"] == "SUCCESS" and answer.at >= fake.group_active_at["orders"]

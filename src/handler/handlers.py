@@ -313,7 +313,7 @@ def delete(request: CfnRequest, env: Env) -> Outcome:
         groups = []
     user_id = physical_id.lower()
     try:
-        groups = env.lifecycle.delete(user_id, env.deadline, request.owner, adopt) or groups
+        env.lifecycle.delete(user_id, env.deadline, request.owner, adopt, groups)
         # DeleteUser removed it from its groups: answer once they are active again, so that the
         # stack's next change to them (often deleting them) does not meet a modifying group.
         env.groups.wait_active(groups, user_id, env.deadline)

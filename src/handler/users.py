@@ -278,10 +278,16 @@ class UserLifecycle:
     # Delete -------------------------------------------------------------------------------
 
     def delete(
-        self, user_id: str, deadline: Deadline, owner: Ownership | None = None, adopt: bool = False
-    ) -> list[str]:
-        """Delete the user and return, once ElastiCache no longer knows it, the user groups it
-        was in (DeleteUser removes it from them: they are modifying for a while).
+        self,
+        user_id: str,
+        deadline: Deadline,
+        owner: Ownership | None = None,
+        adopt: bool = False,
+        groups: list[str] | None = None,
+    ) -> None:
+        """Delete the user and return once ElastiCache no longer knows it. `groups` receives the
+        user groups it was in as soon as they are known, so that a caller cut short by the
+        deadline still has them (DeleteUser removes it from them: they modify for a while).
 
         A user that does not exist counts as deleted. A user that is creating or modifying is
         waited for (its tags cannot be read before), then its ownership is checked: with
@@ -290,7 +296,8 @@ class UserLifecycle:
         """
         waiter = self.waiter(deadline)
         user = self.settled(user_id, deadline)
-        groups = list(user.get("UserGroupIds") or []) if user else []
+        if user is not None and groups is not None:
+            groups.extend(g for g in user.get("UserGroupIds") or [] if g not in groups)
         owner_checked = owner is None
         while user is not None and user["Status"] != "deleting":
             if not owner_checked and owner is not None:
@@ -303,7 +310,6 @@ class UserLifecycle:
             user = self.describe(user_id, waiter)
         if user is not None:
             self.wait_until_gone(user_id, deadline)
-        return groups
 
     def _check_owner(self, user: UserTypeDef, owner: Ownership, adopt: bool, deadline: Deadline) -> None:
         found = self.tags_of(user, deadline)
