@@ -31,6 +31,9 @@ case "${1:-}" in
       kill "$(cat "$DIR/docker.pid")" 2>/dev/null || true
       for _ in $(seq 40); do [ -f "$DIR/docker.pid" ] || break; sleep 0.25; done
     fi
+    # dockerd leaves its default network namespace mounted under the exec root: release it,
+    # so that the folder can be removed (make clean, a CI clone's clean-up).
+    grep -o " $DIR/[^ ]*" /proc/mounts 2>/dev/null | while read -r mount; do umount -l "$mount" || true; done
     ;;
   *) echo "usage: local/docker.sh start|stop" >&2; exit 2 ;;
 esac
