@@ -162,6 +162,7 @@ def test_existing_user_is_adopted_when_allowed(fake: FakeElastiCache, receiver: 
     # Tagged as owned before it is changed: the IAM policy allows changes to owned users.
     actions = fake.actions()
     assert actions.index("AddTagsToResource") < actions.index("ModifyUser")
+    assert fake.count("ListTagsForResource") == 1  # the tags read for the ownership check serve the change
 
 
 def test_retried_create_reuses_the_user_it_made(fake: FakeElastiCache, receiver: Receiver, invoke: Invoke) -> None:

@@ -216,7 +216,8 @@ def _take_over(
     existing = env.lifecycle.settled(spec.user_id, env.deadline)  # tags are readable only then
     if existing is None:
         return Failed(f"User '{spec.user_id}' was reported to exist but cannot be found; retry.", fallback)
-    owned = request.owner.describe_mismatch(env.lifecycle.tags_of(existing, env.deadline)) is None
+    found = env.lifecycle.tags_of(existing, env.deadline)
+    owned = request.owner.describe_mismatch(found) is None
     if not owned and not properties.adopt_existing:
         return Failed(str(exists), fallback)
     if existing.get("UserName") != spec.user_name:
@@ -225,7 +226,7 @@ def _take_over(
         )
     logger.info("taking over existing user", extra={"user_id": spec.user_id, "owned": owned})
     # Tagged as owned before anything else: the IAM policy allows changes to owned users only.
-    env.lifecycle.change_tags(existing, TagChange(set={**spec.tags, **request.owner.tags}), env.deadline)
+    env.lifecycle.change_tags(existing, TagChange(set={**spec.tags, **request.owner.tags}), env.deadline, found)
     env.claim.user_id = spec.user_id
     wanted = dataclasses.replace(spec, passwords=passwords)
     arguments = modify_arguments(observed_spec(existing), wanted, passwords_changed=True)

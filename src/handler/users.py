@@ -216,10 +216,13 @@ class UserLifecycle:
         )
         return {t["Key"]: t["Value"] for t in listed if "Key" in t and "Value" in t}
 
-    def change_tags(self, user: UserTypeDef, change: TagChange, deadline: Deadline) -> None:
-        """Apply `change` against the user's actual tags: remove only keys it has, set only
-        values that differ (each tag call leaves tagging busy for seconds: fewer is faster)."""
-        actual = self.tags_of(user, deadline)
+    def change_tags(
+        self, user: UserTypeDef, change: TagChange, deadline: Deadline, actual: Mapping[str, str] | None = None
+    ) -> None:
+        """Apply `change` against the user's actual tags (read here unless the caller just read
+        them): remove only keys it has, set only values that differ (each tag call leaves
+        tagging busy for seconds: fewer is faster)."""
+        actual = self.tags_of(user, deadline) if actual is None else actual
         removed = [k for k in change.remove if k in actual]
         added = [{"Key": k, "Value": v} for k, v in change.set.items() if actual.get(k) != v]
         if removed:
@@ -321,7 +324,7 @@ class UserLifecycle:
                 "parameter must be 'true')."
             )
         if mismatch:
-            self.change_tags(user, TagChange(set=owner.tags), deadline)
+            self.change_tags(user, TagChange(set=owner.tags), deadline, found)
 
     def _request_delete(self, user: UserTypeDef) -> bool:
         """Call DeleteUser; True once deletion is under way, False if the user was busy."""
