@@ -41,7 +41,7 @@ class Settings:
     # Status checks while waiting: first interval, growth factor, ceiling (seconds).
     schedule: PollSchedule
     # Which users this provider may touch (the provider stack's parameters).
-    scope: Scope = field(default_factory=lambda: Scope())
+    scope: Scope = field(default_factory=Scope)
 
     @property
     def poll_window(self) -> float:

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from exceptions import DeadlineReached
+from log import logger
+
+T = TypeVar("T", bound=Mapping[str, Any])
+# Statuses in which ElastiCache refuses changes to a user or group and settles by itself.
+TRANSIENT_STATUSES = frozenset({"creating", "modifying"})
 
 
 class Deadline:
@@ -67,3 +73,13 @@ class Waiter:
         self.deadline.sleep(next(self._intervals))
         self.pauses += 1
         return self.pauses
+
+    def settled(self, read: Callable[[], T | None], what: str, keys: Mapping[str, str]) -> T | None:
+        """`read()` again and again until what it returns is no longer creating or modifying
+        (None: it does not exist); `what` and `keys` name it in the log."""
+        current = read()
+        while current is not None and current.get("Status") in TRANSIENT_STATUSES:
+            check = self.pause()
+            logger.debug(f"waiting for {what} to settle", extra={**keys, "check": check})
+            current = read()
+        return current

@@ -35,6 +35,11 @@ class DeadlineReached(Exception):
 
 THROTTLING_CODES = frozenset({"Throttling", "ThrottlingException", "RequestLimitExceeded"})
 
+INVALID = "{action} for user '{user}' was refused by ElastiCache as invalid ({code}): {message}"
+DENIED = (
+    "{action} for user '{user}' was denied to the provider's role ({code}): {message}. Check the "
+    "provider stack's parameters (the user must be one it may manage)."
+)
 # (action or "*", code) -> reason. Placeholders: action, user, code, message, groups.
 # The most specific entry wins; a code missing here gets GENERIC.
 CATALOGUE: dict[tuple[str, str], str] = {
@@ -81,24 +86,14 @@ CATALOGUE: dict[tuple[str, str], str] = {
         "account. Create it (aws iam create-service-linked-role --aws-service-name "
         "elasticache.amazonaws.com), then retry."
     ),
-    ("*", "InvalidParameterValue"): (
-        "{action} for user '{user}' was refused by ElastiCache as invalid ({code}): {message}"
-    ),
-    ("*", "InvalidParameterCombination"): (
-        "{action} for user '{user}' was refused by ElastiCache as invalid ({code}): {message}"
-    ),
+    ("*", "InvalidParameterValue"): INVALID,
+    ("*", "InvalidParameterCombination"): INVALID,
     ("*", "TagQuotaPerResourceExceeded"): (
         "{action} for user '{user}' failed: a user holds at most 50 tags, counting tags set outside "
         "this stack and the 3 ownership tags. Remove tags from the user or from Tags, then retry."
     ),
-    ("*", "AccessDenied"): (
-        "{action} for user '{user}' was denied to the provider's role ({code}): {message}. Check the "
-        "provider stack's parameters (the user must be one it may manage)."
-    ),
-    ("*", "AccessDeniedException"): (
-        "{action} for user '{user}' was denied to the provider's role ({code}): {message}. Check the "
-        "provider stack's parameters (the user must be one it may manage)."
-    ),
+    ("*", "AccessDenied"): DENIED,
+    ("*", "AccessDeniedException"): DENIED,
 }
 GENERIC = "{action} for user '{user}' failed: {code}: {message}"
 

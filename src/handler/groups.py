@@ -24,8 +24,6 @@ if TYPE_CHECKING:
     from mypy_boto3_elasticache.client import ElastiCacheClient
     from mypy_boto3_elasticache.type_defs import UserGroupTypeDef
 
-TRANSIENT_GROUP_STATUSES = frozenset({"creating", "modifying"})
-
 
 class GroupMembership:
     """Joins and leaves user groups for one user at a time, verifying each change."""
@@ -59,13 +57,9 @@ class GroupMembership:
 
     def settled(self, group_id: str, user_id: str, deadline: Deadline) -> UserGroupTypeDef | None:
         """The group once it is neither creating nor modifying (None: it does not exist)."""
-        waiter = Waiter(self._schedule, deadline)
-        group = self.describe(group_id, user_id)
-        while group is not None and group.get("Status") in TRANSIENT_GROUP_STATUSES:
-            check = waiter.pause()
-            logger.debug("waiting for user group to settle", extra={"user_group_id": group_id, "check": check})
-            group = self.describe(group_id, user_id)
-        return group
+        return Waiter(self._schedule, deadline).settled(
+            lambda: self.describe(group_id, user_id), "user group", {"user_group_id": group_id}
+        )
 
     def join(self, user_id: str, group_id: str, deadline: Deadline) -> None:
         """Add the user to the group; return once the group is active and lists the user."""

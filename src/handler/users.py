@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from botocore.exceptions import ClientError
 
-from deadline import Deadline, PollSchedule, Waiter
+from deadline import TRANSIENT_STATUSES, Deadline, PollSchedule, Waiter
 from exceptions import (
     THROTTLING_CODES,
     UserGoneError,
@@ -37,8 +37,6 @@ if TYPE_CHECKING:
     from mypy_boto3_elasticache.type_defs import UserTypeDef
 
 AuthenticationType = Literal["password", "iam", "no-password-required"]
-# Statuses in which ElastiCache refuses changes for a while and then settles by itself.
-TRANSIENT_STATUSES = frozenset({"creating", "modifying"})
 # DescribeUsers' Authentication.Type values, as the properties name them.
 DESCRIBED_AUTHENTICATION: dict[str, AuthenticationType] = {
     "password": "password",
@@ -167,12 +165,7 @@ class UserLifecycle:
     def settled(self, user_id: str, deadline: Deadline) -> UserTypeDef | None:
         """The user once it is no longer creating or modifying (None: it does not exist)."""
         waiter = self.waiter(deadline)
-        user = self.describe(user_id, waiter)
-        while user is not None and user["Status"] in TRANSIENT_STATUSES:
-            check = waiter.pause()
-            logger.debug("waiting for user to settle", extra={"user_id": user_id, "check": check})
-            user = self.describe(user_id, waiter)
-        return user
+        return waiter.settled(lambda: self.describe(user_id, waiter), "user", {"user_id": user_id})
 
     def wait_until_active(self, user_id: str, deadline: Deadline) -> UserTypeDef:
         """Wait while the user is creating or modifying; return it once active."""
@@ -182,8 +175,6 @@ class UserLifecycle:
         if user["Status"] != "active":
             raise UserOperationError(f"User '{user_id}' is in status '{user['Status']}' instead of 'active'.")
         return user
-
-    # Tags ---------------------------------------------------------------------------------
 
     def _tagging(self, user: UserTypeDef, action: str, call: Callable[[], T], deadline: Deadline) -> T:
         """Run a tagging call, retried while ElastiCache refuses tagging on a busy user."""
@@ -243,8 +234,6 @@ class UserLifecycle:
             if error_code(error) != "TagNotFound":
                 raise
 
-    # Create and modify --------------------------------------------------------------------
-
     def create(self, spec: UserSpec) -> None:
         """Ask ElastiCache to create the user; `wait_until_active` then waits for it."""
         arguments: dict[str, Any] = {
@@ -277,8 +266,6 @@ class UserLifecycle:
                 continue
             logger.info("ModifyUser accepted", extra={"user_id": user_id, "changes": sorted(arguments)})
             return
-
-    # Delete -------------------------------------------------------------------------------
 
     def delete(
         self,
