@@ -22,7 +22,13 @@ behaviour"), each with a test in tests/test_fake.py:
   member fails the WHOLE call with InvalidParameterValue (#43281); a group must keep a user
   named `default` (DefaultUserRequired); a `valkey` group takes only users with password or
   IAM authentication (RBAC docs); DeleteUser removes the user from its groups, which are
-  `modifying` until `group_modify_seconds` after the user is gone.
+  `modifying` until `group_modify_seconds` after the user is gone;
+- reads lag behind writes (AWS APIs are eventually consistent; Terraform's waiters tolerate
+  "not found" right after a create): for `read_lag_seconds` after CreateUser, DescribeUsers
+  and the tagging calls answer UserNotFound for the new user, and after ModifyUserGroup,
+  DescribeUserGroups still shows the group as it was;
+- `broken` makes an action fail every time with one error code (a permanent failure, e.g.
+  ModifyUser refused by a policy), to prove what a failed request leaves behind.
 """
 
 from __future__ import annotations
@@ -59,6 +65,8 @@ class FakeUser:
     # Until then (time.monotonic()), tag changes / ModifyUser are refused though it is active.
     tagging_busy_until: float = 0.0
     modify_refused_until: float = 0.0
+    # Until then, reads answer UserNotFound (read-after-write lag of a new user).
+    visible_at: float = 0.0
 
     @property
     def arn(self) -> str:
@@ -74,6 +82,9 @@ class FakeGroup:
     settle_at: float | None = None
     adding: list[str] = field(default_factory=list)
     removing: list[str] = field(default_factory=list)
+    # What reads show until `stale_until` (read-after-write lag of a membership change).
+    stale_xml: str = ""
+    stale_until: float = 0.0
 
     @property
     def arn(self) -> str:
@@ -105,6 +116,9 @@ class FakeElastiCache(UserGroupsApi):
     # its message quotes every request parameter).
     faults: list[tuple[str, str]] = field(default_factory=list)
     slow_seconds: float = 3.0
+    # Action -> error code it answers every time (a permanent failure).
+    broken: dict[str, str] = field(default_factory=dict)
+    read_lag_seconds: float = 0.0
     # (action, user or group id) pairs the caller's IAM policy denies: answered AccessDenied.
     denied: set[tuple[str, str]] = field(default_factory=set)
     # User ids whose deletion falls back to "active" instead of finishing.
@@ -210,9 +224,9 @@ class FakeElastiCache(UserGroupsApi):
                     return kind
             return None
 
-    def _user(self, user_id: str) -> FakeUser:
+    def _user(self, user_id: str, read: bool = False) -> FakeUser:
         user = self.users.get(user_id)
-        if user is None:
+        if user is None or (read and time.monotonic() < user.visible_at):
             raise ApiError("UserNotFound", f"User {user_id} not found.", 404)
         return user
 
@@ -225,6 +239,10 @@ class FakeElastiCache(UserGroupsApi):
             method = getattr(self, "_" + action, None)
             if method is None:
                 raise ApiError("InvalidAction", f"{action} is not modelled by the fake.", 400)
+            if action in self.broken:
+                code = self.broken[action]
+                self.refused[code] = self.refused.get(code, 0) + 1
+                raise ApiError(code, f"{action} refused: {code}.", 400)
             named = {(action, params.get("UserId", "")), (action, params.get("UserGroupId", ""))} & self.denied
             if named:
                 target = named.pop()[1]
@@ -239,7 +257,7 @@ class FakeElastiCache(UserGroupsApi):
 
     def _DescribeUsers(self, params: dict[str, str]) -> str:
         if "UserId" in params:
-            users = [self._user(params["UserId"])]
+            users = [self._user(params["UserId"], read=True)]
         else:
             users = list(self.users.values())
         return "<Users>" + "".join(f"<member>{user_xml(u)}</member>" for u in users) + "</Users>"
@@ -266,6 +284,7 @@ class FakeElastiCache(UserGroupsApi):
             tags=tags,
         )
         self.hold(user_id, "creating", self.create_seconds, self.create_settles_to)
+        user.visible_at = time.monotonic() + self.read_lag_seconds
         return user_xml(user)
 
     def _ModifyUser(self, params: dict[str, str]) -> str:
@@ -311,7 +330,7 @@ class FakeElastiCache(UserGroupsApi):
         arn = params["ResourceName"]
         if not arn.startswith(ARN_PREFIX):
             raise ApiError("InvalidARN", f"{arn} is not a user ARN.")
-        user = self._user(arn[len(ARN_PREFIX) :])
+        user = self._user(arn[len(ARN_PREFIX) :], read=True)
         if user.status != "active" or (change and time.monotonic() < user.tagging_busy_until):
             raise ApiError("UserNotFound", f"{arn} is not available for tagging", 404)
         if change:

@@ -18,6 +18,7 @@ class UserGroupsApi:
     groups: dict[str, FakeGroup]
     users: dict[str, FakeUser]
     group_modify_seconds: float
+    read_lag_seconds: float
     _user: Callable[[str], FakeUser]
 
     def _group(self, group_id: str) -> FakeGroup:
@@ -28,7 +29,9 @@ class UserGroupsApi:
 
     def _DescribeUserGroups(self, params: dict[str, str]) -> str:
         groups = [self._group(params["UserGroupId"])] if "UserGroupId" in params else list(self.groups.values())
-        return "<UserGroups>" + "".join(f"<member>{group_xml(g)}</member>" for g in groups) + "</UserGroups>"
+        now = time.monotonic()
+        shown = [g.stale_xml if now < g.stale_until else group_xml(g) for g in groups]
+        return "<UserGroups>" + "".join(f"<member>{xml}</member>" for xml in shown) + "</UserGroups>"
 
     def _ModifyUserGroup(self, params: dict[str, str]) -> str:
         group = self._group(params["UserGroupId"])
@@ -51,6 +54,8 @@ class UserGroupsApi:
         kept = [u for u in group.user_ids if u not in removing] + adding
         if not any(self.users[u].user_name == "default" for u in kept if u in self.users):
             raise ApiError("DefaultUserRequired", f"User group {group.group_id} needs a user named default.")
+        if self.read_lag_seconds:
+            group.stale_xml, group.stale_until = group_xml(group), time.monotonic() + self.read_lag_seconds
         group.status, group.adding, group.removing = "modifying", adding, removing
         group.settle_at = time.monotonic() + self.group_modify_seconds
         return group_xml(group)

@@ -159,10 +159,13 @@ def test_existing_user_is_adopted_when_allowed(fake: FakeElastiCache, receiver: 
     user = fake.users["app-user-1"]
     assert user.tags == {"owner": "someone-else", "team": "payments", **OWNER}
     assert user.access_string == "on ~app:* +@read +@write"
-    # Tagged as owned before it is changed: the IAM policy allows changes to owned users.
+    # Tagged as owned before it is changed (the IAM policy allows changes to owned users only);
+    # the template's own tags only once ModifyUser succeeded, so a failed adoption adds none.
     actions = fake.actions()
-    assert actions.index("AddTagsToResource") < actions.index("ModifyUser")
-    assert fake.count("ListTagsForResource") == 1  # the tags read for the ownership check serve the change
+    first_tags = actions.index("AddTagsToResource")
+    assert first_tags < actions.index("ModifyUser") < len(actions) - 1 - actions[::-1].index("AddTagsToResource")
+    assert fake.calls[first_tags][1].get("Tags.Tag.1.Key", "").startswith("elasticache-user-resource:")
+    assert "team" not in [v for k, v in fake.calls[first_tags][1].items() if k.endswith(".Key")]
 
 
 def test_retried_create_reuses_the_user_it_made(fake: FakeElastiCache, receiver: Receiver, invoke: Invoke) -> None:

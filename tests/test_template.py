@@ -53,8 +53,8 @@ def actions_the_code_calls() -> set[str]:
     poll = {f"events:{camel(m)}" for m in re.findall(r"self\._events_client\.(\w+)\(", sources)}
     poll |= {f"lambda:{camel(m)}" for m in re.findall(r"self\._lambda_client\.(\w+)\(", sources)}
     secrets_source = (HANDLER / "secrets_source.py").read_text()
-    getters = {"get_secret": "secretsmanager:GetSecretValue", "get_parameter": "ssm:GetParameter"}
-    secrets = {action for call, action in getters.items() if f"parameters.{call}(" in secrets_source}
+    getters = {"secrets.get(": "secretsmanager:GetSecretValue", "ssm.get(": "ssm:GetParameter"}
+    secrets = {action for call, action in getters.items() if call in secrets_source}
     function = template()["Resources"]["ElastiCacheUserFunction"]["Properties"]
     destination = function["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
     failure = {"lambda:InvokeFunction"} if destination["Type"] == "Lambda" else set()

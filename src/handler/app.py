@@ -19,8 +19,9 @@ from cfn_resource import Result, UserResource  # noqa: E402
 from clients import elasticache_client  # noqa: E402
 from config import Settings, allowed_hosts  # noqa: E402
 from log import SERVICE, logger  # noqa: E402
-from request import echoed_physical_id  # noqa: E402
-from response import answer_failed  # noqa: E402
+from polling import PollRule, remove_poll  # noqa: E402
+from request import CRHELPER_PERMISSION, CRHELPER_RULE, echoed_physical_id  # noqa: E402
+from response import answer_failed, is_allowed_response_url  # noqa: E402
 
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ElastiCacheUserResource"), service=SERVICE)
 resource: UserResource | None = None
@@ -38,9 +39,17 @@ gc.freeze()
 gc.enable()
 
 
-def _answer_start_failure(event: Any) -> Result:
+def _answer_start_failure(event: Any, context: Any) -> Result:
     if not isinstance(event, dict):
         return Result.IGNORED
+    if CRHELPER_RULE in event and is_allowed_response_url(event.get("ResponseURL"), allowed_hosts()):
+        # A poll of a function that cannot start: stop it, or EventBridge invokes it for ever.
+        remove_poll(
+            PollRule.from_arn(
+                str(event[CRHELPER_RULE]), context.function_name, str(event.get(CRHELPER_PERMISSION, ""))
+            ),
+            10.0,
+        )
     reason = f"The provider function failed to start ({start_error}); see its logs."
     sent = answer_failed(event, reason, echoed_physical_id(event), allowed_hosts=allowed_hosts())
     return Result.FAILED if sent else Result.IGNORED
@@ -51,7 +60,7 @@ def _answer_start_failure(event: Any) -> Result:
 def lambda_handler(event: Any, context: Any) -> None:
     """Answer one CloudFormation request for a Custom::ElastiCacheUser (never raises)."""
     try:
-        result = resource.handle(event, context) if resource else _answer_start_failure(event)
+        result = resource.handle(event, context) if resource else _answer_start_failure(event, context)
     except Exception:  # noqa: BLE001 - a crash here would leave CloudFormation waiting for an hour.
         logger.exception("unexpected error outside the request handling")
         result = Result.FAILED

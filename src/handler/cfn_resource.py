@@ -13,52 +13,49 @@ crhelper internals we rely on (checked against crhelper 2.0.12):
 | `_timeout` (its timer) | answers FAILED 0.5 s before the deadline; `_send` names the claimed user |
 | `_send` (overridden) | one answer per request; the claimed physical id; bounded delivery |
 | `_poll_enabled` (overridden) | hand over only after Pending (crhelper: every request) |
-| `_setup_polling` (overridden) | rule name <= 64 chars, target Input <= 8192, no half-made hand-over |
-| `_remove_polling` (overridden) | a rule already removed (late or duplicated poll) is no failure |
-| `_put_targets` | reused: writes `self._event` as the rule's target Input |
-| `_lambda_client`, `_events_client` | built on first use (crhelper builds them at start-up) |
+| `_setup_polling`, `_remove_polling` (overridden) | done by `polling.py`: every answer checked, safe order |
 | `_event`, `_context`, `_region`, `_sam_local`, `Status`, `Reason`, `Data`, `PhysicalResourceId` | its state |
 """
 
 from __future__ import annotations
 
 import enum
-import functools
 import json
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
-from botocore.exceptions import ClientError
 from crhelper import CfnResource
-from groups import GroupMembership
 
 import handlers
-from clients import bounded_by, elasticache_client
+from clients import aws_client, bounded_by, elasticache_client
 from config import Settings
 from deadline import Deadline
-from exceptions import error_code
+from exceptions import DeadlineReached
+from groups import GroupMembership
 from log import logger, quiet_libraries
+from polling import RULE_NAME_MAX, TARGET_INPUT_MAX, Polling, PollRule, PollSetupError
 from properties import envelope_problem
-from request import POLL_STATE, CfnRequest, PollState, echoed_physical_id
+from request import (
+    CRHELPER_DATA,
+    CRHELPER_PERMISSION,
+    CRHELPER_POLL,
+    CRHELPER_RULE,
+    POLL_STATE,
+    CfnRequest,
+    PollState,
+    echoed_physical_id,
+)
 from response import answer_failed, is_allowed_response_url, put_response, response_host, shorten_reason
 from users import UserLifecycle
 
 FAILED = "FAILED"
-# Event keys crhelper writes into the poll event and reads back.
-CRHELPER_POLL = "CrHelperPoll"
-CRHELPER_DATA = "CrHelperData"
-CRHELPER_RULE = "CrHelperRule"
-CRHELPER_PERMISSION = "CrHelperPermission"
 # What a poll needs of the request; never ResourceProperties (passwords, and up to 47 tags of
 # 384 characters would overflow the target Input).
 CARRIED_KEYS = ("RequestType", "ResponseURL", "StackId", "RequestId", "LogicalResourceId", "ResourceType")
-RULE_NAME_MAX = 64  # EventBridge rule names (crhelper issue #61: LogicalResourceId + 8 overflows)
-TARGET_INPUT_MAX = 8192  # EventBridge PutTargets Input
 RULE_ARN_MAX = 160  # arn:<partition>:events:<region>:<12 digits>:rule/<64>, with room to spare
 
 
@@ -101,7 +98,6 @@ class UserResource(CfnResource):
     _context: Any
     _region: str | None
     _sam_local: str | None
-    _put_targets: Callable[[str], None]
 
     def __init__(self, settings: Settings, client: Any = None) -> None:
         """`client` pins an ElastiCache client (e.g. one per simulated container); by default
@@ -125,13 +121,13 @@ class UserResource(CfnResource):
         for register in (self.create, self.update, self.delete, self.poll_create, self.poll_update, self.poll_delete):
             register(self._act)
 
-    @functools.cached_property
-    def _lambda_client(self) -> Any:
-        return boto3.client("lambda", region_name=self._region)
+    def _polling(self) -> Polling:
+        margin = self.settings.deadline_margin
+        return Polling(aws_client("events", margin), aws_client("lambda", margin))
 
-    @functools.cached_property
-    def _events_client(self) -> Any:
-        return boto3.client("events", region_name=self._region)
+    def _protocol_deadline(self) -> Deadline:
+        """For hand-over and clean-up calls: half the margin stays for the answer itself."""
+        return Deadline(self._context.get_remaining_time_in_millis() / 1000 - self.settings.deadline_margin / 2)
 
     def handle(self, event: Any, context: Any) -> Result:
         """Answer one CloudFormation request (or one poll re-invocation)."""
@@ -170,12 +166,20 @@ class UserResource(CfnResource):
         if request.is_poll:
             # A poll must end before EventBridge starts the next one, or two could answer.
             seconds = min(seconds, self.settings.poll_window)
-        deadline = Deadline(seconds)
+        # The undo budget comes out of the work's time, not out of the margin kept for the answer.
+        reserve = min(self.settings.undo_seconds, seconds / 3)
+        deadline, cleanup = Deadline(seconds - reserve), Deadline(seconds)
         client = self._pinned_client or elasticache_client(
             os.environ.get("AWS_ENDPOINT_URL_ELASTICACHE"), self.settings.deadline_margin
         )
-        lifecycle = UserLifecycle(client, self.settings.schedule)
-        env = handlers.Env(lifecycle, GroupMembership(client, self.settings.schedule), deadline, invocation.claim)
+        grace, schedule = self.settings.read_after_write_seconds, self.settings.schedule
+        env = handlers.Env(
+            UserLifecycle(client, schedule, grace),
+            GroupMembership(client, schedule, grace),
+            deadline,
+            invocation.claim,
+            cleanup,
+        )
         with bounded_by(deadline):
             outcome = handlers.handle(request, env)
         if isinstance(outcome, handlers.Pending):
@@ -238,9 +242,12 @@ class UserResource(CfnResource):
     def _record_progress(self, request: CfnRequest, pending: handlers.Pending) -> None:
         """A poll that got further rewrites the rule's Input, so that the next poll does not
         repeat a ModifyUser that was accepted (each would start another modification)."""
-        self._event = self._poll_event(request, pending, self._event[CRHELPER_RULE], self._event[CRHELPER_PERMISSION])
+        rule_arn = self._event[CRHELPER_RULE]
+        self._event = self._poll_event(request, pending, rule_arn, self._event[CRHELPER_PERMISSION])
+        deadline = self._protocol_deadline()
         try:
-            self._put_targets(self._context.function_name)
+            with bounded_by(deadline):
+                self._polling().put_input(rule_arn, self._context.function_name, json.dumps(self._event), deadline)
         except Exception as error:  # noqa: BLE001 - the next poll then repeats work; it must still run.
             logger.warning("poll progress not recorded", extra={"error": f"{type(error).__name__}: {error}"})
 
@@ -250,74 +257,52 @@ class UserResource(CfnResource):
         return CRHELPER_POLL in self._event or self._invocation.pending is not None
 
     def _setup_polling(self) -> None:
-        if self._invocation.pending is None:
+        invocation = self._invocation
+        if invocation.pending is None:
             raise HandOverError("Internal error: a hand-over without pending work; see the function's logs.")
-        request, pending = self._invocation.pending
+        request, pending = invocation.pending
         name = request.poll_rule_name
-        undo: list[tuple[str, Callable[[], object]]] = []
+        rule = PollRule(name, self._context.function_name, name)
+        deadline = self._protocol_deadline()
+
+        def input_for(rule_arn: str) -> str:
+            self._event = self._poll_event(request, pending, rule_arn, name)
+            return json.dumps(self._event)
+
         try:
-            arn = self._events_client.put_rule(
-                Name=name,
-                ScheduleExpression=f"rate({self.settings.poll_interval_minutes} "
-                f"minute{'s' if self.settings.poll_interval_minutes != 1 else ''})",
-                State="ENABLED",
-            )["RuleArn"]
-            undo.append(("DeleteRule", lambda: self._events_client.delete_rule(Name=name)))
-            self._add_permission_once(name, arn, undo)
-            self._event = self._poll_event(request, pending, arn, name)
-            self._put_targets(self._context.function_name)
-        except Exception as error:
-            logger.exception("hand-over to polling failed; removing what it made")
-            for step, action in reversed(undo):
-                self._quietly(step, action)
+            with bounded_by(deadline):
+                self._polling().set_up(rule, self.settings.poll_interval_minutes, input_for, self._commit, deadline)
+        except PollSetupError as error:
+            with invocation.lock:
+                invocation.answered = False  # nobody polls: this invocation answers FAILED itself
+            # A failed Update echoes its own physical id; a Create names the user it made.
+            self.PhysicalResourceId = request.physical_id if request.request_type == "Update" else pending.physical_id
             raise HandOverError(
                 f"User '{pending.physical_id}' is still changing at the invocation deadline, and the hand-over "
-                f"to polling could not be set up ({type(error).__name__}). Check the provider's EventBridge "
-                "and Lambda permissions, then retry."
+                f"to polling could not be set up ({error}). Check the provider's EventBridge and Lambda "
+                "permissions, then retry."
             ) from error
 
-    def _add_permission_once(self, name: str, arn: str, undo: list[tuple[str, Callable[[], object]]]) -> None:
-        function = self._context.function_name
-        try:
-            self._lambda_client.add_permission(
-                FunctionName=function,
-                StatementId=name,
-                Action="lambda:InvokeFunction",
-                Principal="events.amazonaws.com",
-                SourceArn=arn,
-            )
-        except ClientError as error:
-            # A duplicate delivery of this request handed over first: its permission serves both.
-            if error_code(error) != "ResourceConflictException":
-                raise
-            return
-        undo.append(
-            ("RemovePermission", lambda: self._lambda_client.remove_permission(FunctionName=function, StatementId=name))
-        )
+    def _commit(self) -> bool:
+        """Hand the answer to the poll, unless one went out meanwhile (crhelper's timer)."""
+        invocation = self._invocation
+        with invocation.lock:
+            if invocation.answered:
+                return False
+            invocation.answered = True
+            return True
 
     def _remove_polling(self) -> None:
         rule, permission = self._event.get(CRHELPER_RULE), self._event.get(CRHELPER_PERMISSION)
         if not isinstance(rule, str) or not isinstance(permission, str):
             logger.error("poll without its rule: nothing to remove")
             return
-        name, function = rule.split("/")[-1], self._context.function_name
-        self._quietly("RemoveTargets", lambda: self._events_client.remove_targets(Rule=name, Ids=["1"]))
-        self._quietly(
-            "RemovePermission",
-            lambda: self._lambda_client.remove_permission(FunctionName=function, StatementId=permission),
-        )
-        self._quietly("DeleteRule", lambda: self._events_client.delete_rule(Name=name))
-
-    @staticmethod
-    def _quietly(step: str, action: Callable[[], object]) -> None:
-        """Run one clean-up step; a resource already gone is fine, any other error is logged."""
+        deadline = self._protocol_deadline()
         try:
-            action()
-        except Exception as error:  # noqa: BLE001 - the answer must go out whatever the clean-up does.
-            if isinstance(error, ClientError) and error_code(error) == "ResourceNotFoundException":
-                logger.info("already removed", extra={"step": step})
-            else:
-                logger.error("clean-up step failed", extra={"step": step, "error": f"{type(error).__name__}"})
+            with bounded_by(deadline):
+                self._polling().remove(PollRule.from_arn(rule, self._context.function_name, permission), deadline)
+        except DeadlineReached:
+            logger.error("poll not removed before the deadline: a later poll retries")
 
     def _send(self, status: str | None = None, reason: str = "", send_response: Any = None) -> None:
         invocation = self._invocation
@@ -328,8 +313,10 @@ class UserResource(CfnResource):
                 return
             invocation.answered = True
         if not self.PhysicalResourceId:
-            # The timer's answer, sent while the action runs: name the user it made, if any.
-            self.PhysicalResourceId = invocation.claim.user_id or echoed_physical_id(self._event)
+            # The timer's answer, sent while the action runs: a Create names the user it made (its
+            # rollback deletes it); any other request echoes its own physical id.
+            made = invocation.claim.user_id if self._event.get("RequestType") == "Create" else None
+            self.PhysicalResourceId = made or echoed_physical_id(self._event)
         self.Data.pop("PhysicalResourceId", None)  # crhelper's poll bookkeeping, not an attribute
         self.Reason = shorten_reason(str(self.Reason))
         invocation.result = Result.FAILED if FAILED in (status, self.Status) else Result.SUCCEEDED

@@ -1,4 +1,5 @@
-"""The ElastiCache client: timeouts and retries fitted to the time the invocation has left.
+"""AWS clients (ElastiCache, EventBridge, Lambda, Secrets Manager, SSM): timeouts and retries
+fitted to the time the invocation has left.
 
 botocore would retry a call up to its attempt limit whatever the deadline, each attempt
 bounded only by its socket timeouts, and would give up on throttling that outlasts its
@@ -13,6 +14,7 @@ from the deadline margin so that one attempt always fits inside it.
 from __future__ import annotations
 
 import functools
+import os
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -53,7 +55,7 @@ def bounded_by(deadline: Deadline) -> Iterator[None]:
 def _refuse_late_attempt(**_: Any) -> None:
     deadline = _current.get()
     if deadline is not None and deadline.remaining() <= 0:
-        raise DeadlineReached("deadline reached before an ElastiCache call")
+        raise DeadlineReached("deadline reached before an AWS call")
 
 
 def _retry_within_deadline(
@@ -71,20 +73,21 @@ def _retry_within_deadline(
     if not retryable:
         return None
     if deadline.remaining() <= 0:
-        raise DeadlineReached("deadline reached before an ElastiCache retry")
+        raise DeadlineReached("deadline reached before an AWS retry")
     if not throttled or attempts < MAX_ATTEMPTS:
         return None
     delay = min(2.0, 0.25 * 2.0 ** min(attempts - MAX_ATTEMPTS, 3)) * random.uniform(0.5, 1.0)
     if delay >= deadline.remaining():
-        raise DeadlineReached("deadline reached while ElastiCache throttles")
+        raise DeadlineReached("deadline reached while AWS throttles")
     return delay
 
 
-def new_elasticache_client(endpoint: str | None, margin: float) -> ElastiCacheClient:
-    """An ElastiCache client for an endpoint (None: boto3's own resolution) and deadline margin."""
+def new_client(service: str, endpoint: str | None, margin: float) -> Any:
+    """A client of `service` for an endpoint (None: boto3's own resolution, which honours
+    AWS_ENDPOINT_URL_<SERVICE>) whose every attempt fits the deadline margin."""
     connect, read = attempt_timeouts(margin)
     client = boto3.client(
-        "elasticache",
+        service,  # type: ignore[call-overload]
         endpoint_url=endpoint,
         config=Config(
             retries={"mode": "adaptive", "total_max_attempts": MAX_ATTEMPTS},
@@ -92,11 +95,39 @@ def new_elasticache_client(endpoint: str | None, margin: float) -> ElastiCacheCl
             read_timeout=read,
         ),
     )
-    client.meta.events.register("before-send.elasticache", _refuse_late_attempt)
+    name = client.meta.service_model.service_id.hyphenize()
+    client.meta.events.register(f"before-send.{name}", _refuse_late_attempt)
     # botocore sleeps the delay a needs-retry handler returns (its stubs type handlers as -> None).
-    client.meta.events.register_first("needs-retry.elasticache", cast(Callable[..., None], _retry_within_deadline))
+    client.meta.events.register_first(f"needs-retry.{name}", cast(Callable[..., None], _retry_within_deadline))
     return client
+
+
+def new_elasticache_client(endpoint: str | None, margin: float) -> ElastiCacheClient:
+    """An ElastiCache client for an endpoint and deadline margin."""
+    return cast("ElastiCacheClient", new_client("elasticache", endpoint, margin))
 
 
 # One per endpoint and margin, built at cold start (app.py) and reused by every invocation.
 elasticache_client = functools.lru_cache(maxsize=4)(new_elasticache_client)
+
+
+# boto3's per-service endpoint variables (AWS_ENDPOINT_URL_<service id>): part of the cache key,
+# so that a client follows the environment it was built in.
+ENDPOINT_VARIABLES = {
+    "events": "AWS_ENDPOINT_URL_EVENTBRIDGE",
+    "lambda": "AWS_ENDPOINT_URL_LAMBDA",
+    "secretsmanager": "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    "ssm": "AWS_ENDPOINT_URL_SSM",
+}
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_client(service: str, margin: float, _endpoints: tuple[str, str]) -> Any:
+    return new_client(service, None, margin)
+
+
+def aws_client(service: str, margin: float) -> Any:
+    """A cached, deadline-bounded client of `service` (events, lambda, secretsmanager, ssm), built
+    on first use: only a hand-over or a secret reference pays for it."""
+    endpoints = (os.environ.get(ENDPOINT_VARIABLES[service], ""), os.environ.get("AWS_ENDPOINT_URL", ""))
+    return _cached_client(service, margin, endpoints)

@@ -40,6 +40,10 @@ class Settings:
     poll_interval_minutes: int
     # Status checks while waiting: first interval, growth factor, ceiling (seconds).
     schedule: PollSchedule
+    # Seconds kept, out of the work's budget, to undo a failed request's changes.
+    undo_seconds: float = 30.0
+    # Seconds after an accepted write during which "not found" is read-after-write lag.
+    read_after_write_seconds: float = 10.0
     # Which users this provider may touch (the provider stack's parameters).
     scope: Scope = field(default_factory=Scope)
 
@@ -62,5 +66,7 @@ class Settings:
                 growth=_float("POLL_GROWTH", 1.25, 1.0, 4.0),
                 maximum=_float("POLL_MAX_SECONDS", 2.0, 0.05, 60.0),
             ),
+            undo_seconds=_float("UNDO_SECONDS", 30.0, 0.0, 300.0),
+            read_after_write_seconds=_float("READ_AFTER_WRITE_SECONDS", 10.0, 0.0, 120.0),
             scope=Scope.from_environment(),
         )

@@ -109,8 +109,9 @@ def error_message(error: ClientError) -> str:
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """`text` with every secret replaced by ****."""
-    for secret in secrets:
+    """`text` with every secret replaced by ****; the longest first, so that a password
+    holding another one is never left half-shown."""
+    for secret in sorted(secrets, key=len, reverse=True):
         if secret:
             text = text.replace(secret, "****")
     return text

@@ -1,15 +1,22 @@
 """The OnFailure destination of the provider function: answers FAILED for an invocation that
-failed without answering (out of memory, a crash at start-up, the Lambda timeout).
+failed without answering (out of memory, a crash at start-up, the Lambda timeout), and removes
+the poll that invocation may have left.
 
 CloudFormation invokes the provider asynchronously; Lambda hands a failed invocation's
-record ({"requestContext": {"condition", "requestId", ...}, "requestPayload": <the event>,
-"responseContext": {"functionError"}, "responsePayload": {"errorMessage"}}, Lambda docs:
-"Retaining records of asynchronous invocations") to this separate function. Its own
-failure goes nowhere (no destination, no retry), so it cannot start a loop.
+record ({"requestContext": {"condition", "requestId", "functionArn", ...}, "requestPayload":
+<the event>, "responseContext": {"functionError"}, "responsePayload": {"errorMessage",
+"errorType"}}, Lambda docs: "Retaining records of asynchronous invocations") to this separate
+function. Its own failure goes nowhere (no destination, no retry): so it never raises.
+
+One request, one physical id: after a Lambda timeout the provider's own timer has already
+answered, naming the user a Create made (or echoing the request's id). The notifier names the
+same: the user when it exists with this resource's ownership tags, else the impossible id; if
+it cannot tell (the lookup failed), it adds no second answer to a timed-out request.
 """
 
 from __future__ import annotations
 
+import enum
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -17,32 +24,93 @@ from typing import Any
 from clients import bounded_by, elasticache_client
 from config import allowed_hosts
 from deadline import Deadline, PollSchedule
-from exceptions import DeadlineReached, UserOperationError
+from handlers import OnFailure
 from log import logger, quiet_libraries
+from polling import remove_poll
 from properties import envelope_problem, is_user_id
-from request import CfnRequest, Scope
+from request import CRHELPER_POLL, CfnRequest, Scope, echoed_physical_id, poll_rule_of
 from response import answer_failed
 from users import UserLifecycle
 
 LOOKUP_SECONDS = 20.0
+CLEANUP_SECONDS = 10.0
 
 
-def _made_user(request: CfnRequest) -> str | None:
-    """The UserId a failed Create made, if a user with it exists and is owned by this resource:
-    the same physical id the provider's own (timer) answer would have carried."""
+class Made(enum.Enum):
+    """Whether a failed Create made its user."""
+
+    YES = "yes"
+    NO = "no"
+    UNKNOWN = "unknown"
+
+
+def made_user(request: CfnRequest) -> Made:
+    """Whether a user with the Create's UserId exists carrying this resource's ownership tags:
+    what the provider's own (timer) answer named, the user this request made."""
     user_id = str(request.properties.get("UserId", "")).lower()
     if not is_user_id(user_id):
-        return None
+        return Made.NO
     deadline = Deadline(LOOKUP_SECONDS)
-    lifecycle = UserLifecycle(elasticache_client(os.environ.get("AWS_ENDPOINT_URL_ELASTICACHE"), 10.0), PollSchedule())
     try:
+        lifecycle = UserLifecycle(
+            elasticache_client(os.environ.get("AWS_ENDPOINT_URL_ELASTICACHE"), 10.0), PollSchedule()
+        )
         with bounded_by(deadline):
             user = lifecycle.settled(user_id, deadline)
             owned = user is not None and request.owner.describe_mismatch(lifecycle.tags_of(user, deadline)) is None
-    except (UserOperationError, DeadlineReached) as error:
-        logger.warning("could not check for a user the failed Create made", extra={"error": str(error)})
+    except Exception as error:  # noqa: BLE001 - any failure of the lookup only means "cannot tell".
+        logger.warning("could not check for a user the failed Create made", extra={"error": type(error).__name__})
+        return Made.UNKNOWN
+    return Made.YES if owned else Made.NO
+
+
+def timed_out(record: Mapping[str, Any]) -> bool:
+    """True when the invocation hit the Lambda timeout (the provider's timer answered first)."""
+    response = record.get("responsePayload")
+    response = response if isinstance(response, Mapping) else {}
+    text = f"{response.get('errorType', '')} {response.get('errorMessage', '')}".lower()
+    return "timedout" in text or "timed out" in text
+
+
+def physical_id_for(request: CfnRequest, record: Mapping[str, Any]) -> str | None:
+    """The physical id of the FAILED answer, or None when no answer should be added."""
+    on_failure = OnFailure.read(request.state.resume) if request.is_poll else None
+    if on_failure is not None:
+        return on_failure.answer
+    if request.physical_id:
+        return request.physical_id
+    made = made_user(request)
+    if made is Made.UNKNOWN and timed_out(record):
+        logger.error(
+            "the provider's timer answered this request; without knowing whether it made its user, "
+            "no second answer is sent"
+        )
         return None
-    return user_id if owned else None
+    return str(request.properties.get("UserId", "")).lower() if made is Made.YES else request.not_created_id
+
+
+def _notify(record: Mapping[str, Any], payload: Mapping[str, Any]) -> None:
+    request = CfnRequest.from_event(payload, now=0.0, is_poll=CRHELPER_POLL in payload, scope=Scope.from_environment())
+    request_context = record.get("requestContext")
+    request_context = request_context if isinstance(request_context, Mapping) else {}
+    function = str(request_context.get("functionArn", "")).split(":")
+    if len(function) >= 7:
+        # Whatever the failed invocation left polling (or half made) must not invoke it again.
+        remove_poll(poll_rule_of(payload, request, function[6]), CLEANUP_SECONDS)
+    physical_id = physical_id_for(request, record)
+    if physical_id is None:
+        return
+    response = record.get("responsePayload")
+    response = response if isinstance(response, Mapping) else {}
+    context = record.get("responseContext")
+    error = str(
+        response.get("errorMessage") or (context if isinstance(context, Mapping) else {}).get("functionError") or ""
+    )
+    reason = (
+        f"The provider function failed without answering ({request_context.get('condition', 'unknown')}: "
+        f"{error[:80]}); see its logs for invocation {str(request_context.get('requestId', ''))[:40]}."
+    )
+    answer_failed(payload, reason, physical_id, allowed_hosts=allowed_hosts())
 
 
 def lambda_handler(record: Any, context: Any) -> None:
@@ -52,13 +120,15 @@ def lambda_handler(record: Any, context: Any) -> None:
     if envelope_problem(payload) is not None or not isinstance(payload, Mapping):
         logger.error("not a failed custom resource invocation record: ignored")
         return
-    request = CfnRequest.from_event(payload, now=0.0, is_poll="CrHelperPoll" in payload, scope=Scope.from_environment())
-    physical_id = request.physical_id or _made_user(request) or request.not_created_id
-    request_context = record.get("requestContext") or {}
-    response = record.get("responsePayload") if isinstance(record.get("responsePayload"), Mapping) else {}
-    error = str(response.get("errorMessage") or (record.get("responseContext") or {}).get("functionError") or "")
-    reason = (
-        f"The provider function failed without answering ({request_context.get('condition', 'unknown')}: "
-        f"{error[:80]}); see its logs for invocation {str(request_context.get('requestId', ''))[:40]}."
-    )
-    answer_failed(payload, reason, physical_id, allowed_hosts=allowed_hosts())
+    try:
+        _notify(record, payload)
+    except Exception as error:  # noqa: BLE001 - nothing comes after this function: it must never raise.
+        logger.exception("the failure notifier failed")
+        reason = (
+            "The provider function failed without answering, and so did its failure notifier "
+            f"({type(error).__name__}); see their logs."
+        )
+        try:
+            answer_failed(payload, reason, echoed_physical_id(payload), allowed_hosts=allowed_hosts())
+        except Exception:  # noqa: BLE001
+            logger.exception("the failure notifier could not answer")

@@ -11,6 +11,7 @@ is read back with DescribeUserGroups: the status alone is never trusted.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -28,9 +29,12 @@ if TYPE_CHECKING:
 class GroupMembership:
     """Joins and leaves user groups for one user at a time, verifying each change."""
 
-    def __init__(self, client: ElastiCacheClient, schedule: PollSchedule | None = None) -> None:
+    def __init__(self, client: ElastiCacheClient, schedule: PollSchedule | None = None, grace: float = 0.0) -> None:
         self._client = client
         self._schedule = schedule or PollSchedule()
+        # Seconds after an accepted change during which a read that does not show it yet is
+        # read-after-write lag, not a refusal.
+        self._grace = grace
 
     def describe(self, group_id: str, user_id: str) -> UserGroupTypeDef | None:
         """The group, or None when it does not exist."""
@@ -61,17 +65,19 @@ class GroupMembership:
             lambda: self.describe(group_id, user_id), "user group", {"user_group_id": group_id}
         )
 
-    def join(self, user_id: str, group_id: str, deadline: Deadline) -> None:
-        """Add the user to the group; return once the group is active and lists the user."""
-        self._change(user_id, group_id, deadline, joining=True)
+    def join(self, user_id: str, group_id: str, deadline: Deadline) -> bool:
+        """Add the user to the group; return once the group is active and lists the user.
+        True if this call made the change (False: the user was a member already)."""
+        return self._change(user_id, group_id, deadline, joining=True)
 
-    def leave(self, user_id: str, group_id: str, deadline: Deadline) -> None:
-        """Remove the user from the group; a group without it (or gone) is already done."""
-        self._change(user_id, group_id, deadline, joining=False)
+    def leave(self, user_id: str, group_id: str, deadline: Deadline) -> bool:
+        """Remove the user from the group; a group without it (or gone) is already done.
+        True if this call made the change."""
+        return self._change(user_id, group_id, deadline, joining=False)
 
-    def _change(self, user_id: str, group_id: str, deadline: Deadline, *, joining: bool) -> None:
+    def _change(self, user_id: str, group_id: str, deadline: Deadline, *, joining: bool) -> bool:
         waiter = Waiter(self._schedule, deadline)
-        accepted = False
+        accepted: float | None = None
         while True:
             group = self.settled(group_id, user_id, deadline)
             if group is None:
@@ -79,10 +85,14 @@ class GroupMembership:
                     raise UserOperationError(
                         reason_for("ModifyUserGroup", "UserGroupNotFound", user=user_id, group=group_id)
                     )
-                return
+                return accepted is not None
             if (user_id in group.get("UserIds", [])) == joining:
-                return  # read back: the change holds (or was never needed)
-            if accepted:
+                return accepted is not None  # read back: the change holds (or was never needed)
+            if accepted is not None and time.monotonic() - accepted < self._grace:
+                logger.info("user group does not show the accepted change yet", extra={"user_group_id": group_id})
+                waiter.pause()
+                continue
+            if accepted is not None:
                 raise UserOperationError(
                     f"User group '{group_id}' accepted {'adding' if joining else 'removing'} user '{user_id}', but "
                     "once active it does not show the change. Check the group in ElastiCache, then retry."
@@ -97,9 +107,9 @@ class GroupMembership:
                     waiter.pause()
                     continue
                 if not joining and code == "InvalidParameterValue" and "not a member" in str(error):
-                    return  # another delivery removed it first: what was asked for holds
+                    return False  # another delivery removed it first: what was asked for holds
                 raise api_error("ModifyUserGroup", user_id, error, group=group_id) from error
-            accepted = True
+            accepted = time.monotonic()
             logger.info(
                 "user group change accepted",
                 extra={"user_group_id": group_id, "user_id": user_id, "change": "join" if joining else "leave"},

@@ -15,17 +15,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from groups import GroupMembership
-from work import Work
-
+from clients import bounded_by
 from deadline import Deadline
 from exceptions import DeadlineReached, PropertyError, UserAlreadyExistsError, UserOperationError
+from groups import GroupMembership
 from log import logger
 from properties import UserProperties, adopts_existing_user, is_user_id, needs_replacement
 from properties import parse_properties as parse
 from request import CfnRequest
 from secrets_source import passwords_for, reference_passwords
 from users import TagChange, UserLifecycle, modify_arguments, observed_spec
+from work import Work
 
 if TYPE_CHECKING:
     from mypy_boto3_elasticache.type_defs import UserTypeDef
@@ -61,12 +61,38 @@ class Claim:
 
 @dataclass(frozen=True)
 class Env:
-    """What an action works with: the ElastiCache lifecycle, the time it has, its claim."""
+    """What an action works with: the ElastiCache lifecycle, the time it has, its claim.
+
+    `cleanup` is the deadline of undoing a failed request's changes: later than `deadline`
+    (its budget is kept out of the work's), so a failure met at the deadline is still undone.
+    """
 
     lifecycle: UserLifecycle
     groups: GroupMembership
     deadline: Deadline
     claim: Claim = field(default_factory=Claim)
+    cleanup: Deadline | None = None
+
+    @property
+    def undo_deadline(self) -> Deadline:
+        return self.cleanup or self.deadline
+
+
+@dataclass(frozen=True)
+class OnFailure:
+    """How a failure of work on a user must be answered when the user's id is not the answer:
+    `answer` is the physical id (the Create's impossible id, or an Update's own), and `remove`
+    says the user was made by this request and is deleted first. Carried across a hand-over."""
+
+    answer: str
+    remove: bool
+
+    @classmethod
+    def read(cls, resume: Mapping[str, Any]) -> OnFailure | None:
+        value = resume.get("on_failure")
+        if not isinstance(value, Mapping) or not isinstance(value.get("answer"), str):
+            return None
+        return cls(value["answer"], bool(value.get("remove")))
 
 
 def user_data(user: UserTypeDef) -> dict[str, str]:
@@ -87,7 +113,6 @@ def user_data(user: UserTypeDef) -> dict[str, str]:
 
 def handle(request: CfnRequest, env: Env) -> Outcome:
     """Run the action for a request (or a poll); never raises."""
-    fallback = request.physical_id or request.not_created_id
     try:
         if request.request_type == "Delete":
             return delete(request, env)
@@ -95,70 +120,113 @@ def handle(request: CfnRequest, env: Env) -> Outcome:
             return resume(request, env)
         return create(request, env) if request.request_type == "Create" else update(request, env)
     except (PropertyError, UserOperationError) as error:
-        return Failed(str(error), env.claim.user_id or fallback)
+        return _escaped(request, env, str(error))
     except DeadlineReached:
-        return Failed(
+        return _escaped(
+            request,
+            env,
             "The invocation ran out of time before the change could be started; ElastiCache may be "
             "slow to answer. Retry the stack operation.",
-            env.claim.user_id or fallback,
         )
     except Exception as error:  # noqa: BLE001 - CloudFormation must hear of any failure.
         logger.exception("unexpected error")
-        return Failed(
+        return _escaped(
+            request,
+            env,
             f"Internal error ({type(error).__name__}) in the custom resource; see the function's logs for "
             f"request {request.request_id}.",
-            env.claim.user_id or fallback,
         )
+
+
+def _escaped(request: CfnRequest, env: Env, reason: str) -> Outcome:
+    """The answer to a failure no action caught: as the work's OnFailure says (a poll carries
+    it), else naming the user this Create made (its rollback deletes it) or echoing the id."""
+    on_failure = OnFailure.read(request.state.resume) if request.is_poll else None
+    made = env.claim.user_id or (request.physical_id if on_failure else None)
+    if on_failure is None and request.request_type == "Update" and made and made != request.physical_id:
+        on_failure = OnFailure(request.physical_id, remove=True)  # a replacement made before the failure
+    if on_failure is not None and made:
+        return _settle(env, Failed(reason, made), on_failure)
+    return Failed(reason, made or request.physical_id or request.not_created_id)
+
+
+def _settle(env: Env, outcome: Outcome, on_failure: OnFailure | None) -> Outcome:
+    """Apply OnFailure to an outcome: a Pending carries it, a Failed answers as it says."""
+    if on_failure is None or isinstance(outcome, Done):
+        return outcome
+    if isinstance(outcome, Pending):
+        return Pending(outcome.physical_id, {**outcome.resume, "on_failure": dataclasses.asdict(on_failure)})
+    if on_failure.remove:
+        return _remove_failed_user(env, outcome.physical_id, outcome.reason, on_failure.answer)
+    return Failed(outcome.reason, on_failure.answer)
 
 
 def converge(env: Env, user_id: str, work: Work, passwords: tuple[str, ...] = ()) -> Outcome:
     """Apply `work` to the user and wait until it is active: Done, Failed, or Pending with the
-    work that is left. Groups first (joined before left, so a user moving between groups is
+    work that remains. Groups first (joined before left, so a user moving between groups is
     never in none), then ModifyUser, then tags (they need an active user). Any failure after
-    a group change undoes the group changes this call made, so a failed request leaves the
-    user's groups as they were."""
-    left, joined, departed = work, [], []
+    a group change undoes the group changes this call really made (a join of a group the user
+    was already in changed nothing, and is not undone), so a failed request leaves the user's
+    groups as they were."""
+    remaining, changes = work, GroupChanges()
     try:
-        if left.join or left.leave:
+        if remaining.join or remaining.leave:
             env.lifecycle.wait_until_active(user_id, env.deadline)
-        for group_id in left.join:
-            env.groups.join(user_id, group_id, env.deadline)
-            joined.append(group_id)
-            left = dataclasses.replace(left, join=left.join[1:])
-        for group_id in left.leave:
-            env.groups.leave(user_id, group_id, env.deadline)
-            departed.append(group_id)
-            left = dataclasses.replace(left, leave=left.leave[1:])
-        if left.modify:
-            env.lifecycle.modify(user_id, left.arguments(passwords), env.deadline)
-            left = dataclasses.replace(left, modify={})
+        for group_id in remaining.join:
+            if env.groups.join(user_id, group_id, env.deadline):
+                changes.joined.append(group_id)
+            remaining = dataclasses.replace(remaining, join=remaining.join[1:])
+        for group_id in remaining.leave:
+            if env.groups.leave(user_id, group_id, env.deadline):
+                changes.left.append(group_id)
+            remaining = dataclasses.replace(remaining, leave=remaining.leave[1:])
+        if remaining.modify:
+            env.lifecycle.modify(user_id, remaining.arguments(passwords), env.deadline)
+            remaining = dataclasses.replace(remaining, modify={})
         user = env.lifecycle.wait_until_active(user_id, env.deadline)  # its UserGroupIds, read back
-        if left.tags:
-            env.lifecycle.change_tags(user, left.tags, env.deadline)
+        if remaining.tags:
+            env.lifecycle.change_tags(user, remaining.tags, env.deadline)
     except DeadlineReached:
-        if left.needs_passwords and left.secret is None:
-            _undo_groups(env, user_id, joined, departed)
+        if remaining.needs_passwords and remaining.secret is None:
             return Failed(
                 f"User '{user_id}' stayed busy until the invocation deadline, before it accepted the new "
                 "passwords; passwords written in the template are not carried to a later poll. Retry the "
-                "update, or keep the passwords in Secrets Manager (PasswordSecretId).",
+                "update, or keep the passwords in Secrets Manager (PasswordSecretId)."
+                + _undo_groups(env, user_id, changes),
                 user_id,
             )
-        return Pending(user_id, left.as_resume())
+        return Pending(user_id, remaining.as_resume())
     except UserOperationError as error:
-        _undo_groups(env, user_id, joined, departed)
-        return Failed(str(error), user_id)
+        return Failed(str(error) + _undo_groups(env, user_id, changes), user_id)
     logger.info("user active", extra={"user_id": user_id, "status": user["Status"]})
     return Done(user_id, user_data(user))
 
 
-def _undo_groups(env: Env, user_id: str, joined: list[str], departed: list[str]) -> None:
-    """Leave the groups a failed request joined and rejoin those it left (best effort)."""
-    for group_id, undo in [(g, env.groups.leave) for g in joined] + [(g, env.groups.join) for g in departed]:
+@dataclass
+class GroupChanges:
+    """The group changes one converge really made (what a failure undoes)."""
+
+    joined: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)
+
+
+def _undo_groups(env: Env, user_id: str, changes: GroupChanges) -> str:
+    """Leave the groups a failed request joined and rejoin those it left, within the undo
+    budget; returns what could not be undone, as a sentence for the reason ('' if all was)."""
+    missed = []
+    steps = [(g, "leave", env.groups.leave) for g in changes.joined] + [
+        (g, "rejoin", env.groups.join) for g in changes.left
+    ]
+    for group_id, what, undo in steps:
         try:
-            undo(user_id, group_id, env.deadline)
+            with bounded_by(env.undo_deadline):
+                undo(user_id, group_id, env.undo_deadline)
         except (UserOperationError, DeadlineReached) as error:
             logger.warning("could not undo a group change", extra={"user_group_id": group_id, "error": f"{error}"})
+            missed.append(f"{what} '{group_id}'")
+    if not missed:
+        return ""
+    return f" Its group changes could not all be undone: {', '.join(missed)} by hand."
 
 
 def _parse_in_scope(request: CfnRequest) -> UserProperties:
@@ -181,9 +249,10 @@ def _desired(request: CfnRequest, properties: UserProperties) -> tuple[tuple[str
     return passwords_for(properties), {**properties.spec.tags, **request.owner.tags}
 
 
-def create(request: CfnRequest, env: Env) -> Outcome:
-    """Create the user (or take over one this resource owns or may adopt)."""
-    fallback = request.not_created_id
+def create(request: CfnRequest, env: Env, replaces: str | None = None) -> Outcome:
+    """Create the user (or take over one this resource owns or may adopt). `replaces`: the
+    physical id of the user an Update replaces, which every failure of it answers with."""
+    fallback = replaces or request.not_created_id
     try:
         properties = _parse_in_scope(request)
         passwords, tags = _desired(request, properties)
@@ -194,25 +263,29 @@ def create(request: CfnRequest, env: Env) -> Outcome:
         env.groups.check(spec.user_id, spec.authentication, properties.group_ids)
         env.lifecycle.create(spec)
     except UserAlreadyExistsError as exists:
-        return _take_over(request, env, properties, passwords, exists)
+        return _take_over(request, env, properties, passwords, exists, fallback)
     except UserOperationError as error:
         return Failed(str(error), fallback)
     env.claim.user_id = spec.user_id
     outcome = converge(env, spec.user_id, Work(secret=properties.secret, join=properties.group_ids))
-    if isinstance(outcome, Failed):
-        return _remove_failed_user(env, outcome, fallback)
-    return outcome
+    return _settle(env, outcome, OnFailure(fallback, remove=True))
 
 
 def _take_over(
-    request: CfnRequest, env: Env, properties: UserProperties, passwords: tuple[str, ...], exists: Exception
+    request: CfnRequest,
+    env: Env,
+    properties: UserProperties,
+    passwords: tuple[str, ...],
+    exists: Exception,
+    fallback: str,
 ) -> Outcome:
     """Bring an existing user in line with the properties, if this resource owns it or may adopt it.
 
     A user this resource already owns is met again on a retried or duplicated Create and on
-    the rollback of a replacement; any other user only with AdoptExistingUser.
+    the rollback of a replacement; any other user only with AdoptExistingUser. The user was
+    not made by this request, so no failure names it: the rollback Delete must leave it.
     """
-    fallback, spec = request.not_created_id, properties.spec
+    spec = properties.spec
     existing = env.lifecycle.settled(spec.user_id, env.deadline)  # tags are readable only then
     if existing is None:
         return Failed(f"User '{spec.user_id}' was reported to exist but cannot be found; retry.", fallback)
@@ -225,25 +298,31 @@ def _take_over(
             f"User '{spec.user_id}' already exists with another UserName, which cannot be changed in place.", fallback
         )
     logger.info("taking over existing user", extra={"user_id": spec.user_id, "owned": owned})
-    # Tagged as owned before anything else: the IAM policy allows changes to owned users only.
-    env.lifecycle.change_tags(existing, TagChange(set={**spec.tags, **request.owner.tags}), env.deadline, found)
-    env.claim.user_id = spec.user_id
+    # Only the ownership tags first: the IAM policy allows changes to owned users only (and
+    # forbids removing those tags again). The template's tags follow once ModifyUser succeeded.
+    env.lifecycle.change_tags(existing, TagChange(set=request.owner.tags), env.deadline, found)
     wanted = dataclasses.replace(spec, passwords=passwords)
     arguments = modify_arguments(observed_spec(existing), wanted, passwords_changed=True)
-    work = Work.of(arguments, TagChange(), properties.secret, join=properties.group_ids)
-    return converge(env, spec.user_id, work, passwords)
+    template_tags = TagChange(set={k: v for k, v in spec.tags.items() if k not in request.owner.tags})
+    work = Work.of(arguments, template_tags, properties.secret, join=properties.group_ids)
+    return _settle(env, converge(env, spec.user_id, work, passwords), OnFailure(fallback, remove=False))
 
 
-def _remove_failed_user(env: Env, failure: Failed, fallback: str) -> Outcome:
-    """Delete the user this Create made before failing, so that no orphan is left behind."""
-    user_id = failure.physical_id
+def _remove_failed_user(env: Env, user_id: str, reason: str, answer: str) -> Outcome:
+    """Delete the user a failed request made, then answer FAILED with `answer`; a removal the
+    invocation cannot finish is handed over (the poll removes it, then answers)."""
     try:
-        env.lifecycle.delete(user_id, env.deadline)
-    except (UserOperationError, DeadlineReached) as error:
-        logger.warning("failed Create: its user could not be removed", extra={"user_id": user_id, "error": f"{error}"})
-        return failure  # its UserId stays the physical id: the rollback Delete removes it
+        with bounded_by(env.undo_deadline):
+            env.lifecycle.delete(user_id, env.undo_deadline)
+    except DeadlineReached:
+        return Pending(answer, {"remove": user_id, "reason": reason})
+    except UserOperationError as error:
+        logger.warning("failed request: its user could not be removed", extra={"user_id": user_id, "error": f"{error}"})
+        return Failed(
+            f"{reason} The user '{user_id}' it made could not be removed ({error}); delete it by hand.", answer
+        )
     env.claim.user_id = None
-    return Failed(failure.reason, fallback)
+    return Failed(reason, answer)
 
 
 def update(request: CfnRequest, env: Env) -> Outcome:
@@ -260,7 +339,7 @@ def update(request: CfnRequest, env: Env) -> Outcome:
     target = new.spec
     if target.user_id != physical_id.lower():
         logger.info("replacement", extra={"new_user_id": target.user_id})
-        return create(request, env)
+        return create(request, env, replaces=physical_id)
     before = old.spec if old else None
     replace = needs_replacement(before, target) if before else []
     if replace:
@@ -287,14 +366,19 @@ def update(request: CfnRequest, env: Env) -> Outcome:
         env.groups.check(target.user_id, target.authentication, work.join)  # before anything changes
     except UserOperationError as error:
         return Failed(str(error), physical_id)
-    return converge(env, target.user_id, work, passwords_for(new) if work.needs_passwords else ())
+    outcome = converge(env, target.user_id, work, passwords_for(new) if work.needs_passwords else ())
+    return _settle(env, outcome, OnFailure(physical_id, remove=False))
 
 
 def resume(request: CfnRequest, env: Env) -> Outcome:
-    """A poll after a Create or Update was handed over: apply what is left, then wait."""
-    work = Work.from_resume(request.state.resume)
+    """A poll after a Create or Update was handed over: apply what remains, then wait; or
+    finish removing the user a failed request made, then answer its failure."""
+    state = request.state.resume
+    if isinstance(state.get("remove"), str):
+        return _remove_failed_user(env, state["remove"], str(state.get("reason", "")), request.physical_id)
+    work = Work.from_resume(state)
     passwords = reference_passwords(work.secret) if work.needs_passwords and work.secret else ()
-    return converge(env, request.physical_id, work, passwords)
+    return _settle(env, converge(env, request.physical_id, work, passwords), OnFailure.read(state))
 
 
 def delete(request: CfnRequest, env: Env) -> Outcome:

@@ -16,6 +16,7 @@ Real ElastiCache is less kind than its model (evidence in shared/field-notes.md)
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -135,9 +136,17 @@ class Ownership:
 class UserLifecycle:
     """Create, modify, tag and delete ElastiCache users, waiting for each change to settle."""
 
-    def __init__(self, client: ElastiCacheClient, schedule: PollSchedule | None = None) -> None:
+    def __init__(self, client: ElastiCacheClient, schedule: PollSchedule | None = None, grace: float = 0.0) -> None:
         self._client = client
         self._schedule = schedule or PollSchedule()
+        # Seconds after CreateUser (accepted, or answered "already exists") during which "not
+        # found" is read-after-write lag: the user exists.
+        self._grace = grace
+        self._written: dict[str, float] = {}
+
+    def _just_written(self, user_id: str) -> bool:
+        at = self._written.get(user_id)
+        return at is not None and time.monotonic() - at < self._grace
 
     def waiter(self, deadline: Deadline) -> Waiter:
         return Waiter(self._schedule, deadline)
@@ -165,7 +174,12 @@ class UserLifecycle:
     def settled(self, user_id: str, deadline: Deadline) -> UserTypeDef | None:
         """The user once it is no longer creating or modifying (None: it does not exist)."""
         waiter = self.waiter(deadline)
-        return waiter.settled(lambda: self.describe(user_id, waiter), "user", {"user_id": user_id})
+        while True:
+            user = waiter.settled(lambda: self.describe(user_id, waiter), "user", {"user_id": user_id})
+            if user is not None or not self._just_written(user_id):
+                return user
+            logger.info("user just written is not visible yet (read-after-write lag)", extra={"user_id": user_id})
+            waiter.pause()
 
     def wait_until_active(self, user_id: str, deadline: Deadline) -> UserTypeDef:
         """Wait while the user is creating or modifying; return it once active."""
@@ -187,6 +201,9 @@ class UserLifecycle:
                 if error_code(error) != "UserNotFound":
                     raise api_error(action, user_id, error) from error
                 current = self.describe(user_id, waiter)
+                if current is None and self._just_written(user_id):
+                    waiter.pause()
+                    continue
                 if current is None:
                     raise UserGoneError(f"User '{user_id}' does not exist any more.") from error
                 if current["Status"] not in TRANSIENT_STATUSES | {"active"}:
@@ -248,7 +265,10 @@ class UserLifecycle:
         try:
             self._client.create_user(**arguments)
         except ClientError as error:
+            if error_code(error) == "UserAlreadyExists":
+                self._written[spec.user_id] = time.monotonic()
             raise api_error("CreateUser", spec.user_id, error, spec.passwords) from error
+        self._written[spec.user_id] = time.monotonic()
         logger.info("CreateUser accepted", extra={"user_id": spec.user_id})
 
     def modify(self, user_id: str, arguments: Mapping[str, Any], deadline: Deadline) -> None:
