@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -66,6 +67,8 @@ class FakeHandOver:
     partial_failures: dict[str, int] = field(default_factory=dict)
     # Action -> error code answered to every call (a permanent failure), e.g. "AccessDeniedException".
     broken: dict[str, str] = field(default_factory=dict)
+    # Action -> seconds each call takes before it is answered (an API slower than a client's timeout).
+    slow: dict[str, float] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def reset(self) -> None:
@@ -75,6 +78,7 @@ class FakeHandOver:
             self.calls.clear()
             self.partial_failures.clear()
             self.broken.clear()
+            self.slow.clear()
 
     def count(self, action: str) -> int:
         with self.lock:
@@ -89,6 +93,7 @@ class FakeHandOver:
             }
 
     def call(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
+        time.sleep(self.slow.get(action, 0.0))
         with self.lock:
             self.calls.append(action)
             if action in self.broken:
@@ -276,7 +281,10 @@ def _handler_for(api: FakeHandOver) -> type[BaseHTTPRequestHandler]:
                 self.send_header("x-amzn-ErrorType", error_type)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up waiting (its timeout), as a real client would
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             pass

@@ -98,6 +98,7 @@ def handler_for(api: FakeElastiCache) -> type[BaseHTTPRequestHandler]:
                 return
             if fault == "slow":
                 time.sleep(api.slow_seconds)
+            # "pass": the planned call goes through (so that a later fault meets a later call).
             try:
                 if fault == "throttle":
                     raise ApiError("Throttling", "Rate exceeded", 400)
@@ -106,7 +107,7 @@ def handler_for(api: FakeElastiCache) -> type[BaseHTTPRequestHandler]:
                 if fault and fault.endswith("+echo"):
                     # An error message that quotes the request, passwords included.
                     raise ApiError(fault.removesuffix("+echo"), "Refused: " + ", ".join(params.values()), 400)
-                if fault and fault[0].isupper():
+                if fault and fault != "pass" and fault[0].isupper():
                     raise ApiError(fault, f"Injected {fault}.", 400)
                 inner = api.call(action, params)
             except ApiError as error:
@@ -124,7 +125,10 @@ def handler_for(api: FakeElastiCache) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", "text/xml")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up waiting (its timeout), as a real client would
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             pass

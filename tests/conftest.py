@@ -40,6 +40,7 @@ os.environ.pop("AWS_PROFILE", None)
 import local  # noqa: E402, F401 - puts the function's modules on the import path
 from local.context import LambdaContext  # noqa: E402
 from local.fake_elasticache import FakeElastiCache  # noqa: E402
+from local.fake_handover import FakeHandOver, serve_hand_over  # noqa: E402
 from local.fake_wire import serve  # noqa: E402
 from local.receiver import Delivery, Receiver, https_receiver  # noqa: E402
 
@@ -120,19 +121,26 @@ def with_properties(event: dict[str, Any], **changes: Any) -> dict[str, Any]:
     return {**event, "ResourceProperties": properties}
 
 
-@pytest.fixture
-def poll_function(moto: str) -> str:
-    """The function in moto that crhelper's hand-over grants EventBridge permission to invoke."""
-    import boto3
+@pytest.fixture(scope="session")
+def hand_over_session() -> Iterator[tuple[FakeHandOver, str]]:
+    api = FakeHandOver()
+    with serve_hand_over(api) as endpoint:
+        yield api, endpoint
 
-    role = boto3.client("iam").create_role(RoleName="fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    boto3.client("lambda").create_function(
-        FunctionName="elasticache-user-resource",
-        Runtime="python3.12",
-        Role=role,
-        Handler="app.lambda_handler",
-        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
-    )
+
+@pytest.fixture
+def hand_over(hand_over_session: tuple[FakeHandOver, str], monkeypatch: pytest.MonkeyPatch) -> FakeHandOver:
+    """EventBridge and Lambda as strict as AWS (local/fake_handover.py), freshly reset."""
+    api, endpoint = hand_over_session
+    api.reset()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_EVENTBRIDGE", endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", endpoint)
+    return api
+
+
+@pytest.fixture
+def poll_function(moto: str, hand_over: FakeHandOver) -> str:
+    """The provider function, which the hand-over grants EventBridge permission to invoke."""
     return "elasticache-user-resource"
 
 

@@ -43,11 +43,18 @@ def test_only_https_urls_on_aws_or_allowed_hosts(url: object, allowed: bool) -> 
     assert is_allowed_response_url(url, {"127.0.0.1"}) is allowed
 
 
-def test_oversized_data_turns_the_answer_into_a_failure_that_fits() -> None:
-    body = {**BODY, "Data": {"Big": "x" * 5000}}
-    sent = json.loads(encode_body(body))
-    assert len(encode_body(body)) <= MAX_BODY_BYTES
-    assert sent["Status"] == "FAILED" and sent["Data"] == {} and "4096" in sent["Reason"]
+@pytest.mark.parametrize(
+    "value", ["x" * 5000, '"\\' * 2500, ",".join(["g" * 40] * 120)], ids=["plain", "escaped", "list"]
+)
+def test_oversized_data_is_trimmed_and_the_status_kept(value: str) -> None:
+    body = {**BODY, "Data": {"Big": value, "Small": "kept"}}
+    encoded = encode_body(body)
+    sent = json.loads(encoded)
+    assert len(encoded) <= MAX_BODY_BYTES and len(encoded) > MAX_BODY_BYTES - 200  # trimmed, not emptied
+    assert sent["Status"] == BODY["Status"] and sent["Data"]["Small"] == "kept"
+    assert sent["Data"]["Big"].endswith("...") and value.startswith(sent["Data"]["Big"][:-3])
+    if "," in value:
+        assert all(item == "g" * 40 for item in sent["Data"]["Big"][:-3].rstrip(",").split(","))
 
 
 def test_oversized_echoed_fields_are_clipped_to_fit() -> None:

@@ -47,11 +47,9 @@ def actions_the_code_calls() -> set[str]:
     and the log writes of any Lambda function."""
     code = (HANDLER / "users.py").read_text() + (HANDLER / "groups.py").read_text()
     ours = {f"elasticache:{camel(m)}" for m in re.findall(r"self\._client\.(\w+)\(", code)}
-    import crhelper.resource_helper
-
-    sources = Path(crhelper.resource_helper.__file__).read_text() + (HANDLER / "cfn_resource.py").read_text()
-    poll = {f"events:{camel(m)}" for m in re.findall(r"self\._events_client\.(\w+)\(", sources)}
-    poll |= {f"lambda:{camel(m)}" for m in re.findall(r"self\._lambda_client\.(\w+)\(", sources)}
+    sources = (HANDLER / "polling.py").read_text()  # every hand-over call (crhelper's own are overridden)
+    poll = {f"events:{camel(m)}" for m in re.findall(r"self\._events\.(\w+)\(", sources)}
+    poll |= {f"lambda:{camel(m)}" for m in re.findall(r"self\._lambda\.(\w+)\(", sources)}
     secrets_source = (HANDLER / "secrets_source.py").read_text()
     getters = {"secrets.get(": "secretsmanager:GetSecretValue", "ssm.get(": "ssm:GetParameter"}
     secrets = {action for call, action in getters.items() if call in secrets_source}
@@ -214,9 +212,20 @@ def test_a_failed_invocation_goes_to_the_notifier_which_cannot_loop() -> None:
     assert granted == {
         "elasticache:DescribeUsers",
         "elasticache:ListTagsForResource",
+        "events:RemoveTargets",
+        "events:DeleteRule",
+        "lambda:RemovePermission",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
     }
+    # The calls the notifier's clean-up makes (polling.Polling.remove) are exactly those.
+    removal = (HANDLER / "polling.py").read_text().split("def remove(")[1].split("\n    def _quietly")[0]
+    called = {f"events:{camel(m)}" for m in re.findall(r"self\._events\.(\w+)\(", removal)}
+    called |= {f"lambda:{camel(m)}" for m in re.findall(r"self\._lambda\.(\w+)\(", removal)}
+    assert called == {"events:RemoveTargets", "events:DeleteRule", "lambda:RemovePermission"}
+    # ... on the provider's own function only.
+    sids = {s["Sid"]: s for s in statements("FailureNotifierRole")}
+    assert sub(sids["RemoveLeftPollPermission"]).endswith(":function:${AWS::StackName}-elasticache-user")
 
 
 def test_group_membership_changes_only_groups_under_the_prefix_for_owned_users() -> None:

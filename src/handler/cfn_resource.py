@@ -122,12 +122,13 @@ class UserResource(CfnResource):
             register(self._act)
 
     def _polling(self) -> Polling:
-        margin = self.settings.deadline_margin
+        # Attempts fitted to a quarter of the margin: making and undoing a hand-over get one each.
+        margin = self.settings.deadline_margin / 4
         return Polling(aws_client("events", margin), aws_client("lambda", margin))
 
-    def _protocol_deadline(self) -> Deadline:
-        """For hand-over and clean-up calls: half the margin stays for the answer itself."""
-        return Deadline(self._context.get_remaining_time_in_millis() / 1000 - self.settings.deadline_margin / 2)
+    def _protocol_deadline(self, share: float = 0.5) -> Deadline:
+        """For hand-over and clean-up calls: the margin's last half stays for the answer itself."""
+        return Deadline(self._context.get_remaining_time_in_millis() / 1000 - self.settings.deadline_margin * share)
 
     def handle(self, event: Any, context: Any) -> Result:
         """Answer one CloudFormation request (or one poll re-invocation)."""
@@ -263,7 +264,8 @@ class UserResource(CfnResource):
         request, pending = invocation.pending
         name = request.poll_rule_name
         rule = PollRule(name, self._context.function_name, name)
-        deadline = self._protocol_deadline()
+        # A quarter of the margin to make it, the next quarter to undo it, the last half to answer.
+        deadline, undo = self._protocol_deadline(0.75), self._protocol_deadline(0.5)
 
         def input_for(rule_arn: str) -> str:
             self._event = self._poll_event(request, pending, rule_arn, name)
@@ -271,7 +273,9 @@ class UserResource(CfnResource):
 
         try:
             with bounded_by(deadline):
-                self._polling().set_up(rule, self.settings.poll_interval_minutes, input_for, self._commit, deadline)
+                self._polling().set_up(
+                    rule, self.settings.poll_interval_minutes, input_for, self._commit, deadline, undo
+                )
         except PollSetupError as error:
             with invocation.lock:
                 invocation.answered = False  # nobody polls: this invocation answers FAILED itself

@@ -92,9 +92,11 @@ class Polling:
         input_for: Callable[[str], str],
         commit: Callable[[], bool],
         deadline: Deadline,
+        undo: Deadline,
     ) -> bool:
-        """Make the poll; False (and nothing left behind) if `commit()` says an answer went out
-        meanwhile. Raises PollSetupError, after removing what it made, if a step fails."""
+        """Make the poll by `deadline`; False (and nothing left behind) if `commit()` says an
+        answer went out meanwhile. Raises PollSetupError, after removing what it made (by
+        `undo`, a later deadline: a step cut short by the first must still be undone)."""
         made: list[str] = []
         committed = False
         try:
@@ -108,12 +110,12 @@ class Polling:
             committed = commit()
             if not committed:
                 logger.warning("an answer went out during the hand-over: the poll is removed again")
-                self._undo(rule, made)
+                self._undo(rule, made, undo)
                 return False
             self.put_input(arn, rule.function, input_for(arn), deadline)
         except (ClientError, BotoCoreError, DeadlineReached, KeyError) as error:
             logger.error("hand-over to polling failed; removing what it made", extra={"error": type(error).__name__})
-            self._undo(rule, made)
+            self._undo(rule, made, undo)
             raise PollSetupError(type(error).__name__) from error
         return True
 
@@ -134,12 +136,13 @@ class Polling:
             return False
         return True
 
-    def _undo(self, rule: PollRule, made: list[str]) -> None:
+    def _undo(self, rule: PollRule, made: list[str], undo: Deadline) -> None:
         """Remove what a failed set-up made (it put no target, or its PutTargets failed)."""
-        if "permission" in made:
-            self._quietly("RemovePermission", lambda: self._remove_permission(rule))
-        if "rule" in made:
-            self._quietly("DeleteRule", lambda: self._events.delete_rule(Name=rule.name))
+        with bounded_by(undo):
+            if "permission" in made:
+                self._quietly("RemovePermission", lambda: self._remove_permission(rule))
+            if "rule" in made:
+                self._quietly("DeleteRule", lambda: self._events.delete_rule(Name=rule.name))
 
     def remove(self, rule: PollRule, deadline: Deadline) -> bool:
         """Remove the poll: targets, then permission, then rule. True once all are gone; False
@@ -175,7 +178,7 @@ class Polling:
         return True
 
 
-def remove_poll(rule: PollRule, seconds: float, margin: float = 10.0) -> bool:
+def remove_poll(rule: PollRule, seconds: float, margin: float = 2.5) -> bool:
     """Remove a poll within `seconds`, for the failure paths (start-up failure, the notifier):
     never raises, so that the answer still goes out."""
     deadline = Deadline(seconds)

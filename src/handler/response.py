@@ -66,18 +66,44 @@ def shorten_reason(reason: str) -> str:
     return reason if len(reason) <= MAX_REASON_CHARS else reason[: MAX_REASON_CHARS - 3] + "..."
 
 
+TRIMMED = "..."
+
+
+def _trim_data(data: Mapping[str, Any], excess: int) -> dict[str, str]:
+    """`data` shortened by at least `excess` bytes of JSON: the longest attribute first, cut and
+    ended with '...' (a list such as UserGroupIds at a comma, so every id left is whole)."""
+    trimmed = {str(k): str(v) for k, v in data.items()}
+    while excess > 0 and trimmed:
+        key = max(trimmed, key=lambda k: len(json.dumps(trimmed[k])))
+        value = trimmed[key]
+        size = len(json.dumps(value))
+        if size <= len(json.dumps(TRIMMED)):
+            break
+        # The longest prefix that fits (JSON escapes make some characters cost more than one byte).
+        low, high = 0, len(value)
+        while low < high:
+            middle = (low + high + 1) // 2
+            low, high = (
+                (middle, high) if len(json.dumps(value[:middle] + TRIMMED)) <= size - excess else (low, middle - 1)
+            )
+        keep = value[:low]
+        if "," in value and "," in keep:
+            keep = keep[: keep.rindex(",") + 1]
+        trimmed[key] = keep + TRIMMED
+        excess -= size - len(json.dumps(trimmed[key]))
+    return trimmed
+
+
 def encode_body(body: Mapping[str, Any]) -> bytes:
     """JSON-encode a response body so that it fits CloudFormation's 4096-byte limit.
 
-    Oversized Data turns the answer into FAILED (a SUCCESS without its Data would break
-    Fn::GetAtt later); oversized echoed fields are clipped.
+    Oversized Data is trimmed, never the status: the longest attributes are shortened and end
+    in '...' (README: Return values). Oversized echoed fields are clipped.
     """
     fitted = dict(body)
     encoded = json.dumps(fitted, default=str).encode()
     if len(encoded) > MAX_BODY_BYTES and fitted.get("Data"):
-        fitted["Data"] = {}
-        fitted["Status"] = "FAILED"
-        fitted["Reason"] = "The response Data exceeds CloudFormation's 4096-byte limit."
+        fitted["Data"] = _trim_data(fitted["Data"], len(encoded) - MAX_BODY_BYTES)
         encoded = json.dumps(fitted, default=str).encode()
     if len(encoded) > MAX_BODY_BYTES:
         for key in ("Reason", "PhysicalResourceId", "StackId", "RequestId", "LogicalResourceId"):
