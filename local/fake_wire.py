@@ -85,6 +85,12 @@ def handler_for(api: FakeElastiCache) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
+        def setup(self) -> None:
+            super().setup()
+            # Headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm and
+            # the client's delayed ACK hold the body back ~40 ms (measured: 44 ms per call).
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             params = dict(parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True))

@@ -213,13 +213,13 @@ def test_a_target_that_cannot_be_removed_keeps_its_permission_for_the_next_poll(
 ) -> None:
     poll = hand_over_a_delete(fake, receiver, invoke)
     hand_over.partial_failures["RemoveTargets"] = 1000
-    [answer] = invoke(poll, timeout=30)
+    [answer] = invoke(poll, timeout=10)
     assert answer.body["Status"] == "SUCCESS"
     # The target stayed: so do the permission it needs and the rule (DeleteRule would be refused).
     left = hand_over.leftovers()
     assert list(left["rules"].values()) == [["1"]] and len(left["statements"]) == 1
     hand_over.partial_failures.clear()
-    late = invoke(poll, timeout=30)  # the rule fires again: the late poll answers the same and cleans up
+    late = invoke(poll, timeout=10)  # the rule fires again: the late poll answers the same and cleans up
     assert {json.dumps(a.body, sort_keys=True) for a in late} == {json.dumps(answer.body, sort_keys=True)}
     assert hand_over.leftovers() == NOTHING_LEFT
 

@@ -311,7 +311,14 @@ class UserLifecycle:
         owner_checked = owner is None
         while user is not None and user["Status"] != "deleting":
             if not owner_checked and owner is not None:
-                self._check_owner(user, owner, adopt, deadline)
+                try:
+                    self._check_owner(user, owner, adopt, deadline)
+                except UserOperationError:
+                    # A duplicate delivery deleted it meanwhile (tags are refused once it is deleting).
+                    user = self.describe(user_id, waiter)
+                    if user is None or user["Status"] == "deleting":
+                        break
+                    raise
                 owner_checked = True
             if user["Status"] not in TRANSIENT_STATUSES and self._request_delete(user):
                 break
