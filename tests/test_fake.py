@@ -13,6 +13,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from local.fake_elasticache import FakeElastiCache
+from local.fake_handover import FakeHandOver, serve_hand_over
 from local.fake_wire import serve
 
 
@@ -153,3 +154,102 @@ def test_delete_user_leaves_its_groups_modifying_until_after_it_is_gone(api: tup
     assert group(client)["Status"] == "modifying"
     time.sleep(0.3)
     assert group(client)["Status"] == "active" and "u1" not in group(client)["UserIds"]
+
+
+def test_reads_lag_behind_writes(api: tuple[FakeElastiCache, Any]) -> None:
+    fake, client = api
+    fake.create_seconds, fake.read_lag_seconds, fake.group_modify_seconds = 0, 0.3, 0
+    fake.add_group("g1")
+    arn = create(client)
+    assert error(client.describe_users, UserId="u1")[:3:2] == ("UserNotFound", 404)
+    assert error(client.list_tags_for_resource, ResourceName=arn)[0] == "UserNotFound"
+    assert error(create, client=client)[0] == "UserAlreadyExists"  # the write side knows it
+    time.sleep(0.35)
+    assert status(client) == "active"
+    client.modify_user_group(UserGroupId="g1", UserIdsToAdd=["u1"])
+    assert group(client)["Status"] == "active" and "u1" not in group(client)["UserIds"]  # as it was
+    time.sleep(0.35)
+    assert "u1" in group(client)["UserIds"]
+
+
+def test_a_broken_action_fails_every_time(api: tuple[FakeElastiCache, Any]) -> None:
+    fake, client = api
+    fake.create_seconds = 0
+    create(client)
+    fake.broken["ModifyUser"] = "InvalidParameterValue"
+    for _ in range(3):
+        assert error(client.modify_user, UserId="u1", AccessString="off")[0] == "InvalidParameterValue"
+    assert status(client) == "active" and fake.users["u1"].access_string == "on ~* +@all"
+
+
+@pytest.fixture
+def hand_over_api() -> Iterator[tuple[FakeHandOver, Any, Any]]:
+    api = FakeHandOver()
+    with serve_hand_over(api) as endpoint:
+        config = Config(retries={"mode": "standard", "max_attempts": 1})
+        yield (
+            api,
+            boto3.client("events", endpoint_url=endpoint, config=config),
+            boto3.client("lambda", endpoint_url=endpoint, config=config),
+        )
+
+
+def test_eventbridge_refuses_what_aws_refuses(hand_over_api: tuple[FakeHandOver, Any, Any]) -> None:
+    _, events, _ = hand_over_api
+    assert error(events.put_rule, Name="r" * 65, ScheduleExpression="rate(1 minute)")[0] == "ValidationException"
+    assert error(events.put_rule, Name="a/b", ScheduleExpression="rate(1 minute)")[0] == "ValidationException"
+    assert error(events.remove_targets, Rule="missing", Ids=["1"])[0] == "ResourceNotFoundException"
+    assert (
+        error(events.put_targets, Rule="missing", Targets=[{"Id": "1", "Arn": "a"}])[0] == "ResourceNotFoundException"
+    )
+    events.delete_rule(Name="missing")  # "If you call delete rule multiple times ... all calls will succeed"
+    events.put_rule(Name="r1", ScheduleExpression="rate(1 minute)")
+    big = [{"Id": "1", "Arn": "arn:aws:lambda:us-east-1:123456789012:function:f", "Input": "x" * 8193}]
+    assert error(events.put_targets, Rule="r1", Targets=big)[0] == "ValidationException"
+    events.put_targets(Rule="r1", Targets=[{**big[0], "Input": "x" * 8192}])
+    code, message, _ = error(events.delete_rule, Name="r1")
+    assert code == "ValidationException" and "has targets" in message
+    events.remove_targets(Rule="r1", Ids=["1"])
+    events.delete_rule(Name="r1")
+
+
+def test_target_calls_can_partly_fail_with_http_200(hand_over_api: tuple[FakeHandOver, Any, Any]) -> None:
+    api, events, _ = hand_over_api
+    events.put_rule(Name="r1", ScheduleExpression="rate(1 minute)")
+    api.partial_failures = {"PutTargets": 1, "RemoveTargets": 1}
+    target = {"Id": "1", "Arn": "arn:aws:lambda:us-east-1:123456789012:function:f", "Input": "{}"}
+    answer = events.put_targets(Rule="r1", Targets=[target])
+    assert answer["FailedEntryCount"] == 1 and answer["FailedEntries"][0]["TargetId"] == "1"
+    assert api.leftovers()["rules"] == {"r1": []}
+    assert events.put_targets(Rule="r1", Targets=[target])["FailedEntryCount"] == 0
+    assert events.remove_targets(Rule="r1", Ids=["1"])["FailedEntryCount"] == 1
+    assert api.leftovers()["rules"] == {"r1": ["1"]}
+
+
+def test_lambda_permissions_conflict_vanish_and_fill_up(hand_over_api: tuple[FakeHandOver, Any, Any]) -> None:
+    _, _, lambda_ = hand_over_api
+    grant = {
+        "FunctionName": "elasticache-user-resource",
+        "Action": "lambda:InvokeFunction",
+        "Principal": "events.amazonaws.com",
+        "SourceArn": "arn:aws:events:us-east-1:123456789012:rule/" + "r" * 64,
+    }
+    lambda_.add_permission(StatementId="s1", **grant)
+    assert error(lambda_.add_permission, StatementId="s1", **grant)[:3:2] == ("ResourceConflictException", 409)
+    assert error(lambda_.remove_permission, FunctionName=grant["FunctionName"], StatementId="nope")[0] == (
+        "ResourceNotFoundException"
+    )
+    assert error(lambda_.add_permission, StatementId="s2", **{**grant, "FunctionName": "other"})[0] == (
+        "ResourceNotFoundException"
+    )
+    # Leaked statements fill the function's 20 KB resource policy: then every hand-over fails.
+    added = 1
+    while True:
+        try:
+            lambda_.add_permission(StatementId=f"leak-{added}", **grant)
+        except ClientError as refused:
+            assert refused.response["Error"]["Code"] == "PolicyLengthExceededException"
+            break
+        added += 1
+    assert 40 < added < 100
+    lambda_.remove_permission(FunctionName=grant["FunctionName"], StatementId="s1")
