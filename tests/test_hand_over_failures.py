@@ -17,7 +17,7 @@ from local.fake_handover import FakeHandOver
 from local.receiver import Receiver
 from tests.conftest import OWNER, ROOT, Invoke, load_event, stored_poll
 
-NOTHING_LEFT = {"rules": {}, "statements": []}
+NOTHING_LEFT: dict[str, Any] = {"rules": {}, "statements": []}
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:elasticache-user-resource:$LATEST"
 
 

@@ -7,10 +7,10 @@ from botocore.exceptions import ClientError
 
 from cfn_resource import answer_fields
 from exceptions import UserAlreadyExistsError, api_error, reason_for
-from handlers import Done, Failed
+from outcomes import Done, Failed
 from request import CfnRequest, PollState, Scope, echoed_physical_id, service_timeout
 from response import is_allowed_response_url
-from users import TagChange, UserSpec, modify_arguments
+from user_spec import TagChange, UserSpec, modify_arguments
 from work import Work
 
 SPEC = UserSpec("u1", "u1", "redis", "on ~* +@all", "password", ("Password-Number-0001",))

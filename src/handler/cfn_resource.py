@@ -31,6 +31,7 @@ from typing import Any
 from crhelper import CfnResource
 
 import handlers
+import outcomes
 from clients import aws_client, bounded_by, elasticache_client
 from config import Settings
 from deadline import Deadline
@@ -77,16 +78,16 @@ class Invocation:
     """The state of one invocation: reset by each `handle`."""
 
     started: float = field(default_factory=time.time)
-    claim: handlers.Claim = field(default_factory=handlers.Claim)
+    claim: outcomes.Claim = field(default_factory=outcomes.Claim)
     result: Result = Result.FAILED
-    pending: tuple[CfnRequest, handlers.Pending] | None = None
+    pending: tuple[CfnRequest, outcomes.Pending] | None = None
     answered: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def answer_fields(outcome: handlers.Done | handlers.Failed) -> tuple[str, str, dict[str, str], str]:
+def answer_fields(outcome: outcomes.Done | outcomes.Failed) -> tuple[str, str, dict[str, str], str]:
     """crhelper's Status, Reason, Data and the physical id, for a final outcome."""
-    if isinstance(outcome, handlers.Failed):
+    if isinstance(outcome, outcomes.Failed):
         return FAILED, outcome.reason, {}, outcome.physical_id
     return "SUCCESS", "", dict(outcome.data), outcome.physical_id
 
@@ -174,7 +175,7 @@ class UserResource(CfnResource):
             os.environ.get("AWS_ENDPOINT_URL_ELASTICACHE"), self.settings.deadline_margin
         )
         grace, schedule = self.settings.read_after_write_seconds, self.settings.schedule
-        env = handlers.Env(
+        env = outcomes.Env(
             UserLifecycle(client, schedule, grace),
             GroupMembership(client, schedule, grace),
             deadline,
@@ -183,17 +184,17 @@ class UserResource(CfnResource):
         )
         with bounded_by(deadline):
             outcome = handlers.handle(request, env)
-        if isinstance(outcome, handlers.Pending):
+        if isinstance(outcome, outcomes.Pending):
             outcome = self._hand_over(request, outcome)
-        if isinstance(outcome, handlers.Pending):
+        if isinstance(outcome, outcomes.Pending):
             # crhelper sends nothing for a poll that returns None, and hands a request over.
             return None if request.is_poll else outcome.physical_id
-        if isinstance(outcome, handlers.Failed):
+        if isinstance(outcome, outcomes.Failed):
             logger.error("request failed", extra={"reason": outcome.reason})
         self.Status, self.Reason, self.Data, physical_id = answer_fields(outcome)
         return physical_id
 
-    def _hand_over(self, request: CfnRequest, pending: handlers.Pending) -> handlers.Outcome:
+    def _hand_over(self, request: CfnRequest, pending: outcomes.Pending) -> outcomes.Outcome:
         """Leave the rest to poll re-invocations, or say why that cannot be."""
         invocation = self._invocation
         if invocation.answered:
@@ -217,7 +218,7 @@ class UserResource(CfnResource):
                 "characters). Retry the stack operation."
             )
         if why:
-            return handlers.Failed(f"User '{user}' is still changing at the invocation deadline, {why}", user)
+            return outcomes.Failed(f"User '{user}' is still changing at the invocation deadline, {why}", user)
         logger.info("still in progress at the deadline: handing over to poll re-invocations")
         invocation.pending = (request, pending)
         invocation.result = Result.HANDED_OVER
@@ -225,7 +226,7 @@ class UserResource(CfnResource):
             self._record_progress(request, pending)
         return pending
 
-    def _poll_event(self, request: CfnRequest, pending: handlers.Pending, rule_arn: str, name: str) -> dict[str, Any]:
+    def _poll_event(self, request: CfnRequest, pending: outcomes.Pending, rule_arn: str, name: str) -> dict[str, Any]:
         """The event each poll receives: the envelope and the PollState, nothing else."""
         event = {key: self._event[key] for key in CARRIED_KEYS if key in self._event}
         event.update(
@@ -240,7 +241,7 @@ class UserResource(CfnResource):
         )
         return event
 
-    def _record_progress(self, request: CfnRequest, pending: handlers.Pending) -> None:
+    def _record_progress(self, request: CfnRequest, pending: outcomes.Pending) -> None:
         """A poll that got further rewrites the rule's Input, so that the next poll does not
         repeat a ModifyUser that was accepted (each would start another modification)."""
         rule_arn = self._event[CRHELPER_RULE]

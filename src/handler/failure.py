@@ -24,8 +24,8 @@ from typing import Any
 from clients import bounded_by, elasticache_client
 from config import allowed_hosts
 from deadline import Deadline, PollSchedule
-from handlers import OnFailure
 from log import logger, quiet_libraries
+from outcomes import OnFailure
 from polling import remove_poll
 from properties import envelope_problem, is_user_id
 from request import CRHELPER_POLL, CfnRequest, Scope, echoed_physical_id, poll_rule_of

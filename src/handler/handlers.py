@@ -1,98 +1,31 @@
-"""The actions of Custom::ElastiCacheUser. Each takes a CfnRequest and returns an outcome:
-Done (answer SUCCESS), Failed (answer FAILED with a reason a person can act on) or Pending
-(still under way at the deadline: hand over to a poll, which resumes from `resume`).
+"""The actions of Custom::ElastiCacheUser. Each takes a CfnRequest and returns an outcome
+(`outcomes.py`: Done, Failed or Pending).
 
 They never touch CloudFormation's answer or crhelper; `cfn_resource.py` maps outcomes to
-answers. The one thing they report while working is the UserId of a user this request
-made (`Claim`), so that any answer sent meanwhile (crhelper's timeout timer) names it and
-the rollback deletes it.
+answers. A request that fails loses nothing: what it changed is undone (only what it really
+changed), a user it made is removed, and its answer names no user it did not make, so that
+CloudFormation's rollback deletes nothing else (`OnFailure`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from clients import bounded_by
-from deadline import Deadline
 from exceptions import DeadlineReached, PropertyError, UserAlreadyExistsError, UserOperationError
-from groups import GroupMembership
 from log import logger
+from outcomes import Done, Env, Failed, OnFailure, Outcome, Pending
 from properties import UserProperties, adopts_existing_user, is_user_id, needs_replacement
 from properties import parse_properties as parse
 from request import CfnRequest
 from secrets_source import passwords_for, reference_passwords
-from users import TagChange, UserLifecycle, modify_arguments, observed_spec
+from user_spec import TagChange, modify_arguments, observed_spec
 from work import Work
 
 if TYPE_CHECKING:
     from mypy_boto3_elasticache.type_defs import UserTypeDef
-
-
-@dataclass(frozen=True)
-class Done:
-    physical_id: str
-    data: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Failed:
-    reason: str
-    physical_id: str
-
-
-@dataclass(frozen=True)
-class Pending:
-    physical_id: str
-    resume: Mapping[str, Any] = field(default_factory=dict)
-
-
-Outcome = Done | Failed | Pending
-
-
-@dataclass
-class Claim:
-    """The UserId of the user this request made or took over, once it exists (per invocation)."""
-
-    user_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Env:
-    """What an action works with: the ElastiCache lifecycle, the time it has, its claim.
-
-    `cleanup` is the deadline of undoing a failed request's changes: later than `deadline`
-    (its budget is kept out of the work's), so a failure met at the deadline is still undone.
-    """
-
-    lifecycle: UserLifecycle
-    groups: GroupMembership
-    deadline: Deadline
-    claim: Claim = field(default_factory=Claim)
-    cleanup: Deadline | None = None
-
-    @property
-    def undo_deadline(self) -> Deadline:
-        return self.cleanup or self.deadline
-
-
-@dataclass(frozen=True)
-class OnFailure:
-    """How a failure of work on a user must be answered when the user's id is not the answer:
-    `answer` is the physical id (the Create's impossible id, or an Update's own), and `remove`
-    says the user was made by this request and is deleted first. Carried across a hand-over."""
-
-    answer: str
-    remove: bool
-
-    @classmethod
-    def read(cls, resume: Mapping[str, Any]) -> OnFailure | None:
-        value = resume.get("on_failure")
-        if not isinstance(value, Mapping) or not isinstance(value.get("answer"), str):
-            return None
-        return cls(value["answer"], bool(value.get("remove")))
 
 
 def user_data(user: UserTypeDef) -> dict[str, str]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exceptions import PropertyError
-from users import AuthenticationType, UserSpec
+from user_spec import AuthenticationType, UserSpec
 
 REQUEST_TYPES = ("Create", "Update", "Delete")
 ENVELOPE_FIELDS = ("RequestType", "ResponseURL", "StackId", "RequestId", "LogicalResourceId")

@@ -15,7 +15,7 @@ from typing import Any
 
 from polling import PollRule
 from properties import owner_tags
-from users import Ownership
+from user_spec import Ownership
 
 DEFAULT_SERVICE_TIMEOUT = 3600.0
 # Key of the event crhelper stores for polls under which the hand-over keeps its state.

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from properties import SecretReference
-from users import TagChange
+from user_spec import TagChange
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,82 @@
+"""What an action returns, and what it works with.
+
+Done (answer SUCCESS), Failed (answer FAILED with a reason a person can act on) or Pending
+(still under way at the deadline: hand over to a poll, which resumes from `resume`). The
+one thing an action reports while working is the UserId of a user this request made
+(`Claim`), so that any answer sent meanwhile (crhelper's timeout timer) names it and the
+rollback deletes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from deadline import Deadline
+from groups import GroupMembership
+from users import UserLifecycle
+
+
+@dataclass(frozen=True)
+class Done:
+    physical_id: str
+    data: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Failed:
+    reason: str
+    physical_id: str
+
+
+@dataclass(frozen=True)
+class Pending:
+    physical_id: str
+    resume: Mapping[str, Any] = field(default_factory=dict)
+
+
+Outcome = Done | Failed | Pending
+
+
+@dataclass
+class Claim:
+    """The UserId of the user this request made or took over, once it exists (per invocation)."""
+
+    user_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Env:
+    """What an action works with: the ElastiCache lifecycle, the time it has, its claim.
+
+    `cleanup` is the deadline of undoing a failed request's changes: later than `deadline`
+    (its budget is kept out of the work's), so a failure met at the deadline is still undone.
+    """
+
+    lifecycle: UserLifecycle
+    groups: GroupMembership
+    deadline: Deadline
+    claim: Claim = field(default_factory=Claim)
+    cleanup: Deadline | None = None
+
+    @property
+    def undo_deadline(self) -> Deadline:
+        return self.cleanup or self.deadline
+
+
+@dataclass(frozen=True)
+class OnFailure:
+    """How a failure of work on a user must be answered when the user's id is not the answer:
+    `answer` is the physical id (the Create's impossible id, or an Update's own), and `remove`
+    says the user was made by this request and is deleted first. Carried across a hand-over."""
+
+    answer: str
+    remove: bool
+
+    @classmethod
+    def read(cls, resume: Mapping[str, Any]) -> OnFailure | None:
+        value = resume.get("on_failure")
+        if not isinstance(value, Mapping) or not isinstance(value.get("answer"), str):
+            return None
+        return cls(value["answer"], bool(value.get("remove")))

@@ -1,0 +1,108 @@
+"""What a user should look like, and the pure rules between two such descriptions: the
+ModifyUser arguments that turn one into the other, tag changes, and ownership tags.
+
+Nothing here calls AWS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from mypy_boto3_elasticache.type_defs import UserTypeDef
+
+AuthenticationType = Literal["password", "iam", "no-password-required"]
+# DescribeUsers' Authentication.Type values, as the properties name them.
+DESCRIBED_AUTHENTICATION: dict[str, AuthenticationType] = {
+    "password": "password",
+    "iam": "iam",
+    "no-password": "no-password-required",
+}
+
+
+@dataclass(frozen=True)
+class UserSpec:
+    """What a user should look like. Passwords are kept out of repr so they never reach a log."""
+
+    user_id: str
+    user_name: str
+    engine: str
+    access_string: str
+    authentication: AuthenticationType
+    passwords: tuple[str, ...] = field(default=(), repr=False)
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def authentication_arguments(self) -> dict[str, Any]:
+        """The CreateUser / ModifyUser arguments that set this authentication."""
+        if self.authentication == "no-password-required":
+            return {"NoPasswordRequired": True}
+        if self.authentication == "iam":
+            return {"AuthenticationMode": {"Type": "iam"}}
+        return {"AuthenticationMode": {"Type": "password", "Passwords": list(self.passwords)}}
+
+
+def observed_spec(user: UserTypeDef) -> UserSpec:
+    """What DescribeUsers says of a user, as a UserSpec (its passwords cannot be read)."""
+    kind = str(user.get("Authentication", {}).get("Type", "password"))
+    return UserSpec(
+        user_id=user["UserId"],
+        user_name=user.get("UserName", ""),
+        engine=user.get("Engine", ""),
+        access_string=user.get("AccessString", ""),
+        authentication=DESCRIBED_AUTHENTICATION.get(kind, "password"),
+    )
+
+
+def modify_arguments(before: UserSpec | None, after: UserSpec, *, passwords_changed: bool) -> dict[str, Any]:
+    """The ModifyUser arguments that turn `before` into `after` ({} when nothing differs).
+
+    `before` None means unknown: everything is set. Passwords cannot be compared (ElastiCache
+    never shows them), so the caller says whether they changed.
+    """
+    arguments: dict[str, Any] = {}
+    if before is None or before.access_string != after.access_string:
+        arguments["AccessString"] = after.access_string
+    if (
+        before is None
+        or before.authentication != after.authentication
+        or (passwords_changed and after.authentication == "password")
+    ):
+        arguments.update(after.authentication_arguments())
+    if before is not None and before.engine != after.engine:
+        arguments["Engine"] = after.engine
+    return arguments
+
+
+@dataclass(frozen=True)
+class TagChange:
+    """Tags to remove and to set, applied against the user's actual tags."""
+
+    remove: tuple[str, ...] = ()
+    set: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def between(cls, old: Mapping[str, str], new: Mapping[str, str]) -> TagChange:
+        """The change from one set of template tags to another (only keys that differ)."""
+        return cls(tuple(k for k in old if k not in new), {k: v for k, v in new.items() if old.get(k) != v})
+
+    def __bool__(self) -> bool:
+        return bool(self.remove or self.set)
+
+
+class Ownership:
+    """The tags that mark a user as made (or adopted) by one owner, e.g. one stack resource."""
+
+    def __init__(self, tags: Mapping[str, str]) -> None:
+        self.tags = dict(tags)
+
+    def describe_mismatch(self, found: Mapping[str, str]) -> str | None:
+        """Why `found` does not mark the user as ours, or None when it does."""
+        differing = sorted(k for k, v in self.tags.items() if found.get(k) != v)
+        if not differing:
+            return None
+        if all(k not in found for k in differing):
+            return "it carries no ownership tags"
+        # Named by their last part (provider, stack-id, logical-id): reasons must stay short.
+        return "its ownership tags name another owner (" + ", ".join(k.rsplit(":", 1)[-1] for k in differing) + ")"
