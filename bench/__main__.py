@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
 
     prepare_environment()
     from local.fake_elasticache import FakeElastiCache
+    from local.fake_handover import FakeHandOver, serve_hand_over
     from local.fake_wire import serve
     from local.receiver import https_receiver
 
@@ -31,7 +32,12 @@ def main(argv: list[str] | None = None) -> int:
         api = FakeElastiCache()
         os.environ["AWS_ENDPOINT_URL_ELASTICACHE"] = stack.enter_context(serve(api))
         receiver = stack.enter_context(https_receiver())
+        hand_over = FakeHandOver()
+        os.environ["AWS_ENDPOINT_URL_EVENTBRIDGE"] = os.environ["AWS_ENDPOINT_URL_LAMBDA"] = stack.enter_context(
+            serve_hand_over(hand_over)
+        )
         from bench import busy, coldstart, lag, memory, scale
+        from bench import stack as stack_row
 
         figures = lag.report(api, receiver, deletions, repeats=1 if args.smoke else 5, with_pollers=not args.smoke)
         figures |= busy.report(api, receiver, repeats=1 if args.smoke else 3)
@@ -39,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         api.add_user("memory-user", tags=owner_tags())
         figures |= memory.report(json.dumps(delete_event(receiver.url("memory"), "memory-user", "memory")))
         figures |= scale.report(api, receiver, users=10 if args.smoke else 200, rate_limit=100.0, deletion=5.0)
+        figures |= stack_row.report(api, receiver, hand_over, users=3 if args.smoke else 500, rate_limit=20.0)
     if not args.smoke:
         verdicts = [
             ("detection lag, 4 s deletion, median <= 1 s", figures["lag_4"] <= 1.0),
@@ -47,6 +54,14 @@ def main(argv: list[str] | None = None) -> int:
             ("cold start <= 1.15x baseline", figures["ratio"] <= 1.15),
             ("peak RSS < 128 MB", figures["peak_mb"] < 128),
             ("all 200 scale answers SUCCESS", figures["success"] == 200),
+            (
+                "stack of 500: every Create and Delete SUCCESS",
+                figures["stack_create_success"] == figures["stack_delete_success"] == 500,
+            ),
+            (
+                "stack of 500: no request answered twice",
+                figures["stack_create_twice"] == figures["stack_delete_twice"] == 0,
+            ),
         ]
         print("\nTargets")
         for name, met in verdicts:
