@@ -39,6 +39,7 @@ os.environ.pop("AWS_PROFILE", None)
 
 import local  # noqa: E402, F401 - puts the function's modules on the import path
 from local.context import LambdaContext  # noqa: E402
+from local.engine import Engine  # noqa: E402
 from local.fake_elasticache import FakeElastiCache  # noqa: E402
 from local.fake_handover import FakeHandOver, serve_hand_over  # noqa: E402
 from local.fake_wire import serve  # noqa: E402
@@ -65,6 +66,13 @@ def receiver_session() -> Iterator[Receiver]:
 def receiver(receiver_session: Receiver) -> Receiver:
     receiver_session.reset()
     return receiver_session
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[Engine]:
+    """A real redis-server on 127.0.0.1 (installed with apt when missing: never skipped)."""
+    with Engine() as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
