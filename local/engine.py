@@ -120,6 +120,13 @@ class Engine:
         secrets = ["nopass"] if no_password else [f">{p}" for p in passwords]
         self.admin().execute_command("ACL", "SETUSER", name, "reset", *rules, *secrets)
 
+    def reset_users(self) -> None:
+        """Remove every user but the engine's own `default` (a fresh fake's engine)."""
+        admin = self.admin()
+        names = [str(n) for n in admin.execute_command("ACL", "USERS") if str(n) != "default"]
+        if names:
+            admin.execute_command("ACL", "DELUSER", *names)
+
     def delete_user(self, name: str) -> None:
         self.admin().execute_command("ACL", "DELUSER", name)
 

@@ -38,6 +38,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from local.engine import Engine
+from local.fake_access import EngineMirror
 from local.fake_groups import UserGroupsApi
 from local.fake_wire import ApiError, members, request_tags, tags_xml, user_xml
 
@@ -67,6 +69,8 @@ class FakeUser:
     modify_refused_until: float = 0.0
     # Until then, reads answer UserNotFound (read-after-write lag of a new user).
     visible_at: float = 0.0
+    # The access string as the engine prints it (what DescribeUsers reports), once mirrored.
+    reported_access_string: str = ""
 
     @property
     def arn(self) -> str:
@@ -92,8 +96,11 @@ class FakeGroup:
 
 
 @dataclass
-class FakeElastiCache(UserGroupsApi):
-    """The API's state. Times are seconds; every call is recorded in `calls`."""
+class FakeElastiCache(UserGroupsApi, EngineMirror):
+    """The API's state. Times are seconds; every call is recorded in `calls`. With an `engine`,
+    access strings are judged by the real engine and users mirrored onto it (fake_access.py)."""
+
+    engine: Engine | None = None
 
     delete_seconds: float = 0.0
     # Per-user deletion times, overriding delete_seconds (the benchmark deletes many at once).
@@ -140,6 +147,7 @@ class FakeElastiCache(UserGroupsApi):
         with self.lock:
             user = FakeUser(user_id=user_id, user_name=attributes.pop("user_name", user_id), **attributes)
             self.users[user_id] = user
+            self.mirror(user)
             return user
 
     def add_group(self, group_id: str, engine: str = "redis", members: tuple[str, ...] = ()) -> FakeGroup:
@@ -181,6 +189,7 @@ class FakeElastiCache(UserGroupsApi):
             if user.settle_at is not None and now >= user.settle_at:
                 if user.settle_to is None:
                     del self.users[user_id]
+                    self.unmirror(user)
                     self.gone_at[user_id] = user.settle_at
                     for group_id in user.user_group_ids:
                         if group_id in self.groups:
@@ -273,6 +282,7 @@ class FakeElastiCache(UserGroupsApi):
         tags = request_tags(params)
         if len(tags) > TAGS_PER_RESOURCE:
             raise ApiError("TagQuotaPerResourceExceeded", "The request cannot be processed: tag quota exceeded.")
+        self.checked_rules(params["AccessString"])
         user = self.add_user(
             user_id,
             user_name=params["UserName"],
@@ -296,6 +306,7 @@ class FakeElastiCache(UserGroupsApi):
                 "Only active users can be modified.",
             )
         if "AccessString" in params:
+            self.checked_rules(params["AccessString"])  # before anything changes
             user.access_string = params["AccessString"]
         if "Engine" in params:
             user.engine = params["Engine"].lower()
@@ -306,6 +317,7 @@ class FakeElastiCache(UserGroupsApi):
             user.authentication_type, user.password_count = "iam", 0
         if params.get("NoPasswordRequired") == "true":
             user.authentication_type, user.password_count = "no-password", 0
+        self.mirror(user)
         if self.modify_seconds:
             self.hold(user.user_id, "modifying", self.modify_seconds)
         return user_xml(user)

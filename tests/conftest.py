@@ -98,9 +98,11 @@ def moto(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture
-def fake(moto: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeElastiCache]:
-    """The stateful fake as ElastiCache; moto still serves the other services."""
-    api = FakeElastiCache()
+def fake(moto: str, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeElastiCache]:
+    """The stateful fake as ElastiCache, its users mirrored onto the real engine; moto still
+    serves the other services."""
+    engine.reset_users()
+    api = FakeElastiCache(engine=engine)
     with serve(api) as endpoint:
         monkeypatch.setenv("AWS_ENDPOINT_URL_ELASTICACHE", endpoint)
         yield api

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 
-from access_string import RESTRICTED, analyse, engine_table
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from access_string import RESTRICTED, analyse, engine_table
 from local.engine import Engine
 from tests.conftest import ROOT
 

@@ -45,7 +45,11 @@ def notify(event: Any) -> None:
 
 @pytest.fixture
 def unreachable_elasticache(monkeypatch: pytest.MonkeyPatch) -> None:
-    """ElastiCache on a port nothing listens on: every call fails with a connection error."""
+    """ElastiCache on a port nothing listens on: every call fails with a connection error,
+    retried until the notifier's lookup budget (shortened here) is spent."""
+    import failure
+
+    monkeypatch.setattr(failure, "LOOKUP_SECONDS", 2.0)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -105,5 +105,5 @@ def test_no_secret_reaches_logs_answers_or_poll_state(
         assert all(secret not in state for state in poll_state)
     assert "X-Amz-Signature" not in logs
     # The passwords did reach ElastiCache: the check above is not vacuous.
-    assert fake.users["secret-user"].passwords == [SECRET_VALUE]
+    assert fake.engine and fake.engine.authenticates("secret-user", SECRET_VALUE)
     assert rotated == NEW_PASSWORDS

@@ -13,7 +13,12 @@ from tests.conftest import OWNER, Invoke, load_event, stored_poll, with_properti
 
 
 def existing(fake: FakeElastiCache, user_id: str = "app-user-1") -> None:
-    fake.add_user(user_id, access_string="on ~app:* +@read +@write", tags={**OWNER, "team": "payments"})
+    fake.add_user(
+        user_id,
+        access_string="on ~app:* +@read +@write",
+        passwords=["Example-Passw0rd-1234567"],
+        tags={**OWNER, "team": "payments"},
+    )
 
 
 def update_event(receiver: Receiver, **properties: Any) -> dict[str, Any]:
@@ -45,7 +50,10 @@ def test_password_change_sends_only_the_new_passwords(
     assert answer.body["Status"] == "SUCCESS"
     [params] = modify_params(fake)
     assert params["AuthenticationMode.Type"] == "password" and "AccessString" not in params
-    assert fake.users["app-user-1"].passwords == ["New-Password-00001", "New-Password-00002"]
+    engine = fake.engine
+    assert engine and engine.authenticates("app-user-1", "New-Password-00001")
+    assert engine.authenticates("app-user-1", "New-Password-00002")
+    assert not engine.authenticates("app-user-1", "Example-Passw0rd-1234567")  # replaced, not added
 
 
 def test_switch_to_iam_authentication_in_place(fake: FakeElastiCache, receiver: Receiver, invoke: Invoke) -> None:

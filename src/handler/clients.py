@@ -5,8 +5,8 @@ botocore would retry a call up to its attempt limit whatever the deadline, each 
 bounded only by its socket timeouts, and would give up on throttling that outlasts its
 attempts however much time is left. Two hooks change that: no attempt starts, and no retry
 sleeps, once the current deadline has passed, so a call ends at most one attempt
-(connect + read timeout) after the deadline; and throttling past botocore's attempts is
-retried with backoff while time is left (a busy API is no reason to fail: measured, 200
+(connect + read timeout) after the deadline; and throttling or a connection failure past
+botocore's attempts is retried with backoff while time is left (a busy API is no reason to fail: measured, 200
 concurrent deletes against 100 requests/s otherwise failed some). Both timeouts are derived
 from the deadline margin so that one attempt always fits inside it.
 """
@@ -74,11 +74,13 @@ def _retry_within_deadline(
         return None
     if deadline.remaining() <= 0:
         raise DeadlineReached("deadline reached before an AWS retry")
-    if not throttled or attempts < MAX_ATTEMPTS:
+    # Throttling and connection failures (an overloaded endpoint: measured, 500 concurrent
+    # creates met connect timeouts) go on past botocore's attempts while time is left.
+    if not (throttled or caught_exception is not None) or attempts < MAX_ATTEMPTS:
         return None
     delay = min(2.0, 0.25 * 2.0 ** min(attempts - MAX_ATTEMPTS, 3)) * random.uniform(0.5, 1.0)
     if delay >= deadline.remaining():
-        raise DeadlineReached("deadline reached while AWS throttles")
+        raise DeadlineReached("deadline reached while AWS throttles or cannot be reached")
     return delay
 
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from access_string import analyse
 from exceptions import PropertyError
 from user_spec import AuthenticationType, UserSpec
 
@@ -258,6 +259,10 @@ def parse_properties(properties: Mapping[str, Any]) -> UserProperties:
     if engine not in ENGINES:
         raise PropertyError("Engine must be redis or valkey.")
     access_string = str(_text(properties, "AccessString"))
+    errors = analyse(access_string).errors
+    if errors:
+        more = f" ({len(errors) - 1} more problem(s) in it.)" if len(errors) > 1 else ""
+        raise PropertyError(errors[0].describe() + more)
     authentication, passwords, secret = _authentication(properties)
     if authentication == "no-password-required" and engine == "valkey":
         raise PropertyError("Valkey users cannot be no-password users: set Passwords or use IAM authentication.")
