@@ -13,7 +13,7 @@ SAM_ENV  := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 \
             $(shell command -v pyenv >/dev/null 2>&1 && pyenv versions --bare | grep -m1 '^$(RUNTIME)' | sed 's/^/PYENV_VERSION=/')
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
-.PHONY: help run lifecycle test lint lint-stack bench build deploy package publish invoke-local test-sam-local clean
+.PHONY: help run engine lifecycle test lint lint-stack bench build deploy package publish invoke-local test-sam-local clean
 
 help:
 	@echo "make run        - a Delete request end to end (moto + local HTTPS receiver)"
@@ -39,10 +39,14 @@ $(STAMP): requirements-dev.txt src/handler/requirements.txt
 run: $(STAMP)
 	$(BIN)/python -m local.run delete
 
-lifecycle: $(STAMP)
+# The real engine behind the fake: Debian's redis-server, installed with apt when missing.
+engine: $(STAMP)
+	@$(BIN)/python -m local.engine ensure >/dev/null
+
+lifecycle: engine
 	$(BIN)/python -m local.run lifecycle
 
-test: $(STAMP)
+test: engine
 	$(BIN)/ruff check .
 	$(BIN)/mypy src/handler local tests tests_sam_local bench lint cfn_lint_rules
 	$(BIN)/cfn-lint template.yaml
@@ -103,7 +107,7 @@ test-sam-local: $(STAMP) $(SAM_VENV)/.installed
 	@set -e; $(SAM_LOCAL_PREPARE); DOCKER_HOST=$$host timeout 600 $(BIN)/python -m pytest -s tests_sam_local
 
 BENCH_ARGS ?=
-bench: $(STAMP)
+bench: engine
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:

@@ -1,6 +1,7 @@
-"""cfn-lint rule E9101: every Custom::ElastiCacheUser in a template, checked with the
-handler's own validation (src/handler/properties.py: one source of truth, no second copy of
-the rules).
+"""cfn-lint rules for Custom::ElastiCacheUser in a template: E9101, every property checked with
+the handler's own validation (src/handler/properties.py and access_string.py: one source of
+truth, no second copy of the rules); W9102, access strings that work but probably not as
+meant, and the engine version they need.
 
     cfn-lint your-stack.yaml --append-rules cfn_lint_rules     (or: make lint-stack TEMPLATE=...)
 
@@ -23,6 +24,7 @@ _HANDLER = str(Path(__file__).resolve().parent.parent / "src" / "handler")
 if _HANDLER not in sys.path:
     sys.path.insert(0, _HANDLER)
 
+from access_string import analyse  # noqa: E402
 from exceptions import PropertyError  # noqa: E402
 from properties import KNOWN_PROPERTIES, parse_properties  # noqa: E402
 
@@ -149,6 +151,12 @@ class ElastiCacheUserProperties(CloudFormationLintRule):  # type: ignore[misc]
                     )
                 )
         checked = {k: _stand_in(k, v, properties) for k, v in properties.items()}
+        access = properties.get("AccessString")
+        errors = analyse(access).errors if isinstance(access, str) and access.strip() else []
+        for finding in errors:  # every broken rule of the string, each on the property's line
+            matches.append(RuleMatch([*path, "AccessString"], f"{RESOURCE_TYPE} {name}: {finding.describe()}"))
+        if errors:
+            checked["AccessString"] = STAND_INS["AccessString"]
         for key in [k for k in checked if k not in KNOWN_PROPERTIES]:
             matches.append(RuleMatch([*path, key], f"{RESOURCE_TYPE} {name}: Unknown property {key}."))
             del checked[key]
@@ -173,5 +181,38 @@ class ElastiCacheUserProperties(CloudFormationLintRule):  # type: ignore[misc]
                 # Take the failing property as valid and look for the next finding.
                 checked[failing] = (
                     "stand-in-user" if failing in ("UserId", "UserName") else STAND_INS.get(failing, "stand-in")
+                )
+        return matches
+
+
+class ElastiCacheUserAccessAdvice(CloudFormationLintRule):  # type: ignore[misc]
+    """Custom::ElastiCacheUser access strings do what they seem to."""
+
+    id = "W9102"
+    shortdesc = "Custom::ElastiCacheUser access string advice"
+    description = "Access strings that make an off user, grant dangerous commands, or need a newer engine"
+    source_url = "README.md#access-strings"
+    tags = ["resources", "elasticache", "custom"]
+
+    def match(self, cfn: Any) -> list[RuleMatch]:
+        matches: list[RuleMatch] = []
+        for name, resource in cfn.get_resources([RESOURCE_TYPE]).items():
+            properties = resource.get("Properties")
+            access = properties.get("AccessString") if isinstance(properties, Mapping) else None
+            if not isinstance(access, str) or not access.strip():
+                continue
+            path = ["Resources", name, "Properties", "AccessString"]
+            analysis = analyse(access)
+            for finding in analysis.warnings:
+                matches.append(RuleMatch(path, f"{RESOURCE_TYPE} {name}: {finding.describe()}"))
+            engine = properties.get("Engine")
+            if analysis.minimum_engine != "6.0" and isinstance(engine, str) and engine.lower() == "redis":
+                matches.append(
+                    RuleMatch(
+                        path,
+                        f"{RESOURCE_TYPE} {name}: AccessString needs Redis OSS {analysis.minimum_engine} or later "
+                        "(&channels: 6.2; %R~/%W~ keys, selectors, -command|subcommand: 7.0); a user group of "
+                        "older caches refuses it.",
+                    )
                 )
         return matches

@@ -46,6 +46,11 @@ def ensure_installed() -> str:
     return found
 
 
+def command(client: redis.Redis, *arguments: object) -> Any:
+    """One engine command (redis-py's execute_command is untyped)."""
+    return client.execute_command(*arguments)  # type: ignore[no-untyped-call]
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -108,32 +113,32 @@ class Engine:
         Checked on a scratch user: a refused rule never half-changes a real one."""
         admin = self.admin()
         try:
-            admin.execute_command("ACL", "SETUSER", "elasticache-fake-probe", "reset", *rules)
+            command(admin, "ACL", "SETUSER", "elasticache-fake-probe", "reset", *rules)
         except redis.ResponseError as error:
             return str(error)
         finally:
-            admin.execute_command("ACL", "DELUSER", "elasticache-fake-probe")
+            command(admin, "ACL", "DELUSER", "elasticache-fake-probe")
         return None
 
     def set_user(self, name: str, rules: Sequence[str], passwords: Sequence[str], no_password: bool) -> None:
         """Make `name` exactly these rules and passwords (ElastiCache replaces, never adds)."""
         secrets = ["nopass"] if no_password else [f">{p}" for p in passwords]
-        self.admin().execute_command("ACL", "SETUSER", name, "reset", *rules, *secrets)
+        command(self.admin(), "ACL", "SETUSER", name, "reset", *rules, *secrets)
 
     def reset_users(self) -> None:
         """Remove every user but the engine's own `default` (a fresh fake's engine)."""
         admin = self.admin()
-        names = [str(n) for n in admin.execute_command("ACL", "USERS") if str(n) != "default"]
+        names = [str(n) for n in command(admin, "ACL", "USERS") if str(n) != "default"]
         if names:
-            admin.execute_command("ACL", "DELUSER", *names)
+            command(admin, "ACL", "DELUSER", *names)
 
     def delete_user(self, name: str) -> None:
-        self.admin().execute_command("ACL", "DELUSER", name)
+        command(self.admin(), "ACL", "DELUSER", name)
 
     def canonical(self, name: str) -> str:
         """The user's rules as the engine prints them (ACL LIST), without its name, passwords
         and engine-only flags: the form ElastiCache reports its AccessString in."""
-        for line in self.admin().execute_command("ACL", "LIST"):
+        for line in command(self.admin(), "ACL", "LIST"):
             parts = str(line).split(" ")
             if parts[:2] == ["user", name]:
                 hidden = ("#", "nopass", "sanitize-payload", "resetchannels")
@@ -144,7 +149,7 @@ class Engine:
         """Whether `AUTH name password` succeeds on a fresh connection."""
         connection = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
         try:
-            return bool(connection.execute_command("AUTH", name, password))
+            return bool(command(connection, "AUTH", name, password))
         except (redis.AuthenticationError, redis.ResponseError):
             return False
         finally:
@@ -156,11 +161,11 @@ class Engine:
         admin.set_response_callback("COMMAND", lambda response, **_: response)  # the raw reply
         commands: dict[str, list[str]] = {}
         # COMMAND LIST names subcommands too ("config|get"): their parents list them.
-        for name in sorted(str(n) for n in admin.execute_command("COMMAND", "LIST") if "|" not in str(n)):
-            [entry] = admin.execute_command("COMMAND", "INFO", name)
+        for name in sorted(str(n) for n in command(admin, "COMMAND", "LIST") if "|" not in str(n)):
+            [entry] = command(admin, "COMMAND", "INFO", name)
             names = [str(sub[0]).split("|", 1)[-1] for sub in entry[9]] if len(entry) > 9 else []
             commands[name.lower()] = sorted(n.lower() for n in names)
-        categories = sorted(str(c) for c in admin.execute_command("ACL", "CAT"))
+        categories = sorted(str(c) for c in command(admin, "ACL", "CAT"))
         version = admin.info("server")["redis_version"]
         return {"engine": f"redis {version}", "categories": categories, "commands": commands}
 

@@ -70,3 +70,34 @@ def test_the_rule_is_the_handlers_validation(tmp_path: Path) -> None:
     (tmp_path / "stack.yaml").write_text(template)
     messages = [message for _, message in lint(tmp_path / "stack.yaml")[1]]
     assert any("Passwords[0] may hold only printable ASCII characters other than space, ','" in m for m in messages)
+
+
+def test_broken_access_strings_are_reported_token_by_token() -> None:
+    code, findings = lint(TEMPLATES / "bad-access.yaml")
+    assert code & 2 and code & 4  # errors and warnings
+    by_line = {(line, message.split(": ", 1)[1].split(":")[0]) for line, message in findings}
+    assert by_line == {
+        (11, "AccessString token 3 '+@reads'"),
+        (11, "AccessString token 4 '+gett'"),
+        (20, "AccessString token 2 'app"),
+        (29, "AccessString token 4 '>…'"),
+        (38, "AccessString token 4 '+config|get'"),
+        (47, "AccessString token 3 '(~b"),
+        (56, "AccessString token 3 '%R~logs"),
+    }
+    assert "Written-In-Here" not in str(findings)  # a password written in the string is never quoted
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "cfn-lint"),
+            str(TEMPLATES / "bad-access.yaml"),
+            "--append-rules",
+            str(ROOT / "cfn_lint_rules"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    warnings = re.findall(r"^W9102 .*NeverOn: (.*)$", done.stdout, flags=re.MULTILINE)
+    assert any("neither 'on' nor 'off'" in w for w in warnings) and any("-@dangerous" in w for w in warnings)
+    assert any("needs Redis OSS 7.0" in w for w in warnings)
