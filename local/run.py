@@ -54,6 +54,21 @@ class ProgressHandler(logging.Handler):
         )
 
 
+def show_engine(engine: Any, event: dict[str, Any]) -> None:
+    """What a client of the cache sees now: AUTH with each password the template names, and
+    the user's ACL on the engine."""
+    for key in ("OldResourceProperties", "ResourceProperties"):
+        properties = event.get(key) or {}
+        name = properties.get("UserName", "")
+        if not name:
+            continue
+        for password in properties.get("Passwords") or []:
+            verdict = "OK" if engine.authenticates(name, password) else "refused (WRONGPASS)"
+            print(f"engine: AUTH {name} {password[:4]}****  -> {verdict}")
+        if key == "ResourceProperties" or event.get("RequestType") == "Delete":
+            print(f"engine: ACL of {name}: {engine.canonical(name) or '(no such user)'}")
+
+
 @contextmanager
 def moto_elasticache() -> Iterator[str]:
     """moto server on 127.0.0.1 as every AWS service; yields its endpoint."""
@@ -130,11 +145,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"emulator: moto server (ElastiCache and every other service) on {endpoint}")
         fake = None
         if lifecycle:
+            from local.engine import Engine
             from local.fake_elasticache import FakeElastiCache
             from local.fake_wire import serve
 
+            engine = stack.enter_context(Engine())
+            print(f"engine: redis-server on 127.0.0.1:{engine.port}, each user mirrored onto it")
             fake = FakeElastiCache(
-                delete_seconds=args.delete_seconds, create_seconds=1.0, modify_seconds=1.0, group_modify_seconds=1.0
+                delete_seconds=args.delete_seconds,
+                create_seconds=1.0,
+                modify_seconds=1.0,
+                group_modify_seconds=1.0,
+                engine=engine,
             )
             # The platform stack's user groups, which the application's user joins and leaves.
             fake.add_group("app-readers", engine="valkey")
@@ -196,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(answer.body, indent=2))
             if answer.body.get("Status") != "SUCCESS":
                 status = 1
+            if fake is not None and fake.engine is not None:
+                show_engine(fake.engine, event)
         if fake is not None:
             print(
                 f"\nemulator saw {len(fake.calls)} calls: "
