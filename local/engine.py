@@ -70,8 +70,23 @@ class Engine:
         self.directory = tempfile.mkdtemp(prefix="engine-")
         self.port = _free_port()
         self._process = subprocess.Popen(
-            [server, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.directory, "--save", "",
-             "--appendonly", "no", "--daemonize", "no", "--logfile", str(Path(self.directory) / "redis.log")],
+            [
+                server,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                self.directory,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--logfile",
+                str(Path(self.directory) / "redis.log"),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

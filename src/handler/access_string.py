@@ -152,8 +152,13 @@ class _Parser:
         for position, token in enumerate(tokens, 1):
             if token.startswith("(") and not token.endswith(")"):
                 if partial is not None:
-                    self.add(partial[0], partial[1], f"this selector is dropped by the engine: token {position} "
-                             "opens another before it is closed with ')'.", "advice")
+                    self.add(
+                        partial[0],
+                        partial[1],
+                        f"this selector is dropped by the engine: token {position} "
+                        "opens another before it is closed with ')'.",
+                        "advice",
+                    )
                 partial = (position, token)
             elif partial is not None:
                 partial = (partial[0], f"{partial[1]} {token}")
