@@ -75,7 +75,8 @@ def user_xml(user: FakeUser) -> str:
         f"<UserId>{escape(user.user_id)}</UserId><UserName>{escape(user.user_name)}</UserName>"
         f"<Status>{user.status}</Status><Engine>{user.engine}</Engine>"
         "<MinimumEngineVersion>6.0</MinimumEngineVersion>"
-        f"<AccessString>{escape(user.reported_access_string or user.access_string)}</AccessString><UserGroupIds>{groups}</UserGroupIds>"
+        f"<AccessString>{escape(user.reported_access_string or user.access_string)}</AccessString>"
+        f"<UserGroupIds>{groups}</UserGroupIds>"
         f"<Authentication><Type>{user.authentication_type}</Type>"
         f"<PasswordCount>{user.password_count}</PasswordCount></Authentication><ARN>{user.arn}</ARN>"
     )
