@@ -17,7 +17,7 @@ from clients import bounded_by
 from exceptions import DeadlineReached, PropertyError, UserAlreadyExistsError, UserOperationError
 from log import logger
 from outcomes import Done, Env, Failed, OnFailure, Outcome, Pending
-from properties import UserProperties, adopts_existing_user, is_user_id, needs_replacement
+from properties import UserProperties, adopts_existing_user, binding_tags, is_user_id, needs_replacement
 from properties import parse_properties as parse
 from request import CfnRequest
 from secrets_source import passwords_for, reference_passwords
@@ -179,7 +179,7 @@ def _parse_in_scope(request: CfnRequest) -> UserProperties:
 
 def _desired(request: CfnRequest, properties: UserProperties) -> tuple[tuple[str, ...], dict[str, str]]:
     """The passwords (read from their secret if need be) and the tags, ownership included."""
-    return passwords_for(properties), {**properties.spec.tags, **request.owner.tags}
+    return passwords_for(properties), {**properties.spec.tags, **binding_tags(properties), **request.owner.tags}
 
 
 def create(request: CfnRequest, env: Env, replaces: str | None = None) -> Outcome:
@@ -290,7 +290,7 @@ def update(request: CfnRequest, env: Env) -> Outcome:
     old_groups = old.group_ids if old else ()
     work = Work.of(
         modify_arguments(before, target, passwords_changed=changed),
-        TagChange.between(before.tags if before else {}, target.tags),
+        TagChange.between({**before.tags, **binding_tags(old)} if before else {}, {**target.tags, **binding_tags(new)}),
         new.secret,
         join=tuple(g for g in new.group_ids if g not in old_groups),
         leave=tuple(g for g in old_groups if g not in new.group_ids),

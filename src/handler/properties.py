@@ -37,6 +37,8 @@ OWNER_TAG_PREFIX = "elasticache-user-resource:"
 PROVIDER_TAG = OWNER_TAG_PREFIX + "provider"
 STACK_TAG = OWNER_TAG_PREFIX + "stack-id"
 LOGICAL_ID_TAG = OWNER_TAG_PREFIX + "logical-id"
+# The Secrets Manager secret a user was declared with: the rotation function rotates only it.
+SECRET_TAG = OWNER_TAG_PREFIX + "password-secret"
 
 KNOWN_PROPERTIES = frozenset(
     {
@@ -266,6 +268,9 @@ def parse_properties(properties: Mapping[str, Any]) -> UserProperties:
     authentication, passwords, secret = _authentication(properties)
     if authentication == "no-password-required" and engine == "valkey":
         raise PropertyError("Valkey users cannot be no-password users: set Passwords or use IAM authentication.")
+    tags = _tags(properties.get("Tags"))
+    if secret is not None and secret.kind == "secretsmanager" and len(tags) > TAGS_MAX - 1:
+        raise PropertyError(f"Tags may hold at most {TAGS_MAX - 1} tags with PasswordSecretId (got {len(tags)}).")
     if authentication == "iam" and user_id.lower() != user_name:
         raise PropertyError("With IAM authentication, UserId must equal UserName (both lower-case).")
     return UserProperties(
@@ -276,12 +281,19 @@ def parse_properties(properties: Mapping[str, Any]) -> UserProperties:
             access_string=access_string,
             authentication=authentication,
             passwords=passwords,
-            tags=_tags(properties.get("Tags")),
+            tags=tags,
         ),
         secret=secret,
         adopt_existing=parse_bool("AdoptExistingUser", properties.get("AdoptExistingUser")),
         group_ids=_group_ids(properties.get("UserGroupIds")),
     )
+
+
+def binding_tags(properties: UserProperties | None) -> dict[str, str]:
+    """The tag that binds a user to its Secrets Manager secret (none for other passwords)."""
+    if properties is None or properties.secret is None or properties.secret.kind != "secretsmanager":
+        return {}
+    return {SECRET_TAG: properties.secret.name}
 
 
 def needs_replacement(old: UserSpec, new: UserSpec) -> list[str]:

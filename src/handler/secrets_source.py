@@ -16,18 +16,19 @@ SECRET_MAX_AGE = 60
 CLIENT_MARGIN = 10.0
 
 
-@functools.cache
 def _providers() -> tuple[Any, Any]:
     """powertools' Secrets Manager and SSM providers around deadline-bounded clients (boto3's
-    defaults would wait 60 s per attempt), kept for the life of the container: their cache
-    lives in them."""
+    defaults would wait 60 s per attempt), kept as long as their clients: their cache lives
+    in them."""
+    return _providers_of(aws_client("secretsmanager", CLIENT_MARGIN), aws_client("ssm", CLIENT_MARGIN))
+
+
+@functools.cache
+def _providers_of(secrets: Any, ssm: Any) -> tuple[Any, Any]:
     # Imported here: only requests that name a secret pay for it at cold start.
     from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 
-    return (
-        SecretsProvider(boto3_client=aws_client("secretsmanager", CLIENT_MARGIN)),
-        SSMProvider(boto3_client=aws_client("ssm", CLIENT_MARGIN)),
-    )
+    return SecretsProvider(boto3_client=secrets), SSMProvider(boto3_client=ssm)
 
 
 def _decode(raw: str) -> list[str]:
@@ -73,10 +74,34 @@ def read_passwords(reference: SecretReference, origin: str) -> list[str]:
         raise PropertyError(f"{origin} '{reference.name}': {error}") from None
 
 
+def pending_password(reference: SecretReference) -> str | None:
+    """The AWSPENDING password of a secret that is rotating right now (None: not rotating).
+    Read past powertools' cache: a rotation's stage moves within minutes."""
+    from botocore.exceptions import ClientError
+
+    try:
+        raw = aws_client("secretsmanager", CLIENT_MARGIN).get_secret_value(
+            SecretId=reference.name, VersionStage="AWSPENDING"
+        )["SecretString"]
+    except ClientError:
+        return None  # no pending version (ResourceNotFoundException), or not readable: as before
+    try:
+        pending = _decode(raw)
+    except PropertyError:
+        return None
+    return pending[0] if pending else None
+
+
 def reference_passwords(reference: SecretReference) -> tuple[str, ...]:
-    """The validated passwords a secret reference holds."""
+    """The validated passwords a secret reference holds. While a rotation is under way (an
+    AWSPENDING that differs from AWSCURRENT) both: setting only the current one would lock
+    out the clients the rotation's setSecret already moved to the pending one."""
     origin = "PasswordSecretId" if reference.kind == "secretsmanager" else "PasswordParameterName"
-    return check_passwords(read_passwords(reference, origin), f"The passwords in {origin}")
+    passwords = read_passwords(reference, origin)
+    pending = pending_password(reference) if reference.kind == "secretsmanager" else None
+    if pending is not None and pending not in passwords:
+        passwords = [passwords[0], pending]
+    return check_passwords(passwords, f"The passwords in {origin}")
 
 
 def passwords_for(properties: UserProperties) -> tuple[str, ...]:

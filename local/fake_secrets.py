@@ -1,0 +1,214 @@
+"""A stand-in for Secrets Manager's version stages, served over HTTP on 127.0.0.1 (JSON 1.1, as
+boto3 speaks it), for rotation: moto accepts what Secrets Manager refuses.
+
+As the Secrets Manager API reference and rotation guide say:
+- PutSecretValue with a ClientRequestToken that names an existing version: the same value is
+  an idempotent retry, another value is refused (ResourceExistsException: "You can't modify
+  an existing version, you can only create a new version"); VersionStages move each label
+  from the version that had it;
+- UpdateSecretVersionStage moves a label; moving AWSCURRENT needs RemoveFromVersionId to name
+  its holder (InvalidParameterException otherwise), and that version becomes AWSPREVIOUS;
+- GetSecretValue of a stage no version has: ResourceNotFoundException;
+- RotateSecret starts a rotation: a version with no value yet, labelled AWSPENDING, whose id
+  the steps receive as ClientRequestToken;
+- DescribeSecret reports RotationEnabled and VersionIdsToStages; GetRandomPassword honours
+  ExcludeCharacters and never yields a space unless IncludeSpace.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+import string
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:"
+
+
+class SecretsError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+@dataclass
+class Secret:
+    name: str
+    arn: str
+    versions: dict[str, str | None] = field(default_factory=dict)  # version id -> value (None: not yet)
+    stages: dict[str, list[str]] = field(default_factory=dict)  # version id -> labels
+    rotation_enabled: bool = False
+
+    def holder(self, stage: str) -> str | None:
+        return next((v for v, labels in self.stages.items() if stage in labels), None)
+
+    def move(self, stage: str, to: str) -> None:
+        for labels in self.stages.values():
+            if stage in labels:
+                labels.remove(stage)
+        self.stages.setdefault(to, []).append(stage)
+
+
+@dataclass
+class FakeSecrets:
+    secrets: dict[str, Secret] = field(default_factory=dict)
+    calls: list[str] = field(default_factory=list)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def add(self, name: str, value: str, rotation_enabled: bool = True) -> Secret:
+        with self.lock:
+            secret = Secret(name, ARN + name + "-" + secrets.token_hex(3), rotation_enabled=rotation_enabled)
+            version = str(uuid.uuid4())
+            secret.versions[version] = value
+            secret.stages[version] = ["AWSCURRENT"]
+            self.secrets[name] = secret
+            return secret
+
+    def current(self, name: str) -> str:
+        secret = self.secrets[name]
+        return str(secret.versions[str(secret.holder("AWSCURRENT"))])
+
+    def _secret(self, secret_id: str) -> Secret:
+        for secret in self.secrets.values():
+            if secret_id in (secret.name, secret.arn):
+                return secret
+        raise SecretsError("ResourceNotFoundException", "Secrets Manager can't find the specified secret.")
+
+    def call(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            self.calls.append(action)
+            method = getattr(self, "_" + action, None)
+            if method is None:
+                raise SecretsError("InvalidRequestException", f"{action} is not modelled.")
+            result: dict[str, Any] = method(body)
+            return result
+
+    def _DescribeSecret(self, body: dict[str, Any]) -> dict[str, Any]:
+        secret = self._secret(body["SecretId"])
+        return {
+            "ARN": secret.arn,
+            "Name": secret.name,
+            "RotationEnabled": secret.rotation_enabled,
+            "VersionIdsToStages": {v: list(s) for v, s in secret.stages.items() if s},
+        }
+
+    def _GetSecretValue(self, body: dict[str, Any]) -> dict[str, Any]:
+        secret = self._secret(body["SecretId"])
+        version = body.get("VersionId") or secret.holder(body.get("VersionStage", "AWSCURRENT"))
+        stage = body.get("VersionStage")
+        if (
+            version not in secret.versions
+            or secret.versions[version] is None
+            or (stage and stage not in secret.stages.get(version, []))
+        ):
+            raise SecretsError(
+                "ResourceNotFoundException",
+                "Secrets Manager can't find the specified secret value for staging label: " + str(stage),
+            )
+        return {
+            "ARN": secret.arn,
+            "Name": secret.name,
+            "VersionId": version,
+            "SecretString": secret.versions[version],
+            "VersionStages": list(secret.stages[version]),
+        }
+
+    def _PutSecretValue(self, body: dict[str, Any]) -> dict[str, Any]:
+        secret = self._secret(body["SecretId"])
+        version, value = str(body.get("ClientRequestToken") or uuid.uuid4()), str(body["SecretString"])
+        if secret.versions.get(version) not in (None, value):
+            raise SecretsError(
+                "ResourceExistsException", "You can't modify an existing version, you can only create a new version."
+            )
+        secret.versions[version] = value
+        secret.stages.setdefault(version, [])
+        for stage in body.get("VersionStages") or ["AWSCURRENT"]:
+            if stage == "AWSCURRENT" and secret.holder("AWSCURRENT") not in (None, version):
+                secret.move("AWSPREVIOUS", str(secret.holder("AWSCURRENT")))
+            secret.move(stage, version)
+        return {"ARN": secret.arn, "Name": secret.name, "VersionId": version}
+
+    def _UpdateSecretVersionStage(self, body: dict[str, Any]) -> dict[str, Any]:
+        secret = self._secret(body["SecretId"])
+        stage, to, source = body["VersionStage"], body.get("MoveToVersionId"), body.get("RemoveFromVersionId")
+        holder = secret.holder(stage)
+        if holder is not None and holder != to and source != holder:
+            raise SecretsError(
+                "InvalidParameterException",
+                f"The parameter RemoveFromVersionId can't be empty. Staging label {stage} is currently attached to "
+                f"version {holder}, so you must explicitly reference that version in RemoveFromVersionId.",
+            )
+        if to not in secret.versions:
+            raise SecretsError("ResourceNotFoundException", f"Version {to} does not exist.")
+        if stage == "AWSCURRENT" and holder not in (None, to):
+            secret.move("AWSPREVIOUS", str(holder))
+        secret.move(stage, str(to))
+        return {"ARN": secret.arn, "Name": secret.name}
+
+    def _RotateSecret(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Rotation starts: a new version (no value yet) labelled AWSPENDING; the rotation
+        function's steps are then invoked with its id (here: by the caller, as Secrets Manager)."""
+        secret = self._secret(body["SecretId"])
+        secret.rotation_enabled = True
+        version = str(body.get("ClientRequestToken") or uuid.uuid4())
+        secret.versions.setdefault(version, None)
+        secret.move("AWSPENDING", version)
+        return {"ARN": secret.arn, "Name": secret.name, "VersionId": version}
+
+    def _GetRandomPassword(self, body: dict[str, Any]) -> dict[str, Any]:
+        alphabet = [
+            c
+            for c in string.ascii_letters + string.digits + string.punctuation
+            if c not in str(body.get("ExcludeCharacters", ""))
+        ]
+        if body.get("IncludeSpace"):
+            alphabet.append(" ")
+        return {"RandomPassword": "".join(secrets.choice(alphabet) for _ in range(int(body.get("PasswordLength", 32))))}
+
+
+def _handler_for(api: FakeSecrets) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # see fake_wire.py
+
+        def do_POST(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            try:
+                status, result = 200, api.call(self.headers.get("X-Amz-Target", "").split(".")[-1], json.loads(raw))
+            except SecretsError as error:
+                status, result = 400, {"__type": error.code, "message": error.message}
+            data = json.dumps(result).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/x-amz-json-1.1")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+    return Handler
+
+
+@contextmanager
+def serve_secrets(api: FakeSecrets) -> Iterator[str]:
+    """Serve `api` on 127.0.0.1 for the block; yields its endpoint URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(api))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
