@@ -1,0 +1,250 @@
+"""Zero-downtime rotation: the four steps as Secrets Manager runs them (repeated, interrupted,
+three rotations in a row) while a client keeps connecting to the real engine with the
+password it read from the secret, cached for a while and re-read on WRONGPASS. No connection
+is refused; the same harness with a single-password rotation is refused, so the test can fail."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import boto3
+import pytest
+
+from local.context import LambdaContext
+from local.engine import Engine
+from local.fake_elasticache import FakeElastiCache
+from local.fake_secrets import FakeSecrets, serve_secrets
+from local.receiver import Receiver
+from tests.conftest import Invoke, load_event, with_properties
+
+SECRET = "elasticache/app-user-1"
+FIRST = "First-Passw0rd-000000001"
+
+
+@pytest.fixture(scope="session")
+def secrets_session() -> Iterator[tuple[FakeSecrets, str]]:
+    api = FakeSecrets()
+    with serve_secrets(api) as endpoint:
+        yield api, endpoint
+
+
+@pytest.fixture
+def secrets(secrets_session: tuple[FakeSecrets, str], monkeypatch: pytest.MonkeyPatch) -> FakeSecrets:
+    api, endpoint = secrets_session
+    api.secrets.clear()
+    api.calls.clear()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", endpoint)
+    return api
+
+
+@pytest.fixture
+def declared(fake: FakeElastiCache, secrets: FakeSecrets, receiver: Receiver, invoke: Invoke) -> str:
+    """A user declared with PasswordSecretId, through the custom resource (which binds it)."""
+    fake.modify_seconds = 0.3
+    user_arn = "arn:aws:elasticache:us-east-1:123456789012:user:app-user-1"
+    secrets.add(SECRET, json.dumps({"username": "app-user-1", "password": FIRST, "user_arn": user_arn}))
+    event = with_properties(load_event("create.json", receiver), Passwords=None, PasswordSecretId=SECRET)
+    [answer] = invoke(event)
+    assert answer.body["Status"] == "SUCCESS", answer.body["Reason"]
+    receiver.reset()
+    return SECRET
+
+
+def step(name: str, token: str, secret: str = SECRET, seconds: float = 30) -> None:
+    import rotation
+
+    rotation.lambda_handler({"SecretId": secret, "ClientRequestToken": token, "Step": name}, LambdaContext(seconds))
+
+
+def start(secret: str = SECRET) -> str:
+    return str(boto3.client("secretsmanager").rotate_secret(SecretId=secret)["VersionId"])
+
+
+def current_password(secret: str = SECRET) -> str:
+    return str(json.loads(boto3.client("secretsmanager").get_secret_value(SecretId=secret)["SecretString"])["password"])
+
+
+class Client(threading.Thread):
+    """An application: reads the secret, caches the password, connects every few tens of ms,
+    re-reads the secret on WRONGPASS."""
+
+    def __init__(self, engine: Engine, cache_seconds: float = 0.5, every: float = 0.03) -> None:
+        super().__init__(daemon=True)
+        self.engine, self.cache_seconds, self.every = engine, cache_seconds, every
+        self.accepted = self.refused = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        password, read_at = current_password(), time.monotonic()
+        while not self.stop.is_set():
+            if time.monotonic() - read_at > self.cache_seconds:
+                password, read_at = current_password(), time.monotonic()
+            if self.engine.authenticates("app-user-1", password):
+                self.accepted += 1
+            else:
+                self.refused += 1
+                password, read_at = current_password(), time.monotonic()
+            time.sleep(self.every)
+
+    def __enter__(self) -> Client:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.join()
+
+
+def rotate_like_secrets_manager(
+    set_secret: Callable[[str], None] = lambda token: step("setSecret", token), test: bool = True
+) -> str:
+    """One rotation, with the repeats Secrets Manager may make."""
+    token = start()
+    step("createSecret", token)
+    step("createSecret", token)  # a retried step reuses the stored pending version
+    set_secret(token)
+    set_secret(token)
+    if test:
+        step("testSecret", token)
+    step("finishSecret", token)
+    step("finishSecret", token)  # already current: nothing to do
+    return token
+
+
+def test_three_rotations_refuse_no_client(
+    declared: str, fake: FakeElastiCache, engine: Engine, secrets: FakeSecrets
+) -> None:
+    seen = {FIRST}
+    with Client(engine) as client:
+        for _ in range(3):
+            rotate_like_secrets_manager()
+            new = current_password()
+            assert new not in seen and engine.authenticates("app-user-1", new)
+            seen.add(new)
+            time.sleep(1.0)  # longer than the client's cache: the next rotation drops the old password
+    assert client.refused == 0 and client.accepted > 50, (client.accepted, client.refused)
+    assert not engine.authenticates("app-user-1", FIRST)  # dropped by the second rotation's setSecret
+    assert all(not set(p) & set(',"/@ ') for p in seen)
+
+
+def test_a_single_password_rotation_refuses_clients(
+    declared: str, fake: FakeElastiCache, engine: Engine, secrets: FakeSecrets
+) -> None:
+    def naive_set(token: str) -> None:
+        pending = json.loads(
+            boto3.client("secretsmanager").get_secret_value(SecretId=SECRET, VersionId=token)["SecretString"]
+        )["password"]
+        boto3.client("elasticache").modify_user(
+            UserId="app-user-1", AuthenticationMode={"Type": "password", "Passwords": [pending]}
+        )
+        time.sleep(0.5)  # the time between setSecret and finishSecret
+
+    with Client(engine) as client:
+        rotate_like_secrets_manager(naive_set, test=False)  # our testSecret would catch the one password
+    assert client.refused > 0
+
+
+def test_an_interrupted_set_secret_is_retried_and_converges(
+    declared: str, fake: FakeElastiCache, engine: Engine, secrets: FakeSecrets
+) -> None:
+    token = start()
+    step("createSecret", token)
+    fake.hold("app-user-1", "modifying", 3.0)
+    with pytest.raises(Exception, match="deadline"):
+        step("setSecret", token, seconds=3.0)  # 1 s of work (margin 2 s in tests): the user is still busy
+    assert fake.count("ModifyUser") == 0
+    step("setSecret", token)
+    step("testSecret", token)
+    step("finishSecret", token)
+    assert engine.authenticates("app-user-1", FIRST) and engine.authenticates("app-user-1", current_password())
+
+
+def test_test_secret_has_no_side_effects(declared: str, fake: FakeElastiCache, secrets: FakeSecrets) -> None:
+    token = start()
+    step("createSecret", token)
+    step("setSecret", token)
+    calls = len(secrets.calls), fake.count("ModifyUser")
+    step("testSecret", token)
+    step("testSecret", token)
+    writes = [c for c in secrets.calls[calls[0] :] if c in ("PutSecretValue", "UpdateSecretVersionStage")]
+    assert writes == [] and fake.count("ModifyUser") == calls[1]
+
+
+def refused(token: str, match: str, secret: str = SECRET) -> None:
+    import rotation
+
+    with pytest.raises(rotation.RotationError, match=match):
+        step("setSecret", token, secret)
+
+
+def test_refusals_change_nothing(declared: str, fake: FakeElastiCache, engine: Engine, secrets: FakeSecrets) -> None:
+    token = start()
+    step("createSecret", token)
+    # Not owned by this provider, or bound to another secret.
+    tags = dict(fake.users["app-user-1"].tags)
+    fake.users["app-user-1"].tags = {**tags, "elasticache-user-resource:password-secret": "elasticache/other"}
+    refused(token, "not declared with secret")
+    fake.users["app-user-1"].tags = {k: v for k, v in tags.items() if not k.endswith(":provider")}
+    refused(token, "not owned by this provider")
+    fake.users["app-user-1"].tags = tags
+    # A pending version that names another user.
+    other = json.dumps({"username": "someone", "password": "Other-Passw0rd-000000001", "user_arn": "x:user:someone"})
+    token2 = start()
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=SECRET, ClientRequestToken=token2, SecretString=other, VersionStages=["AWSPENDING"]
+    )
+    refused(token2, "different users")
+    # An IAM user.
+    token3 = start()
+    step("createSecret", token3)
+    fake.users["app-user-1"].authentication_type = "iam"
+    refused(token3, "iam user")
+    fake.users["app-user-1"].authentication_type = "password"
+    # Guards: a token that is not a version, a version that is current.
+    refused("no-such-version-token-000000000000", "has no stage")
+    assert fake.count("ModifyUser") == 0 and engine.authenticates("app-user-1", FIRST)
+
+
+def test_an_update_during_a_rotation_keeps_both_passwords(
+    declared: str, fake: FakeElastiCache, engine: Engine, secrets: FakeSecrets, receiver: Receiver, invoke: Invoke
+) -> None:
+    token = start()
+    step("createSecret", token)
+    step("setSecret", token)
+    pending = json.loads(
+        boto3.client("secretsmanager").get_secret_value(SecretId=SECRET, VersionId=token)["SecretString"]
+    )["password"]
+    # A stack update changes the authentication while the rotation is between setSecret and finishSecret.
+    event = load_event("update.json", receiver)
+    event = with_properties(event, Passwords=None, PasswordSecretId=SECRET)
+    event["OldResourceProperties"] = {**event["OldResourceProperties"], "Passwords": None}
+    event["OldResourceProperties"].pop("Passwords")
+    event["OldResourceProperties"]["PasswordParameterName"] = "/elasticache/old"
+    [answer] = invoke(event)
+    assert answer.body["Status"] == "SUCCESS", answer.body["Reason"]
+    assert engine.authenticates("app-user-1", FIRST) and engine.authenticates("app-user-1", pending)
+    step("testSecret", token)
+    step("finishSecret", token)
+    assert engine.authenticates("app-user-1", current_password())
+
+
+def test_the_rotation_role_grants_exactly_what_the_steps_call() -> None:
+    import re
+
+    from tests.test_template import HANDLER, camel, statements
+
+    code = (HANDLER / "rotation.py").read_text()
+    used = {f"secretsmanager:{camel(m)}" for m in re.findall(r"(?:self\.secrets|client)\.(\w+)\(", code)}
+    assert "secretsmanager:PutSecretValue" in used  # the scan found the calls
+    # Through UserLifecycle: settled/tags_of/modify; KMS for secrets under a customer key.
+    used |= {"elasticache:DescribeUsers", "elasticache:ListTagsForResource", "elasticache:ModifyUser"}
+    used |= {"logs:CreateLogStream", "logs:PutLogEvents", "kms:Decrypt", "kms:GenerateDataKey"}
+    granted = {a for s in statements("RotationRole", kms=True) for a in s["Action"]}
+    assert granted == used, (granted - used, used - granted)
+
+
+def test_the_secret_binding_is_written_by_the_custom_resource(declared: str, fake: FakeElastiCache) -> None:
+    assert fake.users["app-user-1"].tags["elasticache-user-resource:password-secret"] == SECRET
