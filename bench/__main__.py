@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["AWS_ENDPOINT_URL_EVENTBRIDGE"] = os.environ["AWS_ENDPOINT_URL_LAMBDA"] = stack.enter_context(
             serve_hand_over(hand_over)
         )
-        from bench import busy, coldstart, lag, memory, scale
+        from bench import busy, coldstart, lag, memory, rotation, scale
         from bench import stack as stack_row
 
         figures = lag.report(api, receiver, deletions, repeats=1 if args.smoke else 5, with_pollers=not args.smoke)
@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         api.add_user("memory-user", tags=owner_tags())
         figures |= memory.report(json.dumps(delete_event(receiver.url("memory"), "memory-user", "memory")))
         figures |= scale.report(api, receiver, users=10 if args.smoke else 200, rate_limit=100.0, deletion=5.0)
+        figures |= rotation.report(modify_seconds=0.5 if args.smoke else 5.0, repeats=1 if args.smoke else 3)
         figures |= stack_row.report(api, receiver, hand_over, users=3 if args.smoke else 500, rate_limit=20.0)
     if not args.smoke:
         verdicts = [

@@ -6,14 +6,13 @@ is refused; the same harness with a single-password rotation is refused, so the 
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import boto3
 import pytest
 
-from local.context import LambdaContext
+from local import rotation_driver as driver
 from local.engine import Engine
 from local.fake_elasticache import FakeElastiCache
 from local.fake_secrets import FakeSecrets, serve_secrets
@@ -54,73 +53,24 @@ def declared(fake: FakeElastiCache, secrets: FakeSecrets, receiver: Receiver, in
 
 
 def step(name: str, token: str, secret: str = SECRET, seconds: float = 30) -> None:
-    import rotation
-
-    rotation.lambda_handler({"SecretId": secret, "ClientRequestToken": token, "Step": name}, LambdaContext(seconds))
+    driver.step(secret, token, name, seconds)
 
 
-def start(secret: str = SECRET) -> str:
-    return str(boto3.client("secretsmanager").rotate_secret(SecretId=secret)["VersionId"])
+def start() -> str:
+    return driver.start(SECRET)
 
 
-def current_password(secret: str = SECRET) -> str:
-    return str(json.loads(boto3.client("secretsmanager").get_secret_value(SecretId=secret)["SecretString"])["password"])
-
-
-class Client(threading.Thread):
-    """An application: reads the secret, caches the password, connects every few tens of ms,
-    re-reads the secret on WRONGPASS."""
-
-    def __init__(self, engine: Engine, cache_seconds: float = 0.5, every: float = 0.03) -> None:
-        super().__init__(daemon=True)
-        self.engine, self.cache_seconds, self.every = engine, cache_seconds, every
-        self.accepted = self.refused = 0
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        password, read_at = current_password(), time.monotonic()
-        while not self.stop.is_set():
-            if time.monotonic() - read_at > self.cache_seconds:
-                password, read_at = current_password(), time.monotonic()
-            if self.engine.authenticates("app-user-1", password):
-                self.accepted += 1
-            else:
-                self.refused += 1
-                password, read_at = current_password(), time.monotonic()
-            time.sleep(self.every)
-
-    def __enter__(self) -> Client:
-        self.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop.set()
-        self.join()
-
-
-def rotate_like_secrets_manager(
-    set_secret: Callable[[str], None] = lambda token: step("setSecret", token), test: bool = True
-) -> str:
-    """One rotation, with the repeats Secrets Manager may make."""
-    token = start()
-    step("createSecret", token)
-    step("createSecret", token)  # a retried step reuses the stored pending version
-    set_secret(token)
-    set_secret(token)
-    if test:
-        step("testSecret", token)
-    step("finishSecret", token)
-    step("finishSecret", token)  # already current: nothing to do
-    return token
+def current_password() -> str:
+    return driver.password(SECRET)
 
 
 def test_three_rotations_refuse_no_client(
     declared: str, fake: FakeElastiCache, engine: Engine, secrets: FakeSecrets
 ) -> None:
     seen = {FIRST}
-    with Client(engine) as client:
+    with driver.Client(engine, "app-user-1", SECRET) as client:
         for _ in range(3):
-            rotate_like_secrets_manager()
+            driver.rotate(SECRET, seconds=30)
             new = current_password()
             assert new not in seen and engine.authenticates("app-user-1", new)
             seen.add(new)
@@ -133,17 +83,15 @@ def test_three_rotations_refuse_no_client(
 def test_a_single_password_rotation_refuses_clients(
     declared: str, fake: FakeElastiCache, engine: Engine, secrets: FakeSecrets
 ) -> None:
-    def naive_set(token: str) -> None:
-        pending = json.loads(
-            boto3.client("secretsmanager").get_secret_value(SecretId=SECRET, VersionId=token)["SecretString"]
-        )["password"]
+    with driver.Client(engine, "app-user-1", SECRET) as client:
+        token = start()
+        step("createSecret", token)
+        pending = driver.password(SECRET, VersionId=token)
         boto3.client("elasticache").modify_user(
             UserId="app-user-1", AuthenticationMode={"Type": "password", "Passwords": [pending]}
         )
         time.sleep(0.5)  # the time between setSecret and finishSecret
-
-    with Client(engine) as client:
-        rotate_like_secrets_manager(naive_set, test=False)  # our testSecret would catch the one password
+        step("finishSecret", token)
     assert client.refused > 0
 
 
@@ -214,9 +162,7 @@ def test_an_update_during_a_rotation_keeps_both_passwords(
     token = start()
     step("createSecret", token)
     step("setSecret", token)
-    pending = json.loads(
-        boto3.client("secretsmanager").get_secret_value(SecretId=SECRET, VersionId=token)["SecretString"]
-    )["password"]
+    pending = driver.password(SECRET, VersionId=token)
     # A stack update changes the authentication while the rotation is between setSecret and finishSecret.
     event = load_event("update.json", receiver)
     event = with_properties(event, Passwords=None, PasswordSecretId=SECRET)

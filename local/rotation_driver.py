@@ -1,0 +1,79 @@
+"""Driving a rotation as Secrets Manager does, and an application that uses the password meanwhile:
+shared by the rotation tests, `make rotate-demo` and the benchmark."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+
+import boto3
+
+from local.context import LambdaContext
+from local.engine import Engine
+
+STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
+
+
+def step(secret: str, token: str, name: str, seconds: float = 900) -> None:
+    """One invocation of the rotation function, as Secrets Manager makes it."""
+    import rotation
+
+    rotation.lambda_handler({"SecretId": secret, "ClientRequestToken": token, "Step": name}, LambdaContext(seconds))
+
+
+def start(secret: str) -> str:
+    """RotateSecret: a new AWSPENDING version; returns its id (the steps' ClientRequestToken)."""
+    return str(boto3.client("secretsmanager").rotate_secret(SecretId=secret)["VersionId"])
+
+
+def password(secret: str, **version: str) -> str:
+    """The password the secret holds (AWSCURRENT unless a VersionId / VersionStage is given)."""
+    value = boto3.client("secretsmanager").get_secret_value(SecretId=secret, **version)["SecretString"]
+    return str(json.loads(value)["password"])
+
+
+def rotate(
+    secret: str, on_step: Callable[[str], None] = lambda name: None, repeat: bool = True, seconds: float = 900
+) -> str:
+    """One whole rotation; with `repeat`, createSecret, setSecret and finishSecret run twice, as
+    Secrets Manager may run them. `on_step` is told each step after it ran."""
+    token = start(secret)
+    for name in STEPS:
+        for _ in range(2 if repeat and name != "testSecret" else 1):
+            step(secret, token, name, seconds)
+        on_step(name)
+    return token
+
+
+class Client(threading.Thread):
+    """An application: reads the secret's password, caches it for `cache_seconds`, connects
+    (AUTH) every `every` seconds, and re-reads the secret when refused (WRONGPASS)."""
+
+    def __init__(self, engine: Engine, user: str, secret: str, cache_seconds: float = 0.5, every: float = 0.03):
+        super().__init__(daemon=True)
+        self.engine, self.user, self.secret = engine, user, secret
+        self.cache_seconds, self.every = cache_seconds, every
+        self.accepted = self.refused = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        current, read_at = password(self.secret), time.monotonic()
+        while not self.stop.is_set():
+            if time.monotonic() - read_at > self.cache_seconds:
+                current, read_at = password(self.secret), time.monotonic()
+            if self.engine.authenticates(self.user, current):
+                self.accepted += 1
+            else:
+                self.refused += 1
+                current, read_at = password(self.secret), time.monotonic()
+            time.sleep(self.every)
+
+    def __enter__(self) -> Client:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.join()
