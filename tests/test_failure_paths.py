@@ -243,3 +243,20 @@ def test_create_over_a_foreign_user_fails_and_the_rollback_leaves_it(
     user = fake.users["app-user-1"]
     assert (user.tags, user.access_string, user.user_group_ids) == (FOREIGN, "on ~* +@all", ["app-readers"])
     assert not {"DeleteUser", "ModifyUser", "ModifyUserGroup", "AddTagsToResource"} & set(fake.actions())
+
+
+def test_a_replacement_past_its_service_timeout_still_echoes_the_old_id(
+    fake: FakeElastiCache, poll_function: str, receiver: Receiver, invoke: Invoke
+) -> None:
+    import time
+
+    fake.add_user("app-user-1", tags={**OWNER, "team": "payments"})
+    fake.create_seconds = 600  # the new user stays creating
+    started = time.time()
+    assert invoke(replacement(receiver, ServiceTimeout="4"), timeout=3.5) == []
+    poll = json.loads(stored_poll()[1])
+    assert poll["PhysicalResourceId"] == "app-user-2"  # the poll works on the new user ...
+    time.sleep(max(0.0, started + 4.2 - time.time()))
+    [answer] = invoke(poll, timeout=3.0)
+    assert answer.body["Status"] == "FAILED" and "ServiceTimeout (4 s)" in answer.body["Reason"]
+    assert answer.body["PhysicalResourceId"] == "app-user-1"  # ... and the failure answers the Update's own id

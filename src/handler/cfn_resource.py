@@ -218,7 +218,10 @@ class UserResource(CfnResource):
                 "characters). Retry the stack operation."
             )
         if why:
-            return outcomes.Failed(f"User '{user}' is still changing at the invocation deadline, {why}", user)
+            # A failure names the id the work's OnFailure says (an Update's own, not its replacement's).
+            on_failure = outcomes.OnFailure.read(pending.resume)
+            answer = on_failure.answer if on_failure else user
+            return outcomes.Failed(f"User '{user}' is still changing at the invocation deadline, {why}", answer)
         logger.info("still in progress at the deadline: handing over to poll re-invocations")
         invocation.pending = (request, pending)
         invocation.result = Result.HANDED_OVER
