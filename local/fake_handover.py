@@ -19,16 +19,16 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote
+
+from local.http_fake import QuietHandler, serve_on_loopback
 
 ACCOUNT = "arn:aws:{service}:us-east-1:123456789012:"
 RULE_NAME = re.compile(r"[.\-_A-Za-z0-9]{1,64}")
@@ -224,15 +224,7 @@ class FakeHandOver:
 
 
 def _handler_for(api: FakeHandOver) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def setup(self) -> None:
-            super().setup()
-            # Headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm and
-            # the client's delayed ACK hold the body back ~40 ms (measured: 44 ms per call).
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
+    class Handler(QuietHandler):
         def _body(self) -> dict[str, Any]:
             length = int(self.headers.get("Content-Length", "0"))
             raw = self.rfile.read(length) if length else b""
@@ -280,34 +272,13 @@ def _handler_for(api: FakeHandOver) -> type[BaseHTTPRequestHandler]:
                 self._reply(400, {"__type": error.code, "message": error.message})
 
         def _reply(self, status: int, body: dict[str, Any] | None, error_type: str = "") -> None:
+            headers = {"x-amzn-RequestId": str(uuid.uuid4())} | ({"x-amzn-ErrorType": error_type} if error_type else {})
             data = json.dumps(body).encode() if body is not None else b""
-            self.send_response(status)
-            self.send_header("Content-Type", "application/x-amz-json-1.1")
-            self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
-            if error_type:
-                self.send_header("x-amzn-ErrorType", error_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            try:
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up waiting (its timeout), as a real client would
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            pass
+            self.reply(status, data, "application/x-amz-json-1.1", headers)
 
     return Handler
 
 
-@contextmanager
-def serve_hand_over(api: FakeHandOver) -> Iterator[str]:
+def serve_hand_over(api: FakeHandOver) -> AbstractContextManager[str]:
     """Serve `api` on 127.0.0.1 for the block; yields its endpoint URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(api))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    return serve_on_loopback(_handler_for(api))

@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
 import string
 import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from local.http_fake import QuietHandler, serve_on_loopback
 
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:"
 
@@ -174,41 +174,18 @@ class FakeSecrets:
 
 
 def _handler_for(api: FakeSecrets) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def setup(self) -> None:
-            super().setup()
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # see fake_wire.py
-
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             try:
                 status, result = 200, api.call(self.headers.get("X-Amz-Target", "").split(".")[-1], json.loads(raw))
             except SecretsError as error:
                 status, result = 400, {"__type": error.code, "message": error.message}
-            data = json.dumps(result).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/x-amz-json-1.1")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            pass
+            self.reply(status, json.dumps(result).encode(), "application/x-amz-json-1.1")
 
     return Handler
 
 
-@contextmanager
-def serve_secrets(api: FakeSecrets) -> Iterator[str]:
+def serve_secrets(api: FakeSecrets) -> AbstractContextManager[str]:
     """Serve `api` on 127.0.0.1 for the block; yields its endpoint URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(api))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    return serve_on_loopback(_handler_for(api))

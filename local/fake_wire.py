@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import socket
 import struct
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractContextManager
+from http.server import BaseHTTPRequestHandler
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
+
+from local.http_fake import QuietHandler, serve_on_loopback
 
 if TYPE_CHECKING:
     from local.fake_elasticache import FakeElastiCache, FakeGroup, FakeUser
@@ -83,15 +83,7 @@ def user_xml(user: FakeUser) -> str:
 
 
 def handler_for(api: FakeElastiCache) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def setup(self) -> None:
-            super().setup()
-            # Headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm and
-            # the client's delayed ACK hold the body back ~40 ms (measured: 44 ms per call).
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             params = dict(parse_qsl(self.rfile.read(length).decode(), keep_blank_values=True))
@@ -127,18 +119,7 @@ def handler_for(api: FakeElastiCache) -> type[BaseHTTPRequestHandler]:
             self._reply(200, body)
 
         def _reply(self, status: int, body: str) -> None:
-            data = body.encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "text/xml")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            try:
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up waiting (its timeout), as a real client would
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            pass
+            self.reply(status, body.encode(), "text/xml")
 
     return Handler
 
@@ -150,16 +131,6 @@ def error_xml(error: ApiError) -> str:
     )
 
 
-@contextmanager
-def serve(api: FakeElastiCache) -> Iterator[str]:
+def serve(api: FakeElastiCache) -> AbstractContextManager[str]:
     """Serve `api` on 127.0.0.1 for the block; yields its endpoint URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(api))
-    server.daemon_threads = True
-    server.request_queue_size = 256
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    return serve_on_loopback(handler_for(api), backlog=256)

@@ -42,6 +42,7 @@ from local.context import LambdaContext  # noqa: E402
 from local.engine import Engine  # noqa: E402
 from local.fake_elasticache import FakeElastiCache  # noqa: E402
 from local.fake_handover import FakeHandOver, serve_hand_over  # noqa: E402
+from local.fake_secrets import FakeSecrets, serve_secrets  # noqa: E402
 from local.fake_wire import serve  # noqa: E402
 from local.receiver import Delivery, Receiver, https_receiver  # noqa: E402
 
@@ -145,6 +146,23 @@ def hand_over(hand_over_session: tuple[FakeHandOver, str], monkeypatch: pytest.M
     api.reset()
     monkeypatch.setenv("AWS_ENDPOINT_URL_EVENTBRIDGE", endpoint)
     monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", endpoint)
+    return api
+
+
+@pytest.fixture(scope="session")
+def secrets_session() -> Iterator[tuple[FakeSecrets, str]]:
+    api = FakeSecrets()
+    with serve_secrets(api) as endpoint:
+        yield api, endpoint
+
+
+@pytest.fixture
+def secrets(secrets_session: tuple[FakeSecrets, str], monkeypatch: pytest.MonkeyPatch) -> FakeSecrets:
+    """Secrets Manager's version stages as the API reference says (local/fake_secrets.py), emptied."""
+    api, endpoint = secrets_session
+    api.secrets.clear()
+    api.calls.clear()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", endpoint)
     return api
 
 

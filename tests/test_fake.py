@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from local.fake_elasticache import FakeElastiCache
 from local.fake_handover import FakeHandOver, serve_hand_over
+from local.fake_secrets import FakeSecrets, serve_secrets
 from local.fake_wire import serve
 
 
@@ -253,3 +254,39 @@ def test_lambda_permissions_conflict_vanish_and_fill_up(hand_over_api: tuple[Fak
         added += 1
     assert 40 < added < 100
     lambda_.remove_permission(FunctionName=grant["FunctionName"], StatementId="s1")
+
+
+def test_secrets_manager_versions_behave_as_documented() -> None:
+    api = FakeSecrets()
+    with serve_secrets(api) as endpoint:
+        client = boto3.client("secretsmanager", endpoint_url=endpoint)
+        api.add("s1", "first", rotation_enabled=False)
+        assert client.describe_secret(SecretId="s1")["RotationEnabled"] is False
+        token = client.rotate_secret(SecretId="s1")["VersionId"]
+        stages = client.describe_secret(SecretId="s1")["VersionIdsToStages"]
+        assert stages[token] == ["AWSPENDING"] and client.describe_secret(SecretId="s1")["RotationEnabled"]
+        # The pending version has no value until createSecret stores one.
+        assert error(client.get_secret_value, SecretId="s1", VersionId=token, VersionStage="AWSPENDING")[0] == (
+            "ResourceNotFoundException"
+        )
+        client.put_secret_value(
+            SecretId="s1", ClientRequestToken=token, SecretString="new", VersionStages=["AWSPENDING"]
+        )
+        client.put_secret_value(
+            SecretId="s1", ClientRequestToken=token, SecretString="new", VersionStages=["AWSPENDING"]
+        )
+        code = error(client.put_secret_value, SecretId="s1", ClientRequestToken=token, SecretString="other")[0]
+        assert code == "ResourceExistsException"  # a version's value never changes
+        current = next(v for v, s in stages.items() if "AWSCURRENT" in s)
+        code = error(
+            client.update_secret_version_stage, SecretId="s1", VersionStage="AWSCURRENT", MoveToVersionId=token
+        )[0]
+        assert code == "InvalidParameterException"  # moving AWSCURRENT names its holder
+        client.update_secret_version_stage(
+            SecretId="s1", VersionStage="AWSCURRENT", MoveToVersionId=token, RemoveFromVersionId=current
+        )
+        after = client.describe_secret(SecretId="s1")["VersionIdsToStages"]
+        assert "AWSCURRENT" in after[token] and after[current] == ["AWSPREVIOUS"]
+        assert client.get_secret_value(SecretId="s1")["SecretString"] == "new"
+        password = client.get_random_password(PasswordLength=64, ExcludeCharacters=',"/@')["RandomPassword"]
+        assert len(password) == 64 and not set(password) & set(',"/@ ')

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 
 import boto3
 import pytest
@@ -15,28 +14,12 @@ import pytest
 from local import rotation_driver as driver
 from local.engine import Engine
 from local.fake_elasticache import FakeElastiCache
-from local.fake_secrets import FakeSecrets, serve_secrets
+from local.fake_secrets import FakeSecrets
 from local.receiver import Receiver
 from tests.conftest import Invoke, load_event, with_properties
 
 SECRET = "elasticache/app-user-1"
 FIRST = "First-Passw0rd-000000001"
-
-
-@pytest.fixture(scope="session")
-def secrets_session() -> Iterator[tuple[FakeSecrets, str]]:
-    api = FakeSecrets()
-    with serve_secrets(api) as endpoint:
-        yield api, endpoint
-
-
-@pytest.fixture
-def secrets(secrets_session: tuple[FakeSecrets, str], monkeypatch: pytest.MonkeyPatch) -> FakeSecrets:
-    api, endpoint = secrets_session
-    api.secrets.clear()
-    api.calls.clear()
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", endpoint)
-    return api
 
 
 @pytest.fixture
