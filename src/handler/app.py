@@ -19,7 +19,6 @@ from cfn_resource import Result, UserResource  # noqa: E402
 from clients import elasticache_client  # noqa: E402
 from config import Settings, allowed_hosts  # noqa: E402
 from log import SERVICE, logger  # noqa: E402
-from polling import PollRule, remove_poll  # noqa: E402
 from request import CRHELPER_PERMISSION, CRHELPER_RULE, echoed_physical_id  # noqa: E402
 from response import answer_failed, is_allowed_response_url  # noqa: E402
 
@@ -43,6 +42,8 @@ def _answer_start_failure(event: Any, context: Any) -> Result:
     if not isinstance(event, dict):
         return Result.IGNORED
     if CRHELPER_RULE in event and is_allowed_response_url(event.get("ResponseURL"), allowed_hosts()):
+        from polling import PollRule, remove_poll
+
         # A poll of a function that cannot start: stop it, or EventBridge invokes it for ever.
         remove_poll(
             PollRule.from_arn(

@@ -26,9 +26,9 @@ from config import allowed_hosts
 from deadline import Deadline, PollSchedule
 from log import logger, quiet_libraries
 from outcomes import OnFailure
-from polling import remove_poll
+from polling import PollRule, remove_poll
 from properties import envelope_problem, is_user_id
-from request import CRHELPER_POLL, CfnRequest, Scope, echoed_physical_id, poll_rule_of
+from request import CRHELPER_PERMISSION, CRHELPER_POLL, CRHELPER_RULE, CfnRequest, Scope, echoed_physical_id
 from response import answer_failed
 from users import UserLifecycle
 
@@ -42,6 +42,15 @@ class Made(enum.Enum):
     YES = "yes"
     NO = "no"
     UNKNOWN = "unknown"
+
+
+def poll_rule_of(event: Mapping[str, Any], request: CfnRequest, function: str) -> PollRule:
+    """The poll a failed invocation may have left: the one a poll event names, else the one
+    its hand-over would have made (deterministic names: a half-made one is found too)."""
+    rule, permission = event.get(CRHELPER_RULE), event.get(CRHELPER_PERMISSION)
+    if isinstance(rule, str) and isinstance(permission, str):
+        return PollRule.from_arn(rule, function, permission)
+    return PollRule(request.poll_rule_name, function, request.poll_rule_name)
 
 
 def made_user(request: CfnRequest) -> Made:

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from access_string import analyse
 from exceptions import PropertyError
 from user_spec import AuthenticationType, UserSpec
 
@@ -261,6 +260,8 @@ def parse_properties(properties: Mapping[str, Any]) -> UserProperties:
     if engine not in ENGINES:
         raise PropertyError("Engine must be redis or valkey.")
     access_string = str(_text(properties, "AccessString"))
+    from access_string import analyse  # Create and Update only: a Delete's cold start skips it
+
     errors = analyse(access_string).errors
     if errors:
         more = f" ({len(errors) - 1} more problem(s) in it.)" if len(errors) > 1 else ""

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from polling import PollRule
 from properties import owner_tags
 from user_spec import Ownership
 
@@ -164,12 +163,3 @@ class CfnRequest:
         EventBridge limit that crhelper's LogicalResourceId + 8 overflows (its issue #61)."""
         digest = hashlib.sha256(f"{self.stack_id}|{self.logical_id}|{self.request_id}".encode()).hexdigest()
         return f"{self.logical_id[:47]}-{digest[:16]}"
-
-
-def poll_rule_of(event: Mapping[str, Any], request: CfnRequest, function: str) -> PollRule:
-    """The poll a failed invocation may have left: the one a poll event names, else the one
-    its hand-over would have made (deterministic names: a half-made one is found too)."""
-    rule, permission = event.get(CRHELPER_RULE), event.get(CRHELPER_PERMISSION)
-    if isinstance(rule, str) and isinstance(permission, str):
-        return PollRule.from_arn(rule, function, permission)
-    return PollRule(request.poll_rule_name, function, request.poll_rule_name)
