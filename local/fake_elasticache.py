@@ -134,12 +134,16 @@ class FakeElastiCache(UserGroupsApi, EngineMirror):
     gone_at: dict[str, float] = field(default_factory=dict)
     group_active_at: dict[str, float] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    answered: threading.Condition = field(init=False)
     throttled: int = 0
     # What the modelled API answered (injected faults not counted): error codes, and successes.
     refused: dict[str, int] = field(default_factory=dict)
     succeeded: dict[str, int] = field(default_factory=dict)
     _bucket: float = 0.0
     _bucket_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.answered = threading.Condition(self.lock)
 
     # Setting the scene ---------------------------------------------------------------------
 
@@ -171,6 +175,12 @@ class FakeElastiCache(UserGroupsApi, EngineMirror):
     def count(self, action: str) -> int:
         with self.lock:
             return sum(1 for name, _ in self.calls if name == action)
+
+    def wait_for_call(self, action: str, times: int = 1, timeout: float = 10.0) -> bool:
+        """Block until `action` has been answered `times` times (True), or `timeout` passed: tests
+        wait on what the fake saw, not on a sleep that assumes an idle machine."""
+        with self.answered:
+            return self.answered.wait_for(lambda: self.succeeded.get(action, 0) >= times, timeout)
 
     def accepted(self, action: str) -> int:
         """How many calls of `action` succeeded."""
@@ -262,6 +272,7 @@ class FakeElastiCache(UserGroupsApi, EngineMirror):
                 self.refused[error.code] = self.refused.get(error.code, 0) + 1
                 raise
             self.succeeded[action] = self.succeeded.get(action, 0) + 1
+            self.answered.notify_all()
             return result
 
     def _DescribeUsers(self, params: dict[str, str]) -> str:

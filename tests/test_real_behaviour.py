@@ -122,7 +122,7 @@ def test_timer_answer_after_create_user_names_the_new_user(fake: FakeElastiCache
     [answer] = receiver.wait_for(1, timeout=5)
     assert (answer.body["Status"], answer.body["Reason"]) == ("FAILED", "Execution timed out")
     assert answer.body["PhysicalResourceId"] == "app-user-1"
-    time.sleep(1.0)
+    fake.wait_for_call("DescribeUsers", times=2)  # the handler's slow check has returned
     rollback = load_event("delete.json", receiver, PhysicalResourceId="app-user-1")
     UserResource(Settings.from_environment()).handle(rollback, LambdaContext(30))
     assert receiver.wait_for(2)[-1].body["Status"] == "SUCCESS" and "app-user-1" in fake.gone_at
