@@ -175,7 +175,7 @@ def test_a_password_holding_another_is_redacted_whole() -> None:
 def test_group_changes_are_undone_even_when_the_deadline_cut_the_work(
     fake: FakeElastiCache, receiver: Receiver, invoke: Invoke
 ) -> None:
-    fake.group_modify_seconds = 0.05
+    fake.group_modify_seconds = 0.5  # undoing the join must wait for the group: time the deadline no longer has
     fake.add_user("app-user-1", tags={**OWNER, "team": "payments"})
     fake.add_group("app-writers")
     fake.faults = [("ModifyUser", "InvalidUserState")] * 200  # busy until the deadline
