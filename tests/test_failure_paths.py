@@ -15,7 +15,7 @@ from local.context import LambdaContext
 from local.fake_elasticache import FakeElastiCache
 from local.fake_handover import FakeHandOver
 from local.receiver import Receiver
-from tests.conftest import OWNER, Invoke, load_event, stored_poll, with_properties
+from tests.conftest import OWNER, ROOT, Invoke, load_event, stored_poll, with_properties
 
 FOREIGN = {"owner": "someone-else"}
 
@@ -260,3 +260,26 @@ def test_a_replacement_past_its_service_timeout_still_echoes_the_old_id(
     [answer] = invoke(poll, timeout=3.0)
     assert answer.body["Status"] == "FAILED" and "ServiceTimeout (4 s)" in answer.body["Reason"]
     assert answer.body["PhysicalResourceId"] == "app-user-1"  # ... and the failure answers the Update's own id
+
+
+def test_a_take_over_handed_over_never_names_the_adopted_user(
+    fake: FakeElastiCache, poll_function: str, receiver: Receiver, invoke: Invoke
+) -> None:
+    import time
+
+    import failure
+
+    fake.add_user("app-user-1", tags=dict(FOREIGN))
+    fake.faults = [("ModifyUser", "InvalidUserState")] * 100  # still busy at the deadline: handed over
+    started = time.time()
+    event = create(receiver, AdoptExistingUser="true", ServiceTimeout="4", Passwords=None, NoPasswordRequired="true")
+    assert invoke(event, timeout=3.5) == []
+    poll = json.loads(stored_poll()[1])
+    time.sleep(max(0.0, started + 4.2 - time.time()))
+    [answer] = invoke(poll, timeout=3.0)  # past ServiceTimeout: the poll gives up
+    assert answer.body["Status"] == "FAILED" and answer.body["PhysicalResourceId"].startswith("not-created_")
+    # So does the notifier, for a poll of that take-over that died.
+    record = json.loads((ROOT / "tests" / "events" / "async-failure-create.json").read_text())
+    failure.lambda_handler({**record, "requestPayload": poll}, LambdaContext(60))
+    assert receiver.wait_for(2)[-1].body["PhysicalResourceId"] == answer.body["PhysicalResourceId"]
+    assert "app-user-1" in fake.users and "DeleteUser" not in fake.actions()

@@ -218,9 +218,7 @@ class UserResource(CfnResource):
                 "characters). Retry the stack operation."
             )
         if why:
-            # A failure names the id the work's OnFailure says (an Update's own, not its replacement's).
-            on_failure = outcomes.OnFailure.read(pending.resume)
-            answer = on_failure.answer if on_failure else user
+            answer = outcomes.cut_short_id(request.request_type, user, outcomes.OnFailure.read(pending.resume))
             return outcomes.Failed(f"User '{user}' is still changing at the invocation deadline, {why}", answer)
         logger.info("still in progress at the deadline: handing over to poll re-invocations")
         invocation.pending = (request, pending)
@@ -283,8 +281,8 @@ class UserResource(CfnResource):
         except PollSetupError as error:
             with invocation.lock:
                 invocation.answered = False  # nobody polls: this invocation answers FAILED itself
-            # A failed Update echoes its own physical id; a Create names the user it made.
-            self.PhysicalResourceId = request.physical_id if request.request_type == "Update" else pending.physical_id
+            on_failure = outcomes.OnFailure.read(pending.resume)
+            self.PhysicalResourceId = outcomes.cut_short_id(request.request_type, pending.physical_id, on_failure)
             raise HandOverError(
                 f"User '{pending.physical_id}' is still changing at the invocation deadline, and the hand-over "
                 f"to polling could not be set up ({error}). Check the provider's EventBridge and Lambda "
@@ -321,14 +319,23 @@ class UserResource(CfnResource):
                 return
             invocation.answered = True
         if not self.PhysicalResourceId:
-            # The timer's answer, sent while the action runs: a Create names the user it made (its
-            # rollback deletes it); any other request echoes its own physical id.
-            made = invocation.claim.user_id if self._event.get("RequestType") == "Create" else None
-            self.PhysicalResourceId = made or echoed_physical_id(self._event)
+            self.PhysicalResourceId = self._timer_physical_id()
         self.Data.pop("PhysicalResourceId", None)  # crhelper's poll bookkeeping, not an attribute
         self.Reason = shorten_reason(str(self.Reason))
         invocation.result = Result.FAILED if FAILED in (status, self.Status) else Result.SUCCEEDED
         super()._send(status, shorten_reason(reason), send_response=self._put)  # type: ignore[misc]
+
+    def _timer_physical_id(self) -> str:
+        """The id of crhelper's timer answer, sent while the action runs: a Create names the
+        user it made (its rollback deletes it), an Update or Delete echoes its own id; a poll
+        answers as its work's OnFailure says (a take-over never names the user it adopted)."""
+        request_type = str(self._event.get("RequestType", ""))
+        if CRHELPER_POLL in self._event:
+            state = PollState.read(self._event.get(POLL_STATE), 0.0, 0.0)
+            on_failure = outcomes.OnFailure.read(state.resume)
+            return outcomes.cut_short_id(request_type, echoed_physical_id(self._event), on_failure)
+        made = self._invocation.claim.user_id if request_type == "Create" else None
+        return made or echoed_physical_id(self._event)
 
     def _put(self, url: str, body: Mapping[str, Any], _ssl_verify: object) -> None:
         put_response(

@@ -25,7 +25,7 @@ from clients import bounded_by, elasticache_client
 from config import allowed_hosts
 from deadline import Deadline, PollSchedule
 from log import logger, quiet_libraries
-from outcomes import OnFailure
+from outcomes import OnFailure, cut_short_id
 from polling import PollRule, remove_poll
 from properties import envelope_problem, is_user_id
 from request import CRHELPER_PERMISSION, CRHELPER_POLL, CRHELPER_RULE, CfnRequest, Scope, echoed_physical_id
@@ -83,9 +83,8 @@ def timed_out(record: Mapping[str, Any]) -> bool:
 
 def physical_id_for(request: CfnRequest, record: Mapping[str, Any]) -> str | None:
     """The physical id of the FAILED answer, or None when no answer should be added."""
-    on_failure = OnFailure.read(request.state.resume) if request.is_poll else None
-    if on_failure is not None:
-        return on_failure.answer
+    if request.is_poll:  # as the poll's work says: a take-over never names the user it adopted
+        return cut_short_id(request.request_type, request.physical_id, OnFailure.read(request.state.resume))
     if request.physical_id:
         return request.physical_id
     made = made_user(request)

@@ -80,3 +80,13 @@ class OnFailure:
         if not isinstance(value, Mapping) or not isinstance(value.get("answer"), str):
             return None
         return cls(value["answer"], bool(value.get("remove")))
+
+
+def cut_short_id(request_type: str, user_id: str, on_failure: OnFailure | None) -> str:
+    """The physical id of a FAILED answer sent while work on `user_id` is still under way (a
+    hand-over that cannot be made, crhelper's timer in a poll), when nothing can be undone any
+    more: a Create names the user it made (its rollback deletes it); work on a user the request
+    did not make (a take-over), or an Update's replacement, answers what OnFailure says."""
+    if on_failure is None or (on_failure.remove and request_type == "Create"):
+        return user_id
+    return on_failure.answer
