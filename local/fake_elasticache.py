@@ -4,8 +4,8 @@ that are "modifying", user groups and their default user, deletions that fall ba
 "active", throttling under a request rate, and faults (HTTP 500, connection resets, slow
 answers).
 
-It is as unkind as real ElastiCache (evidence: shared/field-notes.md, "Real ElastiCache
-behaviour"), each with a test in tests/test_fake.py:
+It is as unkind as real ElastiCache (sources: docs/aws-behaviour.md, "ElastiCache users and user
+groups"), each with a test in tests/test_fake.py:
 - new users start `creating` (CreateUser answers it; `create_seconds` later `active`);
 - tagging calls on a user that is not `active` answer 404 UserNotFound "<arn> is not
   available for tagging" (terraform-provider-aws #34002);

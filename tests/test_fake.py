@@ -1,4 +1,4 @@
-"""The stateful fake is as unkind as real ElastiCache (shared/field-notes.md): each behaviour
+"""The stand-ins are as unkind as AWS (docs/aws-behaviour.md): each behaviour
 the provider must cope with, shown over HTTP with a plain boto3 client."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """template.yaml: the function's role grants exactly the actions the code calls, on resources
 no wider than this provider's users and poll resources, each change of a user conditioned on
-this provider's ownership tag (issue 10); the IAM linter passes and can fail."""
+this provider's ownership tag; the IAM linter passes and can fail."""
 
 from __future__ import annotations
 

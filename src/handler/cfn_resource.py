@@ -3,7 +3,7 @@
 crhelper speaks the protocol (answer body, physical id echo, poll hand-over through an
 EventBridge rule); `handlers.py` decides what to do. This adapter gates requests on their
 ResponseURL, maps each outcome to crhelper's fields, keeps one answer per request, and
-fixes crhelper's traps (shared/field-notes.md).
+fixes crhelper's traps (docs/aws-behaviour.md, crhelper).
 
 crhelper internals we rely on (checked against crhelper 2.0.12):
 

@@ -1,6 +1,6 @@
 """User group membership of one user: join, leave, and wait for the groups to settle.
 
-Real ElastiCache (shared/field-notes.md): a membership change leaves the group `modifying`
+Real ElastiCache (docs/aws-behaviour.md): a membership change leaves the group `modifying`
 for seconds to minutes (over 5 min when it is attached to clusters: terraform-provider-aws
 #20729, #30921), during which another change answers InvalidUserGroupState (#28688);
 removing a user that is no longer a member fails the WHOLE ModifyUserGroup call (#43281),

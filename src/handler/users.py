@@ -4,7 +4,7 @@ Nothing here knows about CloudFormation. Every failure a person has to act on is
 UserOperationError (reasons from `exceptions.CATALOGUE`, free of passwords); running out of
 time is raised as DeadlineReached so the caller can hand over.
 
-Real ElastiCache is less kind than its model (evidence in shared/field-notes.md):
+Real ElastiCache is less kind than its model (sources: docs/aws-behaviour.md):
 - tagging calls on a user that is not `active`, and for about 5 s after a tag change, answer
   404 UserNotFound "... is not available for tagging" (terraform-provider-aws #34002,
   #47638): that never means gone, so they are retried while DescribeUsers still finds it;
