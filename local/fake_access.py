@@ -8,16 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from access_string import RESTRICTED
 from local.engine import Engine
 from local.fake_wire import ApiError
 
 if TYPE_CHECKING:
     from local.fake_elasticache import FakeUser
-
-# Node-based clusters refuse these (ElastiCache user guide, "Restricted Redis OSS commands").
-RESTRICTED = frozenset(
-    {"bgrewriteaof", "bgsave", "config", "debug", "migrate", "replicaof", "save", "slaveof", "shutdown", "sync"}
-)
 
 
 class EngineMirror:

@@ -216,12 +216,6 @@ class FakeHandOver:
         del policy[sid]
         return {}
 
-    def _GetPolicy(self, body: dict[str, Any]) -> dict[str, Any]:
-        policy = self._policy(str(body["FunctionName"]))
-        if not policy:
-            raise ServiceError("ResourceNotFoundException", "The resource you requested does not exist.", 404)
-        return {"Policy": json.dumps({"Version": "2012-10-17", "Statement": list(policy.values())}), "RevisionId": "1"}
-
 
 def _handler_for(api: FakeHandOver) -> type[BaseHTTPRequestHandler]:
     class Handler(QuietHandler):
@@ -239,13 +233,13 @@ def _handler_for(api: FakeHandOver) -> type[BaseHTTPRequestHandler]:
             body = {**self._body(), "FunctionName": unquote(match.group(1))}
             if match.group(2):
                 body["StatementId"] = unquote(match.group(2))
-            action = {"POST": "AddPermission", "DELETE": "RemovePermission", "GET": "GetPolicy"}[method]
+            action = {"POST": "AddPermission", "DELETE": "RemovePermission"}[method]
             try:
                 result = api.call(action, body)
             except ServiceError as error:
                 self._answer(error, rest=True)
                 return
-            self._reply({"POST": 201, "DELETE": 204, "GET": 200}[method], result if method != "DELETE" else None)
+            self._reply(201 if method == "POST" else 204, result if method == "POST" else None)
 
         def do_POST(self) -> None:
             target = self.headers.get("X-Amz-Target", "")
@@ -261,9 +255,6 @@ def _handler_for(api: FakeHandOver) -> type[BaseHTTPRequestHandler]:
 
         def do_DELETE(self) -> None:
             self._lambda("DELETE")
-
-        def do_GET(self) -> None:
-            self._lambda("GET")
 
         def _answer(self, error: ServiceError, *, rest: bool) -> None:
             if rest:

@@ -71,10 +71,6 @@ class FakeSecrets:
             self.secrets[name] = secret
             return secret
 
-    def current(self, name: str) -> str:
-        secret = self.secrets[name]
-        return str(secret.versions[str(secret.holder("AWSCURRENT"))])
-
     def _secret(self, secret_id: str) -> Secret:
         for secret in self.secrets.values():
             if secret_id in (secret.name, secret.arn):

@@ -32,7 +32,7 @@ from crhelper import CfnResource
 
 import handlers
 import outcomes
-from clients import aws_client, bounded_by, elasticache_client
+from clients import bounded_by, elasticache_client
 from config import Settings
 from deadline import Deadline
 from exceptions import DeadlineReached
@@ -124,8 +124,7 @@ class UserResource(CfnResource):
 
     def _polling(self) -> Polling:
         # Attempts fitted to a quarter of the margin: making and undoing a hand-over get one each.
-        margin = self.settings.deadline_margin / 4
-        return Polling(aws_client("events", margin), aws_client("lambda", margin))
+        return Polling.bounded(self.settings.deadline_margin / 4)
 
     def _protocol_deadline(self, share: float = 0.5) -> Deadline:
         """For hand-over and clean-up calls: the margin's last half stays for the answer itself."""

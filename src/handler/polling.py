@@ -69,6 +69,11 @@ class Polling:
         self._events = events
         self._lambda = lambda_
 
+    @classmethod
+    def bounded(cls, margin: float) -> Polling:
+        """With the cached EventBridge and Lambda clients whose attempts fit `margin`."""
+        return cls(aws_client("events", margin), aws_client("lambda", margin))
+
     def _all_entries(self, action: str, call: Callable[[], Any], deadline: Deadline) -> None:
         """Run a PutTargets / RemoveTargets call until no entry fails, within `deadline`."""
         waiter = Waiter(RETRY, deadline)
@@ -184,7 +189,7 @@ def remove_poll(rule: PollRule, seconds: float, margin: float = 2.5) -> bool:
     deadline = Deadline(seconds)
     try:
         with bounded_by(deadline):
-            return Polling(aws_client("events", margin), aws_client("lambda", margin)).remove(rule, deadline)
+            return Polling.bounded(margin).remove(rule, deadline)
     except Exception as error:  # noqa: BLE001 - a failure path must still answer.
         logger.error("poll not removed", extra={"rule": rule.name, "error": type(error).__name__})
         return False
