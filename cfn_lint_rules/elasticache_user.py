@@ -26,33 +26,20 @@ if _HANDLER not in sys.path:
 
 from access_string import analyse  # noqa: E402
 from exceptions import PropertyError  # noqa: E402
-from properties import KNOWN_PROPERTIES, parse_properties  # noqa: E402
+from properties import parse_properties  # noqa: E402
+from property_table import (  # noqa: E402
+    AUTHENTICATION_PROPERTIES,
+    KNOWN_PROPERTIES,
+    PROPERTY,
+    SERVICE_TIMEOUT_MAX,
+    STAND_IN_PASSWORD,
+)
 
 RESOURCE_TYPE = "Custom::ElastiCacheUser"
-STAND_IN_PASSWORD = "Stand-In-Passw0rd-0001"  # noqa: S105 - a stand-in that passes the rules, never sent
 # A valid value for a property given by an intrinsic function (UserId/UserName: see _stand_in).
-STAND_INS: dict[str, Any] = {
-    "Engine": "redis",
-    "AccessString": "on ~* +@all",
-    "Passwords": [STAND_IN_PASSWORD],
-    "PasswordSecretId": "stand-in",
-    "PasswordParameterName": "stand-in",
-    "AuthenticationMode": {"Type": "password", "Passwords": [STAND_IN_PASSWORD]},
-    "NoPasswordRequired": "false",
-    "AdoptExistingUser": "false",
-    "Tags": [],
-    "UserGroupIds": [],
-    "ServiceTimeout": "3600",
-}
+STAND_INS = {name: p.stand_in for name, p in PROPERTY.items()}
 MAX_FINDINGS = 10
 AUTHENTICATION_RULE = "Set exactly one of"
-AUTHENTICATION_PROPERTIES = (
-    "Passwords",
-    "PasswordSecretId",
-    "PasswordParameterName",
-    "AuthenticationMode",
-    "NoPasswordRequired",
-)
 
 
 def _intrinsic(value: object) -> bool:
@@ -141,13 +128,14 @@ class ElastiCacheUserProperties(CloudFormationLintRule):  # type: ignore[misc]
         timeout = properties.get("ServiceTimeout")
         if timeout is not None and not _intrinsic(timeout):
             try:
-                valid = 1 <= float(str(timeout)) <= 3600
+                valid = 1 <= float(str(timeout)) <= SERVICE_TIMEOUT_MAX
             except ValueError:
                 valid = False
             if not valid:
                 matches.append(
                     RuleMatch(
-                        [*path, "ServiceTimeout"], f"{RESOURCE_TYPE} {name}: ServiceTimeout must be 1 to 3600 seconds."
+                        [*path, "ServiceTimeout"],
+                        f"{RESOURCE_TYPE} {name}: ServiceTimeout must be 1 to {SERVICE_TIMEOUT_MAX} seconds.",
                     )
                 )
         checked = {k: _stand_in(k, v, properties) for k, v in properties.items()}

@@ -18,11 +18,12 @@ from aws_lambda_powertools.metrics import MetricUnit  # noqa: E402
 from cfn_resource import Result, UserResource  # noqa: E402
 from clients import elasticache_client  # noqa: E402
 from config import Settings, allowed_hosts  # noqa: E402
+from environment import SETTING  # noqa: E402
 from log import SERVICE, logger  # noqa: E402
 from request import CRHELPER_PERMISSION, CRHELPER_RULE, echoed_physical_id  # noqa: E402
 from response import answer_failed, is_allowed_response_url  # noqa: E402
 
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ElastiCacheUserResource"), service=SERVICE)
+metrics = Metrics(namespace=SETTING["POWERTOOLS_METRICS_NAMESPACE"].text(), service=SERVICE)
 resource: UserResource | None = None
 start_error = ""
 try:

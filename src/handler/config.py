@@ -1,26 +1,25 @@
-"""Settings read from environment variables, each with a safe default (listed in the README)."""
+"""The settings the handler works with, read from the environment (`environment.py` names
+each variable, its default and bounds)."""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from deadline import PollSchedule
+from environment import SETTING
 from request import Scope
 
+# Seconds a poll stops short of the next one, so that two polls of one request never overlap.
+POLL_OVERLAP_GUARD = 15
 
-def _float(name: str, default: float, low: float, high: float) -> float:
-    """A float setting, clamped to [low, high]; an unreadable value falls back to the default."""
-    try:
-        value = float(os.environ.get(name, default))
-    except ValueError:
-        return default
-    return min(high, max(low, value))
+
+def _number(name: str) -> float:
+    return SETTING[name].number()
 
 
 def allowed_hosts() -> frozenset[str]:
     """RESPONSE_URL_ALLOWED_HOSTS: hosts besides AWS's S3 hosts a ResponseURL may point to."""
-    hosts = os.environ.get("RESPONSE_URL_ALLOWED_HOSTS", "")
+    hosts = SETTING["RESPONSE_URL_ALLOWED_HOSTS"].text()
     return frozenset(h.strip().lower() for h in hosts.split(",") if h.strip())
 
 
@@ -41,32 +40,32 @@ class Settings:
     # Status checks while waiting: first interval, growth factor, ceiling (seconds).
     schedule: PollSchedule
     # Seconds kept, out of the work's budget, to undo a failed request's changes.
-    undo_seconds: float = 30.0
+    undo_seconds: float
     # Seconds after an accepted write during which "not found" is read-after-write lag.
-    read_after_write_seconds: float = 10.0
+    read_after_write_seconds: float
     # Which users this provider may touch (the provider stack's parameters).
-    scope: Scope = field(default_factory=Scope)
+    scope: Scope
 
     @property
     def poll_window(self) -> float:
         """Seconds one poll re-invocation may wait: short of the next poll, so they never overlap."""
-        return self.poll_interval_minutes * 60 - 15
+        return self.poll_interval_minutes * 60 - POLL_OVERLAP_GUARD
 
     @classmethod
     def from_environment(cls) -> Settings:
         """Read the settings from os.environ."""
         return cls(
             response_url_allowed_hosts=allowed_hosts(),
-            deadline_margin=_float("DEADLINE_MARGIN_SECONDS", 10.0, 2.0, 120.0),
-            response_attempts=int(_float("RESPONSE_MAX_ATTEMPTS", 5, 1, 20)),
-            response_timeout=_float("RESPONSE_TIMEOUT_SECONDS", 5.0, 0.5, 30.0),
-            poll_interval_minutes=int(_float("POLL_INTERVAL_MINUTES", 1, 1, 60)),
+            deadline_margin=_number("DEADLINE_MARGIN_SECONDS"),
+            response_attempts=int(_number("RESPONSE_MAX_ATTEMPTS")),
+            response_timeout=_number("RESPONSE_TIMEOUT_SECONDS"),
+            poll_interval_minutes=int(_number("POLL_INTERVAL_MINUTES")),
             schedule=PollSchedule(
-                initial=_float("POLL_INITIAL_SECONDS", 0.5, 0.05, 30.0),
-                growth=_float("POLL_GROWTH", 1.25, 1.0, 4.0),
-                maximum=_float("POLL_MAX_SECONDS", 2.0, 0.05, 60.0),
+                initial=_number("POLL_INITIAL_SECONDS"),
+                growth=_number("POLL_GROWTH"),
+                maximum=_number("POLL_MAX_SECONDS"),
             ),
-            undo_seconds=_float("UNDO_SECONDS", 30.0, 0.0, 300.0),
-            read_after_write_seconds=_float("READ_AFTER_WRITE_SECONDS", 10.0, 0.0, 120.0),
+            undo_seconds=_number("UNDO_SECONDS"),
+            read_after_write_seconds=_number("READ_AFTER_WRITE_SECONDS"),
             scope=Scope.from_environment(),
         )

@@ -47,9 +47,9 @@ class PollSchedule:
     the ceiling bounds both the detection lag and the call rate of a long wait.
     """
 
-    initial: float = 0.5
-    growth: float = 1.25
-    maximum: float = 2.0
+    initial: float
+    growth: float
+    maximum: float
 
     def intervals(self) -> Iterator[float]:
         """Yield the waits between consecutive checks, forever."""

@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from clients import bounded_by, elasticache_client
-from config import allowed_hosts
-from deadline import Deadline, PollSchedule
+from config import Settings, allowed_hosts
+from deadline import Deadline
 from log import logger, quiet_libraries
 from outcomes import OnFailure, cut_short_id
 from polling import PollRule, remove_poll
@@ -61,9 +61,9 @@ def made_user(request: CfnRequest) -> Made:
         return Made.NO
     deadline = Deadline(LOOKUP_SECONDS)
     try:
-        lifecycle = UserLifecycle(
-            elasticache_client(os.environ.get("AWS_ENDPOINT_URL_ELASTICACHE"), 10.0), PollSchedule()
-        )
+        settings = Settings.from_environment()
+        client = elasticache_client(os.environ.get("AWS_ENDPOINT_URL_ELASTICACHE"), settings.deadline_margin)
+        lifecycle = UserLifecycle(client, settings.schedule)
         with bounded_by(deadline):
             user = lifecycle.settled(user_id, deadline)
             owned = user is not None and request.owner.describe_mismatch(lifecycle.tags_of(user, deadline)) is None

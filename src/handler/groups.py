@@ -29,9 +29,9 @@ if TYPE_CHECKING:
 class GroupMembership:
     """Joins and leaves user groups for one user at a time, verifying each change."""
 
-    def __init__(self, client: ElastiCacheClient, schedule: PollSchedule | None = None, grace: float = 0.0) -> None:
+    def __init__(self, client: ElastiCacheClient, schedule: PollSchedule, grace: float = 0.0) -> None:
         self._client = client
-        self._schedule = schedule or PollSchedule()
+        self._schedule = schedule
         # Seconds after an accepted change during which a read that does not show it yet is
         # read-after-write lag, not a refusal.
         self._grace = grace

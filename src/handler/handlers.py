@@ -10,6 +10,7 @@ CloudFormation's rollback deletes nothing else (`OnFailure`).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ from log import logger
 from outcomes import Done, Env, Failed, OnFailure, Outcome, Pending
 from properties import UserProperties, adopts_existing_user, binding_tags, is_user_id, needs_replacement
 from properties import parse_properties as parse
+from property_table import ATTRIBUTES
 from request import CfnRequest
 from secrets_source import passwords_for, reference_passwords
 from user_spec import TagChange, modify_arguments, observed_spec
@@ -30,18 +32,13 @@ if TYPE_CHECKING:
 
 def user_data(user: UserTypeDef) -> dict[str, str]:
     """The Fn::GetAtt attributes of a user (strings, as CloudFormation passes them on)."""
-    authentication = user.get("Authentication", {})
-    return {
-        "Arn": user.get("ARN", ""),
-        "UserId": user.get("UserId", ""),
-        "UserName": user.get("UserName", ""),
-        "Status": user.get("Status", ""),
-        "Engine": user.get("Engine", ""),
-        "MinimumEngineVersion": user.get("MinimumEngineVersion", ""),
-        "UserGroupIds": ",".join(user.get("UserGroupIds", [])),
-        "AuthenticationType": str(authentication.get("Type", "")),
-        "PasswordCount": str(authentication.get("PasswordCount", 0) or 0),
-    }
+    data = {}
+    for attribute in ATTRIBUTES:
+        value: object = user
+        for key in attribute.path or (attribute.name,):
+            value = value.get(key) if isinstance(value, Mapping) else None
+        data[attribute.name] = ",".join(map(str, value)) if isinstance(value, list) else str(value or attribute.missing)
+    return data
 
 
 def handle(request: CfnRequest, env: Env) -> Outcome:

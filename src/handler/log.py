@@ -1,11 +1,12 @@
 """The one powertools Logger every module logs through, so all lines share the correlation keys."""
 
 import logging
-import os
 
 from aws_lambda_powertools import Logger
 
-SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "elasticache-user-resource")
+from environment import SETTING
+
+SERVICE = SETTING["POWERTOOLS_SERVICE_NAME"].text()
 # At DEBUG these log whole events and request bodies (passwords, the presigned ResponseURL).
 QUIET_LIBRARIES = ("crhelper", "botocore", "boto3", "urllib3")
 

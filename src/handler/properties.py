@@ -8,56 +8,39 @@ arrive as "true" / "false".
 from __future__ import annotations
 
 import re
-import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from exceptions import PropertyError
+from property_table import (
+    AUTHENTICATION_PROPERTIES,
+    AUTHENTICATION_TYPES,
+    ENGINES,
+    GROUPS_MAX,
+    KNOWN_PROPERTIES,
+    LOGICAL_ID_TAG,
+    PASSWORD_ALLOWED,
+    PASSWORD_MAX,
+    PASSWORD_MIN,
+    PASSWORDS_MAX,
+    PROVIDER_TAG,
+    REQUIRED_PROPERTIES,
+    RESERVED_TAG_PREFIXES,
+    SECRET_TAG,
+    STACK_TAG,
+    TAG_KEY_MAX,
+    TAG_VALUE_MAX,
+    TAGS_MAX,
+    USER_ID_MAX,
+    USER_NAME_MAX,
+)
+from property_table import USER_ID_PATTERN as USER_ID_REGEX
 from user_spec import AuthenticationType, UserSpec
 
 REQUEST_TYPES = ("Create", "Update", "Delete")
 ENVELOPE_FIELDS = ("RequestType", "ResponseURL", "StackId", "RequestId", "LogicalResourceId")
-
-USER_ID_PATTERN = re.compile(r"[a-zA-Z][a-zA-Z0-9-]*")
-USER_ID_MAX = 40
-ENGINES = ("redis", "valkey")
-PASSWORD_MIN, PASSWORD_MAX, PASSWORDS_MAX = 16, 128, 2
-# ElastiCache RBAC docs (Clusters.RBAC): 16-128 printable characters, none of , " / @.
-# Space is refused too: the docs do not name it, and passwords become `>password` rules
-# of a Redis ACL, whose rules are separated by spaces.
-PASSWORD_FORBIDDEN = set(' ,"/@')
-PASSWORD_ALLOWED = set(string.printable) - set(string.whitespace) - PASSWORD_FORBIDDEN
-AUTHENTICATION_TYPES: tuple[AuthenticationType, ...] = ("password", "iam", "no-password-required")
-# ElastiCache holds at most 50 tags per user; 3 are the ownership tags.
-TAG_KEY_MAX, TAG_VALUE_MAX, TAGS_MAX = 128, 256, 47
-# Keys the resource writes itself to mark what it owns; a template may not set them.
-OWNER_TAG_PREFIX = "elasticache-user-resource:"
-PROVIDER_TAG = OWNER_TAG_PREFIX + "provider"
-STACK_TAG = OWNER_TAG_PREFIX + "stack-id"
-LOGICAL_ID_TAG = OWNER_TAG_PREFIX + "logical-id"
-# The Secrets Manager secret a user was declared with: the rotation function rotates only it.
-SECRET_TAG = OWNER_TAG_PREFIX + "password-secret"
-
-KNOWN_PROPERTIES = frozenset(
-    {
-        "ServiceToken",
-        "ServiceTimeout",
-        "UserId",
-        "UserName",
-        "Engine",
-        "AccessString",
-        "NoPasswordRequired",
-        "Passwords",
-        "PasswordSecretId",
-        "PasswordParameterName",
-        "AuthenticationMode",
-        "Tags",
-        "AdoptExistingUser",
-        "UserGroupIds",
-    }
-)
-GROUPS_MAX = 100
+USER_ID_PATTERN = re.compile(USER_ID_REGEX)
 
 
 def envelope_problem(event: object) -> str | None:
@@ -176,8 +159,9 @@ def _tags(value: object) -> dict[str, str]:
             raise PropertyError(
                 f"Tags[{index}]: Key must be 1 to {TAG_KEY_MAX} characters and Value at most {TAG_VALUE_MAX}."
             )
-        if key.lower().startswith(("aws:", OWNER_TAG_PREFIX)):
-            raise PropertyError(f"Tags[{index}]: keys starting with 'aws:' or '{OWNER_TAG_PREFIX}' are reserved.")
+        if key.lower().startswith(RESERVED_TAG_PREFIXES):
+            reserved = " or ".join(f"'{prefix}'" for prefix in RESERVED_TAG_PREFIXES)
+            raise PropertyError(f"Tags[{index}]: keys starting with {reserved} are reserved.")
         if key in tags:
             raise PropertyError(f"Tags[{index}]: the key '{key}' appears twice.")
         tags[key] = tag_value
@@ -212,13 +196,13 @@ def _authentication(
     no_password = parse_bool("NoPasswordRequired", properties.get("NoPasswordRequired"))
     given = [
         name
-        for name in ("Passwords", "PasswordSecretId", "PasswordParameterName", "AuthenticationMode")
-        if properties.get(name) is not None
-    ] + (["NoPasswordRequired"] if no_password else [])
+        for name in AUTHENTICATION_PROPERTIES
+        if (no_password if name == "NoPasswordRequired" else properties.get(name) is not None)
+    ]
     if len(given) != 1:
         raise PropertyError(
-            "Set exactly one of Passwords, PasswordSecretId, PasswordParameterName, AuthenticationMode "
-            "and NoPasswordRequired: true" + (f" (got {', '.join(given)})." if given else " (got none).")
+            f"Set exactly one of {', '.join(AUTHENTICATION_PROPERTIES[:-1])} and {AUTHENTICATION_PROPERTIES[-1]}: "
+            "true" + (f" (got {', '.join(given)})." if given else " (got none).")
         )
     choice = given[0]
     if choice == "Passwords":
@@ -247,6 +231,8 @@ def parse_properties(properties: Mapping[str, Any]) -> UserProperties:
     unknown = sorted(str(name) for name in properties if name not in KNOWN_PROPERTIES)
     if unknown:
         raise PropertyError("Unknown property(ies): " + ", ".join(name[:60] for name in unknown[:5]) + ".")
+    for name in REQUIRED_PROPERTIES:
+        _text(properties, name)
     user_id = str(_text(properties, "UserId"))
     if not is_user_id(user_id):
         raise PropertyError(
@@ -254,11 +240,11 @@ def parse_properties(properties: Mapping[str, Any]) -> UserProperties:
             f"{USER_ID_MAX} characters (got {len(user_id)} characters)."
         )
     user_name = str(_text(properties, "UserName"))
-    if any(c.isspace() for c in user_name) or len(user_name) > 120:
-        raise PropertyError("UserName must be at most 120 characters and hold no white space.")
+    if any(c.isspace() for c in user_name) or len(user_name) > USER_NAME_MAX:
+        raise PropertyError(f"UserName must be at most {USER_NAME_MAX} characters and hold no white space.")
     engine = str(_text(properties, "Engine")).lower()
     if engine not in ENGINES:
-        raise PropertyError("Engine must be redis or valkey.")
+        raise PropertyError(f"Engine must be {' or '.join(ENGINES)}.")
     access_string = str(_text(properties, "AccessString"))
     from access_string import analyse  # Create and Update only: a Delete's cold start skips it
 

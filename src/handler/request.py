@@ -8,15 +8,16 @@ PollState the hand-over wrote instead.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from environment import SETTING
 from properties import owner_tags
+from property_table import SERVICE_TIMEOUT_MAX
 from user_spec import Ownership
 
-DEFAULT_SERVICE_TIMEOUT = 3600.0
+DEFAULT_SERVICE_TIMEOUT = float(SERVICE_TIMEOUT_MAX)
 # Key of the event crhelper stores for polls under which the hand-over keeps its state.
 POLL_STATE = "ElastiCacheUserPoll"
 # Event keys crhelper writes into the poll event and reads back.
@@ -56,21 +57,21 @@ class Scope:
     """Which users this provider may touch, from the provider stack's parameters."""
 
     # PROVIDER_ID: the provider stack's id; its ownership tag on every user it makes.
-    provider_id: str = "unset"
+    provider_id: str = SETTING["PROVIDER_ID"].default
     # USER_ID_PREFIX (UserIdPrefix): every UserId starts with it ('' allows all).
-    user_id_prefix: str = ""
+    user_id_prefix: str = SETTING["USER_ID_PREFIX"].default
     # ALLOW_ADOPTION (AllowAdoption): whether AdoptExistingUser may take over a user.
     allow_adoption: bool = False
     # USER_GROUP_ID_PREFIX (UserGroupIdPrefix): every group in UserGroupIds starts with it.
-    user_group_id_prefix: str = ""
+    user_group_id_prefix: str = SETTING["USER_GROUP_ID_PREFIX"].default
 
     @classmethod
     def from_environment(cls) -> Scope:
         return cls(
-            provider_id=os.environ.get("PROVIDER_ID") or "unset",
-            user_id_prefix=os.environ.get("USER_ID_PREFIX", "").lower(),
-            allow_adoption=os.environ.get("ALLOW_ADOPTION", "false").strip().lower() == "true",
-            user_group_id_prefix=os.environ.get("USER_GROUP_ID_PREFIX", "").lower(),
+            provider_id=SETTING["PROVIDER_ID"].text() or SETTING["PROVIDER_ID"].default,
+            user_id_prefix=SETTING["USER_ID_PREFIX"].text().lower(),
+            allow_adoption=SETTING["ALLOW_ADOPTION"].flag(),
+            user_group_id_prefix=SETTING["USER_GROUP_ID_PREFIX"].text().lower(),
         )
 
     def outside(self, user_id: str, group_ids: tuple[str, ...] = ()) -> str | None:

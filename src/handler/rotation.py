@@ -32,7 +32,8 @@ from config import Settings
 from deadline import Deadline
 from exceptions import UserOperationError, error_code
 from log import logger, quiet_libraries
-from properties import PROVIDER_TAG, SECRET_TAG, check_passwords
+from properties import check_passwords
+from property_table import PROVIDER_TAG, SECRET_TAG
 from users import UserLifecycle
 
 # Characters ElastiCache refuses in a password (RBAC guide: , " / @), a space, and characters

@@ -43,9 +43,9 @@ T = TypeVar("T")
 class UserLifecycle:
     """Create, modify, tag and delete ElastiCache users, waiting for each change to settle."""
 
-    def __init__(self, client: ElastiCacheClient, schedule: PollSchedule | None = None, grace: float = 0.0) -> None:
+    def __init__(self, client: ElastiCacheClient, schedule: PollSchedule, grace: float = 0.0) -> None:
         self._client = client
-        self._schedule = schedule or PollSchedule()
+        self._schedule = schedule
         # Seconds after CreateUser (accepted, or answered "already exists") during which "not
         # found" is read-after-write lag: the user exists.
         self._grace = grace
