@@ -214,7 +214,7 @@ PROPERTIES = (
             "else": {"not": {"required": ["Passwords"]}},
         },
         {"Type": "password", "Passwords": [STAND_IN_PASSWORD]},
-        syntax="\n    Type: String\n    Passwords: [String, ...]",
+        syntax="\n  Type: String\n  Passwords: [String, ...]",
     ),
     Property(
         "NoPasswordRequired",

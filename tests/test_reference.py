@@ -1,0 +1,177 @@
+"""One source for every fact: the README's reference sections, the JSON Schema and the
+template's environment say what the code's tables say, by value."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
+
+from config import POLL_OVERLAP_GUARD, Settings
+from environment import SETTINGS
+from exceptions import PropertyError
+from lint import reference
+from properties import parse_properties
+from property_table import AUTHENTICATION_PROPERTIES, STAND_IN_PASSWORD, TAGS_MAX
+from tests.conftest import ROOT
+from tests.test_template import template
+
+FUNCTIONS = {
+    "provider": "ElastiCacheUserFunction",
+    "notifier": "FailureNotifierFunction",
+    "rotation": "RotationFunction",
+}
+VALID = {
+    "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:f",
+    "UserId": "app-user-1",
+    "UserName": "app-user-1",
+    "Engine": "redis",
+    "AccessString": "on ~app:* +@read",
+    "Passwords": [STAND_IN_PASSWORD],
+}
+VALIDATOR = Draft202012Validator(reference.schema())
+
+
+def handler_accepts(properties: dict[str, Any]) -> bool:
+    try:
+        parse_properties({k: v for k, v in properties.items() if k not in ("ServiceToken", "ServiceTimeout")})
+    except PropertyError:
+        return False
+    return True
+
+
+def test_the_readme_and_the_schema_are_generated_from_the_tables() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert reference.rendered(readme) == readme, "README out of date: python -m lint.reference"
+    assert reference.SCHEMA.read_text() == reference.schema_text(), "schema out of date: python -m lint.reference"
+    drifted = readme.replace("at most 40. Stored lower-case", "at most 41. Stored lower-case", 1)
+    assert drifted != readme and reference.rendered(drifted) == readme
+    assert reference.main(["--check"]) == 0
+
+
+def test_every_function_environment_is_the_settings_table_by_value() -> None:
+    parameters = template()["Parameters"]
+    for function, logical_id in FUNCTIONS.items():
+        variables = template()["Resources"][logical_id]["Properties"]["Environment"]["Variables"]
+        expected = {s.name: s for s in SETTINGS if function in s.functions}
+        assert set(variables) == set(expected), function
+        for name, value in variables.items():
+            setting = expected[name]
+            if setting.template:
+                assert value == {"Ref": setting.template}, name
+                if not setting.template.startswith("AWS::"):
+                    assert parameters[setting.template]["Default"] == setting.default, name
+            elif name == "POWERTOOLS_SERVICE_NAME" and function != "provider":
+                assert value != setting.default and value.startswith("elasticache-user"), (function, value)
+            else:
+                assert value == setting.default, (function, name, value)
+
+
+def test_the_code_reads_no_variable_outside_the_table() -> None:
+    names = {s.name for s in SETTINGS}
+    for path in (ROOT / "src" / "handler").glob("*.py"):
+        text = path.read_text()
+        for name in re.findall(r'SETTING\["([A-Z_]+)"\]', text):
+            assert name in names, (path.name, name)
+        for name in re.findall(r'os\.environ(?:\.get\(|\[)"([A-Z_]+)"', text):
+            assert name.startswith("AWS_"), (path.name, name)  # Lambda's and botocore's own
+
+
+def test_the_readme_prose_states_the_defaults_the_code_uses(monkeypatch: pytest.MonkeyPatch) -> None:
+    for setting in SETTINGS:
+        monkeypatch.delenv(setting.name, raising=False)
+    defaults, readme = Settings.from_environment(), (ROOT / "README.md").read_text()
+    schedule = defaults.schedule
+    assert (
+        f"`DescribeUsers` after {schedule.initial:g} s, then at intervals growing by {schedule.growth:g}x to at most "
+        f"{schedule.maximum:g} s" in readme
+    )
+    assert defaults.poll_window == 60 - POLL_OVERLAP_GUARD
+    assert f"each poll waiting up to {defaults.poll_window:g} s" in readme
+
+
+def test_the_schema_is_valid_and_accepts_the_examples() -> None:
+    Draft202012Validator.check_schema(reference.schema())
+    for path in sorted((ROOT / "events").glob("*.json")):
+        properties = json.loads(path.read_text())["ResourceProperties"]
+        assert handler_accepts(properties) and VALIDATOR.is_valid(properties), path.name
+
+
+BROKEN = [
+    {"UserId": "1-starts-with-a-digit"},
+    {"UserId": "a" * 41},
+    {"UserName": "has space"},
+    {"Engine": "memcached"},
+    {"AccessString": "  "},
+    {"Passwords": ["short"]},
+    {"Passwords": [STAND_IN_PASSWORD] * 3},
+    {"Passwords": ["has/slash-but-is-long-enough"]},
+    {"PasswordSecretId": "elasticache/app"},  # two ways of authenticating
+    {"Passwords": None, "NoPasswordRequired": "false"},  # none (None: the key is dropped below)
+    {"Engine": "valkey", "Passwords": None, "NoPasswordRequired": "TRUE"},
+    {"AuthenticationMode": {"Type": "iam", "Passwords": [STAND_IN_PASSWORD]}, "Passwords": None},
+    {"Tags": [{"Key": "aws:cloudformation", "Value": "x"}]},
+    {"Tags": [{"Key": "k", "Value": "v" * 257}]},
+    {"Tags": [{"Key": f"k{i}", "Value": ""} for i in range(TAGS_MAX + 1)]},
+    {"UserGroupIds": ["readers", "readers"]},
+    {"UserGroupIds": ["not_an_id"]},
+    {"AdoptExistingUser": "yes"},
+    {"Surprise": "x"},
+]
+
+
+@pytest.mark.parametrize("change", BROKEN, ids=lambda c: ",".join(c))
+def test_what_the_schema_refuses_the_provider_refuses_too(change: dict[str, Any]) -> None:
+    properties = {k: v for k, v in {**VALID, **change}.items() if v is not None}
+    assert not VALIDATOR.is_valid(properties)
+    assert not handler_accepts(properties)
+
+
+def _variants(valid: list[Any], broken: list[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(st.sampled_from(valid), st.sampled_from(broken), st.text(max_size=12))
+
+
+password = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=127), min_size=14, max_size=20)
+CHANGES = {
+    "UserId": _variants(["app-user-2", "A-b", "a" * 40], ["", "a" * 41, "-a", "a b", "ü"]),
+    "UserName": _variants(["app-user-1", "x" * 120], ["x" * 121, " ", "a\tb", 5]),
+    "Engine": _variants(["Valkey", "REDIS"], ["memcached", "", ["redis"]]),
+    "AccessString": _variants(["on ~* +@all", "off"], ["", " ", "+@reads", 1]),
+    "Passwords": st.one_of(st.lists(password, min_size=0, max_size=3), st.sampled_from([None, "x", [1]])),
+    "PasswordSecretId": st.sampled_from([None, None, "elasticache/app", " ", 3]),
+    "NoPasswordRequired": st.sampled_from([None, "true", "false", True, False, " TRUE ", "yes"]),
+    "AuthenticationMode": st.sampled_from(
+        [None, {"Type": "iam"}, {"Type": "no-password-required"}, {"Type": "password"}, {"Type": "x"}, "iam"]
+    ),
+    "Tags": st.one_of(
+        st.lists(
+            st.fixed_dictionaries(
+                {
+                    "Key": st.sampled_from(["team", "AWS:x", "", "elasticache-user-resource:a"]),
+                    "Value": st.text(max_size=3),
+                }
+            ),
+            max_size=3,
+        ),
+        st.sampled_from([None, "team"]),
+    ),
+    "UserGroupIds": st.one_of(
+        st.lists(st.sampled_from(["readers", "Readers", "writers", "9x"]), max_size=3), st.sampled_from([None, "r"])
+    ),
+    "AdoptExistingUser": st.sampled_from([None, "true", "False", False, "1"]),
+}
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.fixed_dictionaries({}, optional=CHANGES))
+def test_whatever_the_provider_accepts_the_schema_accepts(change: dict[str, Any]) -> None:
+    properties = {k: v for k, v in {**VALID, **change}.items() if v is not None}
+    if any(properties.get(name) for name in AUTHENTICATION_PROPERTIES[1:]) and "Passwords" not in change:
+        properties.pop("Passwords")
+    if handler_accepts(properties):
+        assert VALIDATOR.is_valid(properties), sorted(e.message for e in VALIDATOR.iter_errors(properties))
