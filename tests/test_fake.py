@@ -12,6 +12,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+import request
+from local import fake_handover
 from local.fake_elasticache import FakeElastiCache
 from local.fake_handover import FakeHandOver, serve_hand_over
 from local.fake_secrets import FakeSecrets, serve_secrets
@@ -290,3 +292,10 @@ def test_secrets_manager_versions_behave_as_documented() -> None:
         assert client.get_secret_value(SecretId="s1")["SecretString"] == "new"
         password = client.get_random_password(PasswordLength=64, ExcludeCharacters=',"/@')["RandomPassword"]
         assert len(password) == 64 and not set(password) & set(',"/@ ')
+
+
+def test_the_codes_eventbridge_limits_are_the_stand_ins_model() -> None:
+    """The stand-in models EventBridge on its own (a wrong limit in the code must not be copied
+    into the model); the code's limits are compared with it here."""
+    assert fake_handover.RULE_NAME.pattern.endswith(f"{{1,{request.RULE_NAME_MAX}}}")
+    assert fake_handover.INPUT_MAX == request.TARGET_INPUT_MAX

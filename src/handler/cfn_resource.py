@@ -38,7 +38,7 @@ from deadline import Deadline
 from exceptions import DeadlineReached
 from groups import GroupMembership
 from log import logger, quiet_libraries
-from polling import RULE_NAME_MAX, TARGET_INPUT_MAX, Polling, PollRule, PollSetupError
+from polling import Polling, PollRule, PollSetupError
 from properties import envelope_problem
 from request import (
     CRHELPER_DATA,
@@ -46,6 +46,8 @@ from request import (
     CRHELPER_POLL,
     CRHELPER_RULE,
     POLL_STATE,
+    RULE_NAME_MAX,
+    TARGET_INPUT_MAX,
     CfnRequest,
     PollState,
     echoed_physical_id,

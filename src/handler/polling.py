@@ -31,8 +31,6 @@ from deadline import Deadline, PollSchedule, Waiter
 from exceptions import DeadlineReached, error_code
 from log import logger
 
-RULE_NAME_MAX = 64  # EventBridge rule names (crhelper issue #61: LogicalResourceId + 8 overflows)
-TARGET_INPUT_MAX = 8192  # EventBridge PutTargets Input
 TARGET_ID = "1"
 # Partial failures are transient ("too many requests at the same time"): retried quickly.
 RETRY = PollSchedule(initial=0.2, growth=2.0, maximum=1.0)

@@ -25,6 +25,13 @@ CRHELPER_POLL = "CrHelperPoll"
 CRHELPER_DATA = "CrHelperData"
 CRHELPER_RULE = "CrHelperRule"
 CRHELPER_PERMISSION = "CrHelperPermission"
+# EventBridge's limits on what a hand-over makes (API reference: PutRule Name, PutTargets
+# Input); crhelper's own rule name, LogicalResourceId + 8 characters, overflows the first
+# (crhelper issue #61).
+RULE_NAME_MAX = 64
+TARGET_INPUT_MAX = 8192
+# Hex digits of the request's digest in a rule name: what keeps two requests' rules apart.
+RULE_DIGEST = 16
 
 
 def service_timeout(properties: object) -> float:
@@ -160,7 +167,6 @@ class CfnRequest:
     @property
     def poll_rule_name(self) -> str:
         """The name of this request's poll rule (and Lambda permission): the same for every
-        delivery of the request, so duplicates share one rule; at most 64 characters, the
-        EventBridge limit that crhelper's LogicalResourceId + 8 overflows (its issue #61)."""
+        delivery of the request, so duplicates share one rule, and within RULE_NAME_MAX."""
         digest = hashlib.sha256(f"{self.stack_id}|{self.logical_id}|{self.request_id}".encode()).hexdigest()
-        return f"{self.logical_id[:47]}-{digest[:16]}"
+        return f"{self.logical_id[: RULE_NAME_MAX - 1 - RULE_DIGEST]}-{digest[:RULE_DIGEST]}"
