@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from botocore.exceptions import ClientError
 
 from cfn_resource import answer_fields
 from exceptions import UserAlreadyExistsError, api_error, reason_for
 from outcomes import Done, Failed
+from properties import SecretReference
 from request import CfnRequest, PollState, Scope, echoed_physical_id, service_timeout
 from response import is_allowed_response_url
 from user_spec import TagChange, UserSpec, modify_arguments
-from work import Work
+from work import Converging, Deleting, OnFailure, PollWork, Removing, Work, as_json, from_json
 
 SPEC = UserSpec("u1", "u1", "redis", "on ~* +@all", "password", ("Password-Number-0001",))
 
@@ -46,12 +49,35 @@ def test_tag_change_between_template_tags() -> None:
 
 def test_work_keeps_passwords_out_of_the_poll_state() -> None:
     work = Work.of(modify_arguments(None, SPEC, passwords_changed=True), TagChange(), None)
-    resume = work.as_resume()
-    assert "Password-Number-0001" not in str(resume) and work.needs_passwords
-    assert Work.from_resume(resume).arguments(("Other-Password-00001",))["AuthenticationMode"] == {
+    state = json.loads(json.dumps(as_json(Converging(work))))
+    assert "Password-Number-0001" not in str(state) and work.needs_passwords
+    read = from_json(state)
+    assert isinstance(read, Converging)
+    assert read.work.arguments(("Other-Password-00001",))["AuthenticationMode"] == {
         "Type": "password",
         "Passwords": ["Other-Password-00001"],
     }
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        Converging(
+            Work(
+                {"AccessString": "on ~a +get"}, TagChange(("old",), {"new": "1"}), SecretReference("ssm", "/p"), ("g1",)
+            ),
+            OnFailure("not-created_User_r1", remove=True),
+        ),
+        Converging(Work(leave=("g2",))),
+        Removing("app-user-2", "The replacement failed."),
+        Deleting(adopt=True, groups=("g1", "g2")),
+        Deleting(),
+    ],
+    ids=lambda state: type(state).__name__,
+)
+def test_every_kind_of_poll_state_survives_its_json_form(state: PollWork) -> None:
+    assert from_json(json.loads(json.dumps(as_json(state)))) == state
+    assert from_json({}) is None and from_json("garbage") is None
 
 
 def client_error(code: str, message: str) -> ClientError:
@@ -97,11 +123,11 @@ def test_cfn_request_reads_the_event_once() -> None:
     }
     assert request.not_created_id == "not-created_User_r1"
     polled = CfnRequest.from_event(
-        {**EVENT, "ElastiCacheUserPoll": {"since": 5, "timeout": 60, "resume": {"adopt": True}}},
+        {**EVENT, "ElastiCacheUserPoll": {"since": 5, "timeout": 60, "resume": {"adopt": True, "groups": ["g"]}}},
         now=100.0,
         is_poll=True,
     )
-    assert polled.state == PollState(5.0, 60.0, {"adopt": True}) and polled.is_poll
+    assert polled.state == PollState(5.0, 60.0, Deleting(True, ("g",))) and polled.is_poll
     assert (
         len(CfnRequest.from_event({**EVENT, "LogicalResourceId": "L" * 255}, now=0, is_poll=False).poll_rule_name) <= 64
     )

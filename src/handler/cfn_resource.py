@@ -54,6 +54,7 @@ from request import (
 )
 from response import answer_failed, is_allowed_response_url, put_response, response_host, shorten_reason
 from users import UserLifecycle
+from work import on_failure_of
 
 FAILED = "FAILED"
 # What a poll needs of the request; never ResourceProperties (passwords, and up to 47 tags of
@@ -176,7 +177,7 @@ class UserResource(CfnResource):
             os.environ.get("AWS_ENDPOINT_URL_ELASTICACHE"), self.settings.deadline_margin
         )
         grace, schedule = self.settings.read_after_write_seconds, self.settings.schedule
-        env = outcomes.Env(
+        action_context = outcomes.ActionContext(
             UserLifecycle(client, schedule, grace),
             GroupMembership(client, schedule, grace),
             deadline,
@@ -184,7 +185,7 @@ class UserResource(CfnResource):
             cleanup,
         )
         with bounded_by(deadline):
-            outcome = handlers.handle(request, env)
+            outcome = handlers.outcome_of(request, action_context)
         if isinstance(outcome, outcomes.Pending):
             outcome = self._hand_over(request, outcome)
         if isinstance(outcome, outcomes.Pending):
@@ -219,12 +220,12 @@ class UserResource(CfnResource):
                 "characters). Retry the stack operation."
             )
         if why:
-            answer = outcomes.cut_short_id(request.request_type, user, outcomes.OnFailure.read(pending.resume))
+            answer = outcomes.cut_short_id(request.request_type, user, on_failure_of(pending.resume))
             return outcomes.Failed(f"User '{user}' is still changing at the invocation deadline, {why}", answer)
         logger.info("still in progress at the deadline: handing over to poll re-invocations")
         invocation.pending = (request, pending)
         invocation.result = Result.HANDED_OVER
-        if request.is_poll and dict(pending.resume) != dict(state.resume):
+        if request.is_poll and pending.resume != state.resume:
             self._record_progress(request, pending)
         return pending
 
@@ -282,7 +283,7 @@ class UserResource(CfnResource):
         except PollSetupError as error:
             with invocation.lock:
                 invocation.answered = False  # nobody polls: this invocation answers FAILED itself
-            on_failure = outcomes.OnFailure.read(pending.resume)
+            on_failure = on_failure_of(pending.resume)
             self.PhysicalResourceId = outcomes.cut_short_id(request.request_type, pending.physical_id, on_failure)
             raise HandOverError(
                 f"User '{pending.physical_id}' is still changing at the invocation deadline, and the hand-over "
@@ -333,7 +334,7 @@ class UserResource(CfnResource):
         request_type = str(self._event.get("RequestType", ""))
         if CRHELPER_POLL in self._event:
             state = PollState.read(self._event.get(POLL_STATE), 0.0, 0.0)
-            on_failure = outcomes.OnFailure.read(state.resume)
+            on_failure = on_failure_of(state.resume)
             return outcomes.cut_short_id(request_type, echoed_physical_id(self._event), on_failure)
         made = self._invocation.claim.user_id if request_type == "Create" else None
         return made or echoed_physical_id(self._event)

@@ -33,6 +33,15 @@ class DeadlineReached(Exception):
     """The work is still under way when the invocation must stop; a later poll resumes it."""
 
 
+class DeletionCutShort(DeadlineReached):
+    """A deletion the deadline cut short, with what it had learnt: the user groups the user was
+    in (DeleteUser removes it from them; they modify for a while, and are waited for)."""
+
+    def __init__(self, groups: tuple[str, ...]) -> None:
+        super().__init__(f"deletion cut short; groups {groups}")
+        self.groups = groups
+
+
 THROTTLING_CODES = frozenset({"Throttling", "ThrottlingException", "RequestLimitExceeded"})
 
 INVALID = "{action} for user '{user}' was refused by ElastiCache as invalid ({code}): {message}"

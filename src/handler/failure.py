@@ -25,12 +25,13 @@ from clients import bounded_by, elasticache_client
 from config import Settings, allowed_hosts
 from deadline import Deadline
 from log import logger, quiet_libraries
-from outcomes import OnFailure, cut_short_id
+from outcomes import cut_short_id
 from polling import PollRule, remove_poll
 from properties import envelope_problem, is_user_id
 from request import CRHELPER_PERMISSION, CRHELPER_POLL, CRHELPER_RULE, CfnRequest, Scope, echoed_physical_id
 from response import answer_failed
 from users import UserLifecycle
+from work import on_failure_of
 
 LOOKUP_SECONDS = 20.0
 CLEANUP_SECONDS = 10.0
@@ -84,7 +85,7 @@ def timed_out(record: Mapping[str, Any]) -> bool:
 def physical_id_for(request: CfnRequest, record: Mapping[str, Any]) -> str | None:
     """The physical id of the FAILED answer, or None when no answer should be added."""
     if request.is_poll:  # as the poll's work says: a take-over never names the user it adopted
-        return cut_short_id(request.request_type, request.physical_id, OnFailure.read(request.state.resume))
+        return cut_short_id(request.request_type, request.physical_id, on_failure_of(request.state.resume))
     if request.physical_id:
         return request.physical_id
     made = made_user(request)

@@ -15,16 +15,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from clients import bounded_by
-from exceptions import DeadlineReached, PropertyError, UserAlreadyExistsError, UserOperationError
+from exceptions import DeadlineReached, DeletionCutShort, PropertyError, UserAlreadyExistsError, UserOperationError
 from log import logger
-from outcomes import Done, Env, Failed, OnFailure, Outcome, Pending
+from outcomes import ActionContext, Done, Failed, Outcome, Pending
 from properties import UserProperties, adopts_existing_user, binding_tags, is_user_id, needs_replacement
 from properties import parse_properties as parse
 from property_table import ATTRIBUTES
 from request import CfnRequest
 from secrets_source import passwords_for, reference_passwords
 from user_spec import TagChange, modify_arguments, observed_spec
-from work import Work
+from work import Converging, Deleting, OnFailure, Removing, Work, on_failure_of
 
 if TYPE_CHECKING:
     from mypy_boto3_elasticache.type_defs import UserTypeDef
@@ -41,20 +41,20 @@ def user_data(user: UserTypeDef) -> dict[str, str]:
     return data
 
 
-def handle(request: CfnRequest, env: Env) -> Outcome:
+def outcome_of(request: CfnRequest, ctx: ActionContext) -> Outcome:
     """Run the action for a request (or a poll); never raises."""
     try:
         if request.request_type == "Delete":
-            return delete(request, env)
+            return delete(request, ctx)
         if request.is_poll:
-            return resume(request, env)
-        return create(request, env) if request.request_type == "Create" else update(request, env)
+            return resume(request, ctx)
+        return create(request, ctx) if request.request_type == "Create" else update(request, ctx)
     except (PropertyError, UserOperationError) as error:
-        return _escaped(request, env, str(error))
+        return _escaped(request, ctx, str(error))
     except DeadlineReached:
         return _escaped(
             request,
-            env,
+            ctx,
             "The invocation ran out of time before the change could be started; ElastiCache may be "
             "slow to answer. Retry the stack operation.",
         )
@@ -62,36 +62,38 @@ def handle(request: CfnRequest, env: Env) -> Outcome:
         logger.exception("unexpected error")
         return _escaped(
             request,
-            env,
+            ctx,
             f"Internal error ({type(error).__name__}) in the custom resource; see the function's logs for "
             f"request {request.request_id}.",
         )
 
 
-def _escaped(request: CfnRequest, env: Env, reason: str) -> Outcome:
+def _escaped(request: CfnRequest, ctx: ActionContext, reason: str) -> Outcome:
     """The answer to a failure no action caught: as the work's OnFailure says (a poll carries
     it), else naming the user this Create made (its rollback deletes it) or echoing the id."""
-    on_failure = OnFailure.read(request.state.resume) if request.is_poll else None
-    made = env.claim.user_id or (request.physical_id if on_failure else None)
+    on_failure = on_failure_of(request.state.resume) if request.is_poll else None
+    made = ctx.claim.user_id or (request.physical_id if on_failure else None)
     if on_failure is None and request.request_type == "Update" and made and made != request.physical_id:
         on_failure = OnFailure(request.physical_id, remove=True)  # a replacement made before the failure
     if on_failure is not None and made:
-        return _settle(env, Failed(reason, made), on_failure)
+        return _settle(ctx, Failed(reason, made), on_failure)
     return Failed(reason, made or request.physical_id or request.not_created_id)
 
 
-def _settle(env: Env, outcome: Outcome, on_failure: OnFailure | None) -> Outcome:
+def _settle(ctx: ActionContext, outcome: Outcome, on_failure: OnFailure | None) -> Outcome:
     """Apply OnFailure to an outcome: a Pending carries it, a Failed answers as it says."""
     if on_failure is None or isinstance(outcome, Done):
         return outcome
     if isinstance(outcome, Pending):
-        return Pending(outcome.physical_id, {**outcome.resume, "on_failure": dataclasses.asdict(on_failure)})
+        if isinstance(outcome.resume, Converging):
+            return Pending(outcome.physical_id, dataclasses.replace(outcome.resume, on_failure=on_failure))
+        return outcome
     if on_failure.remove:
-        return _remove_failed_user(env, outcome.physical_id, outcome.reason, on_failure.answer)
+        return _remove_failed_user(ctx, outcome.physical_id, outcome.reason, on_failure.answer)
     return Failed(outcome.reason, on_failure.answer)
 
 
-def converge(env: Env, user_id: str, work: Work, passwords: tuple[str, ...] = ()) -> Outcome:
+def converge(ctx: ActionContext, user_id: str, work: Work, passwords: tuple[str, ...] = ()) -> Outcome:
     """Apply `work` to the user and wait until it is active: Done, Failed, or Pending with the
     work that remains. Groups first (joined before left, so a user moving between groups is
     never in none), then ModifyUser, then tags (they need an active user). Any failure after
@@ -101,33 +103,33 @@ def converge(env: Env, user_id: str, work: Work, passwords: tuple[str, ...] = ()
     remaining, changes = work, GroupChanges()
     try:
         if remaining.join or remaining.leave:
-            env.lifecycle.wait_until_active(user_id, env.deadline)
+            ctx.lifecycle.wait_until_active(user_id, ctx.deadline)
         for group_id in remaining.join:
-            if env.groups.join(user_id, group_id, env.deadline):
+            if ctx.groups.join(user_id, group_id, ctx.deadline):
                 changes.joined.append(group_id)
             remaining = dataclasses.replace(remaining, join=remaining.join[1:])
         for group_id in remaining.leave:
-            if env.groups.leave(user_id, group_id, env.deadline):
+            if ctx.groups.leave(user_id, group_id, ctx.deadline):
                 changes.left.append(group_id)
             remaining = dataclasses.replace(remaining, leave=remaining.leave[1:])
         if remaining.modify:
-            env.lifecycle.modify(user_id, remaining.arguments(passwords), env.deadline)
+            ctx.lifecycle.modify(user_id, remaining.arguments(passwords), ctx.deadline)
             remaining = dataclasses.replace(remaining, modify={})
-        user = env.lifecycle.wait_until_active(user_id, env.deadline)  # its UserGroupIds, read back
+        user = ctx.lifecycle.wait_until_active(user_id, ctx.deadline)  # its UserGroupIds, read back
         if remaining.tags:
-            env.lifecycle.change_tags(user, remaining.tags, env.deadline)
+            ctx.lifecycle.change_tags(user, remaining.tags, ctx.deadline)
     except DeadlineReached:
         if remaining.needs_passwords and remaining.secret is None:
             return Failed(
                 f"User '{user_id}' stayed busy until the invocation deadline, before it accepted the new "
                 "passwords; passwords written in the template are not carried to a later poll. Retry the "
                 "update, or keep the passwords in Secrets Manager (PasswordSecretId)."
-                + _undo_groups(env, user_id, changes),
+                + _undo_groups(ctx, user_id, changes),
                 user_id,
             )
-        return Pending(user_id, remaining.as_resume())
+        return Pending(user_id, Converging(remaining))
     except UserOperationError as error:
-        return Failed(str(error) + _undo_groups(env, user_id, changes), user_id)
+        return Failed(str(error) + _undo_groups(ctx, user_id, changes), user_id)
     logger.info("user active", extra={"user_id": user_id, "status": user["Status"]})
     return Done(user_id, user_data(user))
 
@@ -140,17 +142,17 @@ class GroupChanges:
     left: list[str] = field(default_factory=list)
 
 
-def _undo_groups(env: Env, user_id: str, changes: GroupChanges) -> str:
+def _undo_groups(ctx: ActionContext, user_id: str, changes: GroupChanges) -> str:
     """Leave the groups a failed request joined and rejoin those it left, within the undo
     budget; returns what could not be undone, as a sentence for the reason ('' if all was)."""
     missed = []
-    steps = [(g, "leave", env.groups.leave) for g in changes.joined] + [
-        (g, "rejoin", env.groups.join) for g in changes.left
+    steps = [(g, "leave", ctx.groups.leave) for g in changes.joined] + [
+        (g, "rejoin", ctx.groups.join) for g in changes.left
     ]
     for group_id, what, undo in steps:
         try:
-            with bounded_by(env.undo_deadline):
-                undo(user_id, group_id, env.undo_deadline)
+            with bounded_by(ctx.undo_deadline):
+                undo(user_id, group_id, ctx.undo_deadline)
         except (UserOperationError, DeadlineReached) as error:
             logger.warning("could not undo a group change", extra={"user_group_id": group_id, "error": f"{error}"})
             missed.append(f"{what} '{group_id}'")
@@ -179,7 +181,7 @@ def _desired(request: CfnRequest, properties: UserProperties) -> tuple[tuple[str
     return passwords_for(properties), {**properties.spec.tags, **binding_tags(properties), **request.owner.tags}
 
 
-def create(request: CfnRequest, env: Env, replaces: str | None = None) -> Outcome:
+def create(request: CfnRequest, ctx: ActionContext, replaces: str | None = None) -> Outcome:
     """Create the user (or take over one this resource owns or may adopt). `replaces`: the
     physical id of the user an Update replaces, which every failure of it answers with."""
     fallback = replaces or request.not_created_id
@@ -190,20 +192,20 @@ def create(request: CfnRequest, env: Env, replaces: str | None = None) -> Outcom
         return Failed(str(error), fallback)
     spec = dataclasses.replace(properties.spec, passwords=passwords, tags=tags)
     try:
-        env.groups.check(spec.user_id, spec.authentication, properties.group_ids)
-        env.lifecycle.create(spec)
+        ctx.groups.check(spec.user_id, spec.authentication, properties.group_ids)
+        ctx.lifecycle.create(spec)
     except UserAlreadyExistsError as exists:
-        return _take_over(request, env, properties, passwords, exists, fallback)
+        return _take_over(request, ctx, properties, passwords, exists, fallback)
     except UserOperationError as error:
         return Failed(str(error), fallback)
-    env.claim.user_id = spec.user_id
-    outcome = converge(env, spec.user_id, Work(secret=properties.secret, join=properties.group_ids))
-    return _settle(env, outcome, OnFailure(fallback, remove=True))
+    ctx.claim.user_id = spec.user_id
+    outcome = converge(ctx, spec.user_id, Work(secret=properties.secret, join=properties.group_ids))
+    return _settle(ctx, outcome, OnFailure(fallback, remove=True))
 
 
 def _take_over(
     request: CfnRequest,
-    env: Env,
+    ctx: ActionContext,
     properties: UserProperties,
     passwords: tuple[str, ...],
     exists: Exception,
@@ -216,10 +218,10 @@ def _take_over(
     not made by this request, so no failure names it: the rollback Delete must leave it.
     """
     spec = properties.spec
-    existing = env.lifecycle.settled(spec.user_id, env.deadline)  # tags are readable only then
+    existing = ctx.lifecycle.settled(spec.user_id, ctx.deadline)  # tags are readable only then
     if existing is None:
         return Failed(f"User '{spec.user_id}' was reported to exist but cannot be found; retry.", fallback)
-    found = env.lifecycle.tags_of(existing, env.deadline)
+    found = ctx.lifecycle.tags_of(existing, ctx.deadline)
     owned = request.owner.describe_mismatch(found) is None
     if not owned and not properties.adopt_existing:
         return Failed(str(exists), fallback)
@@ -230,32 +232,32 @@ def _take_over(
     logger.info("taking over existing user", extra={"user_id": spec.user_id, "owned": owned})
     # Only the ownership tags first: the IAM policy allows changes to owned users only (and
     # forbids removing those tags again). The template's tags follow once ModifyUser succeeded.
-    env.lifecycle.change_tags(existing, TagChange(set=request.owner.tags), env.deadline, found)
+    ctx.lifecycle.change_tags(existing, TagChange(set=request.owner.tags), ctx.deadline, found)
     wanted = dataclasses.replace(spec, passwords=passwords)
     arguments = modify_arguments(observed_spec(existing), wanted, passwords_changed=True)
     template_tags = TagChange(set={k: v for k, v in spec.tags.items() if k not in request.owner.tags})
     work = Work.of(arguments, template_tags, properties.secret, join=properties.group_ids)
-    return _settle(env, converge(env, spec.user_id, work, passwords), OnFailure(fallback, remove=False))
+    return _settle(ctx, converge(ctx, spec.user_id, work, passwords), OnFailure(fallback, remove=False))
 
 
-def _remove_failed_user(env: Env, user_id: str, reason: str, answer: str) -> Outcome:
+def _remove_failed_user(ctx: ActionContext, user_id: str, reason: str, answer: str) -> Outcome:
     """Delete the user a failed request made, then answer FAILED with `answer`; a removal the
     invocation cannot finish is handed over (the poll removes it, then answers)."""
     try:
-        with bounded_by(env.undo_deadline):
-            env.lifecycle.delete(user_id, env.undo_deadline)
+        with bounded_by(ctx.undo_deadline):
+            ctx.lifecycle.delete(user_id, ctx.undo_deadline)
     except DeadlineReached:
-        return Pending(answer, {"remove": user_id, "reason": reason})
+        return Pending(answer, Removing(user_id, reason))
     except UserOperationError as error:
         logger.warning("failed request: its user could not be removed", extra={"user_id": user_id, "error": f"{error}"})
         return Failed(
             f"{reason} The user '{user_id}' it made could not be removed ({error}); delete it by hand.", answer
         )
-    env.claim.user_id = None
+    ctx.claim.user_id = None
     return Failed(reason, answer)
 
 
-def update(request: CfnRequest, env: Env) -> Outcome:
+def update(request: CfnRequest, ctx: ActionContext) -> Outcome:
     """Change the user in place, or replace it when its UserId changes."""
     physical_id = request.physical_id
     try:
@@ -269,7 +271,7 @@ def update(request: CfnRequest, env: Env) -> Outcome:
     target = new.spec
     if target.user_id != physical_id.lower():
         logger.info("replacement", extra={"new_user_id": target.user_id})
-        return create(request, env, replaces=physical_id)
+        return create(request, ctx, replaces=physical_id)
     before = old.spec if old else None
     replace = needs_replacement(before, target) if before else []
     if replace:
@@ -293,25 +295,27 @@ def update(request: CfnRequest, env: Env) -> Outcome:
         leave=tuple(g for g in old_groups if g not in new.group_ids),
     )
     try:
-        env.groups.check(target.user_id, target.authentication, work.join)  # before anything changes
+        ctx.groups.check(target.user_id, target.authentication, work.join)  # before anything changes
     except UserOperationError as error:
         return Failed(str(error), physical_id)
-    outcome = converge(env, target.user_id, work, passwords_for(new) if work.needs_passwords else ())
-    return _settle(env, outcome, OnFailure(physical_id, remove=False))
+    outcome = converge(ctx, target.user_id, work, passwords_for(new) if work.needs_passwords else ())
+    return _settle(ctx, outcome, OnFailure(physical_id, remove=False))
 
 
-def resume(request: CfnRequest, env: Env) -> Outcome:
+def resume(request: CfnRequest, ctx: ActionContext) -> Outcome:
     """A poll after a Create or Update was handed over: apply what remains, then wait; or
     finish removing the user a failed request made, then answer its failure."""
     state = request.state.resume
-    if isinstance(state.get("remove"), str):
-        return _remove_failed_user(env, state["remove"], str(state.get("reason", "")), request.physical_id)
-    work = Work.from_resume(state)
+    if isinstance(state, Removing):
+        return _remove_failed_user(ctx, state.user_id, state.reason, request.physical_id)
+    if not isinstance(state, Converging):
+        state = Converging()  # nothing readable is left to apply: wait until the user is active
+    work = state.work
     passwords = reference_passwords(work.secret) if work.needs_passwords and work.secret else ()
-    return _settle(env, converge(env, request.physical_id, work, passwords), OnFailure.read(state))
+    return _settle(ctx, converge(ctx, request.physical_id, work, passwords), state.on_failure)
 
 
-def delete(request: CfnRequest, env: Env) -> Outcome:
+def delete(request: CfnRequest, ctx: ActionContext) -> Outcome:
     """Delete the user if this resource owns it, and wait until it is gone."""
     physical_id = request.physical_id
     if not is_user_id(physical_id):
@@ -320,20 +324,21 @@ def delete(request: CfnRequest, env: Env) -> Outcome:
     outside = request.scope.outside(physical_id)
     if outside:
         return Failed(outside, physical_id)
-    if request.is_poll:
-        adopt = bool(request.state.resume.get("adopt"))
-        groups = [str(g) for g in request.state.resume.get("groups") or ()]
+    state = request.state.resume
+    if request.is_poll and isinstance(state, Deleting):
+        adopt, groups = state.adopt, state.groups
     else:
-        adopt = adopts_existing_user(request.properties) and request.scope.allow_adoption
-        groups = []
+        adopt, groups = adopts_existing_user(request.properties) and request.scope.allow_adoption, ()
     user_id = physical_id.lower()
     try:
-        env.lifecycle.delete(user_id, env.deadline, request.owner, adopt, groups)
+        groups = ctx.lifecycle.delete(user_id, ctx.deadline, request.owner, adopt, groups)
         # DeleteUser removed it from its groups: answer once they are active again, so that the
         # stack's next change to them (often deleting them) does not meet a modifying group.
-        env.groups.wait_active(groups, user_id, env.deadline)
+        ctx.groups.wait_active(groups, user_id, ctx.deadline)
+    except DeletionCutShort as cut:
+        return Pending(physical_id, Deleting(adopt, cut.groups))
     except DeadlineReached:
-        return Pending(physical_id, {"adopt": adopt, "groups": groups})
+        return Pending(physical_id, Deleting(adopt, groups))
     except UserOperationError as error:
         return Failed(str(error), physical_id)
     return Done(physical_id)

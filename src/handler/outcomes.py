@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from deadline import Deadline
 from groups import GroupMembership
 from users import UserLifecycle
+from work import OnFailure, PollWork
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class Failed:
 @dataclass(frozen=True)
 class Pending:
     physical_id: str
-    resume: Mapping[str, Any] = field(default_factory=dict)
+    resume: PollWork
 
 
 Outcome = Done | Failed | Pending
@@ -47,7 +47,7 @@ class Claim:
 
 
 @dataclass(frozen=True)
-class Env:
+class ActionContext:
     """What an action works with: the ElastiCache lifecycle, the time it has, its claim.
 
     `cleanup` is the deadline of undoing a failed request's changes: later than `deadline`
@@ -63,23 +63,6 @@ class Env:
     @property
     def undo_deadline(self) -> Deadline:
         return self.cleanup or self.deadline
-
-
-@dataclass(frozen=True)
-class OnFailure:
-    """How a failure of work on a user must be answered when the user's id is not the answer:
-    `answer` is the physical id (the Create's impossible id, or an Update's own), and `remove`
-    says the user was made by this request and is deleted first. Carried across a hand-over."""
-
-    answer: str
-    remove: bool
-
-    @classmethod
-    def read(cls, resume: Mapping[str, Any]) -> OnFailure | None:
-        value = resume.get("on_failure")
-        if not isinstance(value, Mapping) or not isinstance(value.get("answer"), str):
-            return None
-        return cls(value["answer"], bool(value.get("remove")))
 
 
 def cut_short_id(request_type: str, user_id: str, on_failure: OnFailure | None) -> str:

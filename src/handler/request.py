@@ -12,10 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import work
 from environment import SETTING
 from properties import owner_tags
 from property_table import SERVICE_TIMEOUT_MAX
 from user_spec import Ownership
+from work import PollWork
 
 DEFAULT_SERVICE_TIMEOUT = float(SERVICE_TIMEOUT_MAX)
 # Key of the event crhelper stores for polls under which the hand-over keeps its state.
@@ -103,10 +105,10 @@ class PollState:
 
     since: float
     timeout: float
-    resume: Mapping[str, Any] = field(default_factory=dict)
+    resume: PollWork | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"since": self.since, "timeout": self.timeout, "resume": dict(self.resume)}
+        return {"since": self.since, "timeout": self.timeout, "resume": work.as_json(self.resume)}
 
     @classmethod
     def read(cls, value: object, now: float, timeout: float) -> PollState:
@@ -116,7 +118,7 @@ class PollState:
         return cls(
             since=float(since) if isinstance(since, (int, float)) else now,
             timeout=float(limit) if isinstance(limit, (int, float)) else timeout,
-            resume=resume if isinstance(resume, Mapping) else {},
+            resume=work.from_json(resume),
         )
 
 

@@ -25,6 +25,8 @@ from botocore.exceptions import ClientError
 from deadline import TRANSIENT_STATUSES, Deadline, PollSchedule, Waiter
 from exceptions import (
     THROTTLING_CODES,
+    DeadlineReached,
+    DeletionCutShort,
     UserGoneError,
     UserOperationError,
     api_error,
@@ -200,21 +202,31 @@ class UserLifecycle:
         deadline: Deadline,
         owner: Ownership | None = None,
         adopt: bool = False,
-        groups: list[str] | None = None,
-    ) -> None:
-        """Delete the user and return once ElastiCache no longer knows it. `groups` receives the
-        user groups it was in as soon as they are known, so that a caller cut short by the
-        deadline still has them (DeleteUser removes it from them: they modify for a while).
+        known_groups: tuple[str, ...] = (),
+    ) -> tuple[str, ...]:
+        """Delete the user, return once ElastiCache no longer knows it, with the user groups it
+        was in (`known_groups`, learnt by an earlier poll, and those DescribeUsers shows);
+        DeleteUser removes it from them, and they modify for a while. Cut short by the deadline
+        once they are known, it raises DeletionCutShort with them.
 
         A user that does not exist counts as deleted. A user that is creating or modifying is
         waited for (its tags cannot be read before), then its ownership is checked: with
         `owner`, a user without its tags is refused unless `adopt`, which tags it first (the
         IAM policy deletes only tagged users).
         """
-        waiter = self.waiter(deadline)
         user = self.settled(user_id, deadline)
-        if user is not None and groups is not None:
-            groups.extend(g for g in user.get("UserGroupIds") or [] if g not in groups)
+        found = user.get("UserGroupIds") or [] if user is not None else []
+        groups = known_groups + tuple(g for g in found if g not in known_groups)
+        try:
+            self._delete(user_id, user, deadline, owner, adopt)
+        except DeadlineReached as error:
+            raise DeletionCutShort(groups) from error
+        return groups
+
+    def _delete(
+        self, user_id: str, user: UserTypeDef | None, deadline: Deadline, owner: Ownership | None, adopt: bool
+    ) -> None:
+        waiter = self.waiter(deadline)
         owner_checked = owner is None
         while user is not None and user["Status"] != "deleting":
             if not owner_checked and owner is not None:

@@ -1,4 +1,11 @@
-"""The changes still to apply to a user, and their form in a poll's state (JSON, no password)."""
+"""The work a poll resumes: one typed state per kind of pending work, and its JSON form
+(written and read here only, never holding a password).
+
+A poll's state is `Converging` (a Create or Update still applying a `Work`), `Removing` (a
+failed request's user still being deleted) or `Deleting` (a Delete waiting for the user and
+its groups to settle). The JSON keys tell them apart: `remove` for Removing, `adopt` for
+Deleting, the Work's keys otherwise.
+"""
 
 from __future__ import annotations
 
@@ -47,23 +54,87 @@ class Work:
             return dict(self.modify)
         return {**self.modify, "AuthenticationMode": {"Type": "password", "Passwords": list(passwords)}}
 
-    def as_resume(self) -> dict[str, Any]:
-        return {
-            "modify": dict(self.modify),
-            "remove_tags": list(self.tags.remove),
-            "set_tags": dict(self.tags.set),
-            "secret": dataclasses.asdict(self.secret) if self.secret else None,
-            "join": list(self.join),
-            "leave": list(self.leave),
-        }
 
-    @classmethod
-    def from_resume(cls, resume: Mapping[str, Any]) -> Work:
-        secret = resume.get("secret")
-        return cls(
-            modify=dict(resume.get("modify") or {}),
-            tags=TagChange(tuple(resume.get("remove_tags") or ()), dict(resume.get("set_tags") or {})),
-            secret=SecretReference(**secret) if isinstance(secret, Mapping) else None,
-            join=tuple(resume.get("join") or ()),
-            leave=tuple(resume.get("leave") or ()),
-        )
+@dataclass(frozen=True)
+class OnFailure:
+    """How a failure of work on a user must be answered when the user's id is not the answer:
+    `answer` is the physical id (the Create's impossible id, or an Update's own), and `remove`
+    says the user was made by this request and is deleted first. Carried across a hand-over."""
+
+    answer: str
+    remove: bool
+
+
+@dataclass(frozen=True)
+class Converging:
+    """A Create or Update applying `work`; a failure is answered as `on_failure` says."""
+
+    work: Work = field(default_factory=Work)
+    on_failure: OnFailure | None = None
+
+
+@dataclass(frozen=True)
+class Removing:
+    """The user a failed request made, still being deleted; then FAILED with `reason`."""
+
+    user_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Deleting:
+    """A Delete waiting for the user to go, then for the groups it was in to settle."""
+
+    adopt: bool = False
+    groups: tuple[str, ...] = ()
+
+
+PollWork = Converging | Removing | Deleting
+
+
+def on_failure_of(state: PollWork | None) -> OnFailure | None:
+    return state.on_failure if isinstance(state, Converging) else None
+
+
+def as_json(state: PollWork | None) -> dict[str, Any]:
+    """The JSON form of a poll's state (what EventBridge's rule Input carries)."""
+    if isinstance(state, Removing):
+        return {"remove": state.user_id, "reason": state.reason}
+    if isinstance(state, Deleting):
+        return {"adopt": state.adopt, "groups": list(state.groups)}
+    if state is None:
+        return {}
+    work = state.work
+    value: dict[str, Any] = {
+        "modify": dict(work.modify),
+        "remove_tags": list(work.tags.remove),
+        "set_tags": dict(work.tags.set),
+        "secret": dataclasses.asdict(work.secret) if work.secret else None,
+        "join": list(work.join),
+        "leave": list(work.leave),
+    }
+    if state.on_failure is not None:
+        value["on_failure"] = dataclasses.asdict(state.on_failure)
+    return value
+
+
+def from_json(value: object) -> PollWork | None:
+    """A poll's state read back; None for nothing readable (the poll then only waits)."""
+    if not isinstance(value, Mapping) or not value:
+        return None
+    if isinstance(value.get("remove"), str):
+        return Removing(value["remove"], str(value.get("reason", "")))
+    if "adopt" in value:
+        return Deleting(bool(value["adopt"]), tuple(str(g) for g in value.get("groups") or ()))
+    secret, failure = value.get("secret"), value.get("on_failure")
+    work = Work(
+        modify=dict(value.get("modify") or {}),
+        tags=TagChange(tuple(value.get("remove_tags") or ()), dict(value.get("set_tags") or {})),
+        secret=SecretReference(**secret) if isinstance(secret, Mapping) else None,
+        join=tuple(value.get("join") or ()),
+        leave=tuple(value.get("leave") or ()),
+    )
+    on_failure = None
+    if isinstance(failure, Mapping) and isinstance(failure.get("answer"), str):
+        on_failure = OnFailure(failure["answer"], bool(failure.get("remove")))
+    return Converging(work, on_failure)
