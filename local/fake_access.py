@@ -6,14 +6,10 @@ as `off ~keys* -@all +get`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from access_string import RESTRICTED
 from local.engine import Engine
+from local.fake_state import FakeUser
 from local.fake_wire import ApiError
-
-if TYPE_CHECKING:
-    from local.fake_elasticache import FakeUser
 
 
 class EngineMirror:

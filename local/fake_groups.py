@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
+from local.fake_state import FakeGroup, FakeUser
 from local.fake_wire import ApiError, group_xml, members
-
-if TYPE_CHECKING:
-    from local.fake_elasticache import FakeGroup, FakeUser
 
 
 class UserGroupsApi:

@@ -9,14 +9,23 @@ import time
 import uuid
 from contextlib import AbstractContextManager
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING
+from typing import Protocol
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
+from local.fake_state import FakeGroup, FakeUser
 from local.http_fake import QuietHandler, serve_on_loopback
 
-if TYPE_CHECKING:
-    from local.fake_elasticache import FakeElastiCache, FakeGroup, FakeUser
+
+class WireApi(Protocol):
+    """What the HTTP front needs of the fake behind it."""
+
+    slow_seconds: float
+
+    def next_fault(self, action: str, params: dict[str, str]) -> str | None: ...
+
+    def call(self, action: str, params: dict[str, str]) -> str: ...
+
 
 NAMESPACE = "http://elasticache.amazonaws.com/doc/2015-02-02/"
 
@@ -82,7 +91,7 @@ def user_xml(user: FakeUser) -> str:
     )
 
 
-def handler_for(api: FakeElastiCache) -> type[BaseHTTPRequestHandler]:
+def handler_for(api: WireApi) -> type[BaseHTTPRequestHandler]:
     class Handler(QuietHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
@@ -131,6 +140,6 @@ def error_xml(error: ApiError) -> str:
     )
 
 
-def serve(api: FakeElastiCache) -> AbstractContextManager[str]:
+def serve(api: WireApi) -> AbstractContextManager[str]:
     """Serve `api` on 127.0.0.1 for the block; yields its endpoint URL."""
     return serve_on_loopback(handler_for(api), backlog=256)

@@ -31,14 +31,10 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-Severity = Literal["error", "warning"]
-# "engine": the engine's own parser refuses it; "elasticache": ElastiCache refuses it although
-# the engine would not; "advice": it works, but probably not as meant.
-Source = Literal["engine", "elasticache", "advice"]
+from access_findings import SHOWN, Analysis, Finding, Source, masked
 
 # Node-based clusters refuse these commands (ElastiCache: "Restricted Redis OSS commands").
 RESTRICTED = frozenset(
@@ -50,16 +46,6 @@ KEYWORDS_ROOT = frozenset({"on", "off", "clearselectors", "sanitize-payload", "s
 PASSWORD_KEYWORDS = frozenset({"nopass", "resetpass", "reset"})
 HEX = frozenset("0123456789abcdef")
 WHITESPACE = frozenset("\t\n\r\v\f")
-SHOWN = 40  # characters of a token quoted in a message
-
-
-def _masked(token: str) -> str:
-    """`token` with any password in it cut to its marker: no message quotes a password."""
-    parts = []
-    for part in token.split(" "):
-        bare = part.lstrip("(")
-        parts.append(part[: len(part) - len(bare) + 1] + "…" if bare[:1] in ("<", ">", "#", "!") else part)
-    return " ".join(parts)
 
 
 @functools.cache
@@ -71,51 +57,12 @@ def engine_table() -> tuple[frozenset[str], dict[str, frozenset[str]]]:
     return frozenset([*table["categories"], "all"]), {k: frozenset(v) for k, v in table["commands"].items()}
 
 
-@dataclass(frozen=True)
-class Finding:
-    position: int  # the token's number, from 1
-    token: str
-    message: str
-    source: Source
-
-    @property
-    def severity(self) -> Severity:
-        return "warning" if self.source == "advice" else "error"
-
-    def describe(self) -> str:
-        shown = self.token if len(self.token) <= SHOWN else self.token[: SHOWN - 3] + "..."
-        where = f"token {self.position} '{shown}'" if self.position else "as a whole"
-        return f"AccessString {where}: {self.message}"
-
-
 @dataclass
 class _Keys:
     """What the engine remembers while it applies rules: the refusals that depend on order."""
 
     all_keys: bool = False
     all_channels: bool = False
-
-
-@dataclass
-class Analysis:
-    findings: list[Finding] = field(default_factory=list)
-    minimum_engine: str = "6.0"
-
-    @property
-    def errors(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == "warning"]
-
-    def engine_refuses(self) -> bool:
-        """The verdict the engine's own parser gives (ElastiCache's extra rules left out)."""
-        return any(f.source == "engine" for f in self.findings)
-
-    def needs(self, version: str) -> None:
-        if tuple(map(int, version.split("."))) > tuple(map(int, self.minimum_engine.split("."))):
-            self.minimum_engine = version
 
 
 class _Parser:
@@ -126,7 +73,7 @@ class _Parser:
         self.all_commands_at = 0  # position of the last +@all / allcommands not yet followed by -@dangerous
 
     def add(self, position: int, token: str, message: str, source: Source) -> None:
-        self.result.findings.append(Finding(position, _masked(token), message, source))
+        self.result.findings.append(Finding(position, masked(token), message, source))
 
     def run(self, text: str) -> Analysis:
         tokens = [t for t in text.split(" ") if t]

@@ -35,7 +35,7 @@ import outcomes
 from clients import bounded_by, elasticache_client
 from config import Settings
 from deadline import Deadline
-from exceptions import DeadlineReached
+from exceptions import DeadlineReached, HandOverError
 from groups import GroupMembership
 from log import logger, quiet_libraries
 from polling import Polling, PollRule, PollSetupError
@@ -70,10 +70,6 @@ class Result(enum.Enum):
     FAILED = "Failed"
     HANDED_OVER = "HandedOver"
     IGNORED = "Ignored"
-
-
-class HandOverError(Exception):
-    """The poll could not be set up; the message is the FAILED answer's reason."""
 
 
 @dataclass

@@ -33,6 +33,10 @@ class DeadlineReached(Exception):
     """The work is still under way when the invocation must stop; a later poll resumes it."""
 
 
+class HandOverError(Exception):
+    """The poll could not be set up; the message is the FAILED answer's reason."""
+
+
 class DeletionCutShort(DeadlineReached):
     """A deletion the deadline cut short, with what it had learnt: the user groups the user was
     in (DeleteUser removes it from them; they modify for a while, and are waited for)."""
