@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +54,8 @@ class FakeElastiCache(UserGroupsApi, EngineMirror):
     access strings are judged by the real engine and users mirrored onto it (fake_access.py)."""
 
     engine: Engine | None = None
+    # Every timer of the fake reads it (tests of the fake itself move a local.clock.ManualClock).
+    clock: Callable[[], float] = time.monotonic
 
     delete_seconds: float = 0.0
     # Per-user deletion times, overriding delete_seconds (the benchmark deletes many at once).
@@ -82,20 +85,16 @@ class FakeElastiCache(UserGroupsApi, EngineMirror):
     denied: set[tuple[str, str]] = field(default_factory=set)
     # User ids whose deletion falls back to "active" instead of finishing.
     failing_deletes: set[str] = field(default_factory=set)
-    # When each user disappeared, and each group last became active (time.monotonic()).
+    # When each user disappeared, and each group last became active (on `clock`).
     gone_at: dict[str, float] = field(default_factory=dict)
     group_active_at: dict[str, float] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
-    answered: threading.Condition = field(init=False)
     throttled: int = 0
     # What the modelled API answered (injected faults not counted): error codes, and successes.
     refused: dict[str, int] = field(default_factory=dict)
     succeeded: dict[str, int] = field(default_factory=dict)
     _bucket: float = 0.0
     _bucket_at: float = 0.0
-
-    def __post_init__(self) -> None:
-        self.answered = threading.Condition(self.lock)
 
     # Setting the scene ---------------------------------------------------------------------
 
@@ -122,7 +121,7 @@ class FakeElastiCache(UserGroupsApi, EngineMirror):
         """Put a user in a transient status (e.g. "modifying") for `seconds`."""
         with self.lock:
             user = self.users[user_id]
-            user.status, user.settle_at, user.settle_to = status, time.monotonic() + seconds, then
+            user.status, user.settle_at, user.settle_to = status, self.clock() + seconds, then
 
     def count(self, action: str) -> int:
         with self.lock:
@@ -131,8 +130,20 @@ class FakeElastiCache(UserGroupsApi, EngineMirror):
     def wait_for_call(self, action: str, times: int = 1, timeout: float = 10.0) -> bool:
         """Block until `action` has been answered `times` times (True), or `timeout` passed: tests
         wait on what the fake saw, not on a sleep that assumes an idle machine."""
-        with self.answered:
-            return self.answered.wait_for(lambda: self.succeeded.get(action, 0) >= times, timeout)
+        return self.wait_until(lambda fake: fake.succeeded.get(action, 0) >= times, timeout)
+
+    def wait_until(self, condition: Callable[[FakeElastiCache], bool], timeout: float = 10.0) -> bool:
+        """Block until `condition(self)` holds on the settled state (True), or `timeout` passed:
+        a test waits for "the user is gone" itself, not for a sleep it guessed long enough."""
+        end = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                self._settle()
+                if condition(self):
+                    return True
+            if time.monotonic() >= end:
+                return False
+            time.sleep(0.01)
 
     def accepted(self, action: str) -> int:
         """How many calls of `action` succeeded."""
@@ -146,7 +157,7 @@ class FakeElastiCache(UserGroupsApi, EngineMirror):
     # The API -------------------------------------------------------------------------------
 
     def _settle(self) -> None:
-        now = time.monotonic()
+        now = self.clock()
         for user_id, user in list(self.users.items()):
             if user.settle_at is not None and now >= user.settle_at:
                 if user.settle_to is None:
@@ -176,7 +187,7 @@ class FakeElastiCache(UserGroupsApi, EngineMirror):
     def _throttled(self) -> bool:
         if self.rate_limit is None:
             return False
-        now = time.monotonic()
+        now = self.clock()
         self._bucket = min(self.rate_limit, self._bucket + (now - self._bucket_at) * self.rate_limit)
         self._bucket_at = now
         if self._bucket < 1:
@@ -197,7 +208,7 @@ class FakeElastiCache(UserGroupsApi, EngineMirror):
 
     def _user(self, user_id: str, read: bool = False) -> FakeUser:
         user = self.users.get(user_id)
-        if user is None or (read and time.monotonic() < user.visible_at):
+        if user is None or (read and self.clock() < user.visible_at):
             raise ApiError("UserNotFound", f"User {user_id} not found.", 404)
         return user
 
@@ -224,7 +235,6 @@ class FakeElastiCache(UserGroupsApi, EngineMirror):
                 self.refused[error.code] = self.refused.get(error.code, 0) + 1
                 raise
             self.succeeded[action] = self.succeeded.get(action, 0) + 1
-            self.answered.notify_all()
             return result
 
     def _DescribeUsers(self, params: dict[str, str]) -> str:
@@ -257,12 +267,12 @@ class FakeElastiCache(UserGroupsApi, EngineMirror):
             tags=tags,
         )
         self.hold(user_id, "creating", self.create_seconds, self.create_settles_to)
-        user.visible_at = time.monotonic() + self.read_lag_seconds
+        user.visible_at = self.clock() + self.read_lag_seconds
         return user_xml(user)
 
     def _ModifyUser(self, params: dict[str, str]) -> str:
         user = self._user(params["UserId"])
-        if user.status != "active" or time.monotonic() < user.modify_refused_until:
+        if user.status != "active" or self.clock() < user.modify_refused_until:
             raise ApiError(
                 "InvalidUserState",
                 f"User {user.user_id} has status {user.status if user.status != 'active' else 'modifying'}. "
@@ -306,10 +316,10 @@ class FakeElastiCache(UserGroupsApi, EngineMirror):
         if not arn.startswith(ARN_PREFIX):
             raise ApiError("InvalidARN", f"{arn} is not a user ARN.")
         user = self._user(arn[len(ARN_PREFIX) :], read=True)
-        if user.status != "active" or (change and time.monotonic() < user.tagging_busy_until):
+        if user.status != "active" or (change and self.clock() < user.tagging_busy_until):
             raise ApiError("UserNotFound", f"{arn} is not available for tagging", 404)
         if change:
-            user.tagging_busy_until = time.monotonic() + self.tag_busy_seconds
+            user.tagging_busy_until = self.clock() + self.tag_busy_seconds
         return user
 
     def _ListTagsForResource(self, params: dict[str, str]) -> str:

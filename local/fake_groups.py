@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from local.fake_state import FakeGroup, FakeUser
@@ -16,6 +15,7 @@ class UserGroupsApi:
     users: dict[str, FakeUser]
     group_modify_seconds: float
     read_lag_seconds: float
+    clock: Callable[[], float]
     _user: Callable[[str], FakeUser]
 
     def _group(self, group_id: str) -> FakeGroup:
@@ -26,7 +26,7 @@ class UserGroupsApi:
 
     def _DescribeUserGroups(self, params: dict[str, str]) -> str:
         groups = [self._group(params["UserGroupId"])] if "UserGroupId" in params else list(self.groups.values())
-        now = time.monotonic()
+        now = self.clock()
         shown = [g.stale_xml if now < g.stale_until else group_xml(g) for g in groups]
         return "<UserGroups>" + "".join(f"<member>{xml}</member>" for xml in shown) + "</UserGroups>"
 
@@ -52,7 +52,7 @@ class UserGroupsApi:
         if not any(self.users[u].user_name == "default" for u in kept if u in self.users):
             raise ApiError("DefaultUserRequired", f"User group {group.group_id} needs a user named default.")
         if self.read_lag_seconds:
-            group.stale_xml, group.stale_until = group_xml(group), time.monotonic() + self.read_lag_seconds
+            group.stale_xml, group.stale_until = group_xml(group), self.clock() + self.read_lag_seconds
         group.status, group.adding, group.removing = "modifying", adding, removing
-        group.settle_at = time.monotonic() + self.group_modify_seconds
+        group.settle_at = self.clock() + self.group_modify_seconds
         return group_xml(group)

@@ -56,19 +56,35 @@ class Client(threading.Thread):
         self.engine, self.user, self.secret = engine, user, secret
         self.cache_seconds, self.every = cache_seconds, every
         self.accepted = self.refused = 0
+        self.using = ""  # the password it last connected with
         self.stop = threading.Event()
+        self._seen = threading.Condition()
 
     def run(self) -> None:
         current, read_at = password(self.secret), time.monotonic()
         while not self.stop.is_set():
             if time.monotonic() - read_at > self.cache_seconds:
                 current, read_at = password(self.secret), time.monotonic()
-            if self.engine.authenticates(self.user, current):
-                self.accepted += 1
-            else:
-                self.refused += 1
+            accepted = self.engine.authenticates(self.user, current)
+            with self._seen:
+                if accepted:
+                    self.accepted, self.using = self.accepted + 1, current
+                else:
+                    self.refused += 1
+                self._seen.notify_all()
+            if not accepted:
                 current, read_at = password(self.secret), time.monotonic()
             time.sleep(self.every)
+
+    def wait_until_using(self, password: str, timeout: float = 10.0) -> bool:
+        """Block until a connection was accepted with `password` (True), or `timeout` passed."""
+        with self._seen:
+            return self._seen.wait_for(lambda: self.using == password, timeout)
+
+    def wait_until_refused(self, timeout: float = 10.0) -> bool:
+        """Block until a connection was refused (True), or `timeout` passed."""
+        with self._seen:
+            return self._seen.wait_for(lambda: self.refused > 0, timeout)
 
     def __enter__(self) -> Client:
         self.start()

@@ -182,6 +182,15 @@ def stored_poll() -> tuple[dict[str, Any], str]:
     return dict(rule), target["Input"]
 
 
+def aged(poll: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """The poll event as EventBridge would deliver it `seconds` after the request was first
+    seen: the handler measures ServiceTimeout from the state's `since`, so no test sleeps."""
+    import time
+
+    state = poll["ElastiCacheUserPoll"]
+    return {**poll, "ElastiCacheUserPoll": {**state, "since": time.time() - seconds}}
+
+
 Invoke = Callable[..., list[Delivery]]
 
 

@@ -191,9 +191,7 @@ def test_hand_over_to_poll_when_deletion_outlasts_the_invocation(
     assert poll_event["CrHelperPoll"] is True
     # Only the envelope and the poll state are stored: no property (passwords) at all.
     assert "ResourceProperties" not in poll_event and "Passwords" not in stored
-    gone = fake.users["app-user-1"].settle_at
-    assert gone is not None
-    time.sleep(max(0.0, gone - time.monotonic()))
+    assert fake.wait_until(lambda fake: "app-user-1" not in fake.users)
     [answer] = invoke(poll_event)
     assert answer.body["Status"] == "SUCCESS"
     assert answer.body["PhysicalResourceId"] == "app-user-1"

@@ -15,7 +15,7 @@ from local.context import LambdaContext
 from local.fake_elasticache import FakeElastiCache
 from local.fake_handover import FakeHandOver
 from local.receiver import Receiver
-from tests.conftest import OWNER, ROOT, Invoke, load_event, stored_poll, with_properties
+from tests.conftest import OWNER, ROOT, Invoke, aged, load_event, stored_poll, with_properties
 
 FOREIGN = {"owner": "someone-else"}
 
@@ -248,16 +248,12 @@ def test_create_over_a_foreign_user_fails_and_the_rollback_leaves_it(
 def test_a_replacement_past_its_service_timeout_still_echoes_the_old_id(
     fake: FakeElastiCache, poll_function: str, receiver: Receiver, invoke: Invoke
 ) -> None:
-    import time
-
     fake.add_user("app-user-1", tags={**OWNER, "team": "payments"})
     fake.create_seconds = 600  # the new user stays creating
-    started = time.time()
     assert invoke(replacement(receiver, ServiceTimeout="4"), timeout=3.5) == []
     poll = json.loads(stored_poll()[1])
     assert poll["PhysicalResourceId"] == "app-user-2"  # the poll works on the new user ...
-    time.sleep(max(0.0, started + 4.2 - time.time()))
-    [answer] = invoke(poll, timeout=3.0)
+    [answer] = invoke(aged(poll, 4.2), timeout=3.0)
     assert answer.body["Status"] == "FAILED" and "ServiceTimeout (4 s)" in answer.body["Reason"]
     assert answer.body["PhysicalResourceId"] == "app-user-1"  # ... and the failure answers the Update's own id
 
@@ -265,18 +261,14 @@ def test_a_replacement_past_its_service_timeout_still_echoes_the_old_id(
 def test_a_take_over_handed_over_never_names_the_adopted_user(
     fake: FakeElastiCache, poll_function: str, receiver: Receiver, invoke: Invoke
 ) -> None:
-    import time
-
     import failure
 
     fake.add_user("app-user-1", tags=dict(FOREIGN))
     fake.faults = [("ModifyUser", "InvalidUserState")] * 100  # still busy at the deadline: handed over
-    started = time.time()
     event = create(receiver, AdoptExistingUser="true", ServiceTimeout="4", Passwords=None, NoPasswordRequired="true")
     assert invoke(event, timeout=3.5) == []
     poll = json.loads(stored_poll()[1])
-    time.sleep(max(0.0, started + 4.2 - time.time()))
-    [answer] = invoke(poll, timeout=3.0)  # past ServiceTimeout: the poll gives up
+    [answer] = invoke(aged(poll, 4.2), timeout=3.0)  # past ServiceTimeout: the poll gives up
     assert answer.body["Status"] == "FAILED" and answer.body["PhysicalResourceId"].startswith("not-created_")
     # So does the notifier, for a poll of that take-over that died.
     record = json.loads((ROOT / "tests" / "events" / "async-failure-create.json").read_text())

@@ -3,7 +3,6 @@ the provider must cope with, shown over HTTP with a plain boto3 client."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +13,7 @@ from botocore.exceptions import ClientError
 
 import request
 from local import fake_handover
+from local.clock import ManualClock
 from local.fake_elasticache import FakeElastiCache
 from local.fake_handover import FakeHandOver, serve_hand_over
 from local.fake_secrets import FakeSecrets, serve_secrets
@@ -22,12 +22,20 @@ from local.fake_wire import serve
 
 @pytest.fixture
 def api() -> Iterator[tuple[FakeElastiCache, Any]]:
-    fake = FakeElastiCache(create_seconds=0.3, modify_seconds=0.3, tag_busy_seconds=0.4, modify_race_seconds=0.3)
+    fake = FakeElastiCache(
+        create_seconds=0.3, modify_seconds=0.3, tag_busy_seconds=0.4, modify_race_seconds=0.3, clock=ManualClock()
+    )
     with serve(fake) as endpoint:
         client = boto3.client(
             "elasticache", endpoint_url=endpoint, config=Config(retries={"mode": "standard", "max_attempts": 1})
         )
         yield fake, client
+
+
+def later(fake: FakeElastiCache, seconds: float) -> None:
+    """Let `seconds` pass for the fake's timers (its clock is moved by hand)."""
+    assert isinstance(fake.clock, ManualClock)
+    fake.clock.advance(seconds)
 
 
 def error(call: Any, **arguments: Any) -> tuple[str, str, int]:
@@ -55,12 +63,12 @@ def status(client: Any, user_id: str = "u1") -> str:
 
 
 def test_new_users_start_creating_and_refuse_tagging_until_active(api: tuple[FakeElastiCache, Any]) -> None:
-    _, client = api
+    fake, client = api
     arn = create(client)
     assert status(client) == "creating"
     code, message, http = error(client.list_tags_for_resource, ResourceName=arn)
     assert (code, http) == ("UserNotFound", 404) and "not available for tagging" in message
-    time.sleep(0.35)
+    later(fake, 0.35)
     assert status(client) == "active"
     assert client.list_tags_for_resource(ResourceName=arn)["TagList"] == []
 
@@ -74,7 +82,7 @@ def test_a_tag_change_leaves_tagging_busy_while_the_user_says_active(api: tuple[
     code, message, _ = error(client.add_tags_to_resource, ResourceName=arn, Tags=[{"Key": "b", "Value": "2"}])
     assert code == "UserNotFound" and "not available for tagging" in message
     assert error(client.remove_tags_from_resource, ResourceName=arn, TagKeys=["a"])[0] == "UserNotFound"
-    time.sleep(0.45)
+    later(fake, 0.45)
     client.remove_tags_from_resource(ResourceName=arn, TagKeys=["a"])
 
 
@@ -84,11 +92,11 @@ def test_modify_user_races_after_a_wait_saw_active(api: tuple[FakeElastiCache, A
     create(client)
     client.modify_user(UserId="u1", AccessString="on ~a:* +@read")
     assert error(client.modify_user, UserId="u1", AccessString="off")[0] == "InvalidUserState"
-    time.sleep(0.32)
+    later(fake, 0.32)
     assert status(client) == "active"
     code, message, _ = error(client.modify_user, UserId="u1", AccessString="off")
     assert code == "InvalidUserState" and message.endswith("Only active users can be modified.")
-    time.sleep(0.3)
+    later(fake, 0.3)
     client.modify_user(UserId="u1", AccessString="off")
 
 
@@ -119,7 +127,7 @@ def test_a_group_change_leaves_the_group_modifying_and_refuses_another(api: tupl
     assert pending["PendingChanges"]["UserIdsToAdd"] == ["u1"]
     code, message, _ = error(client.modify_user_group, UserGroupId="g1", UserIdsToAdd=["u2"])
     assert code == "InvalidUserGroupState" and "Only active user groups can be modified." in message
-    time.sleep(0.35)
+    later(fake, 0.35)
     assert group(client)["Status"] == "active" and "u1" in group(client)["UserIds"]
     assert client.describe_users(UserId="u1")["Users"][0]["UserGroupIds"] == ["g1"]
 
@@ -152,10 +160,10 @@ def test_delete_user_leaves_its_groups_modifying_until_after_it_is_gone(api: tup
     fake.add_group("g1", members=("u1",))
     client.delete_user(UserId="u1")
     assert group(client)["Status"] == "modifying"
-    time.sleep(0.3)
+    later(fake, 0.3)
     assert error(client.describe_users, UserId="u1")[0] == "UserNotFound"
     assert group(client)["Status"] == "modifying"
-    time.sleep(0.3)
+    later(fake, 0.3)
     assert group(client)["Status"] == "active" and "u1" not in group(client)["UserIds"]
 
 
@@ -167,11 +175,11 @@ def test_reads_lag_behind_writes(api: tuple[FakeElastiCache, Any]) -> None:
     assert error(client.describe_users, UserId="u1")[:3:2] == ("UserNotFound", 404)
     assert error(client.list_tags_for_resource, ResourceName=arn)[0] == "UserNotFound"
     assert error(create, client=client)[0] == "UserAlreadyExists"  # the write side knows it
-    time.sleep(0.35)
+    later(fake, 0.35)
     assert status(client) == "active"
     client.modify_user_group(UserGroupId="g1", UserIdsToAdd=["u1"])
     assert group(client)["Status"] == "active" and "u1" not in group(client)["UserIds"]  # as it was
-    time.sleep(0.35)
+    later(fake, 0.35)
     assert "u1" in group(client)["UserIds"]
 
 

@@ -4,9 +4,9 @@ Each case ends with exactly one correct answer, or a clean hand-over."""
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
-import time
 
 import boto3
 import pytest
@@ -16,6 +16,7 @@ from config import Settings
 from local.context import LambdaContext
 from local.fake_elasticache import FakeElastiCache
 from local.receiver import Receiver, https_receiver
+from log import SERVICE
 from tests.conftest import OWNER, Invoke, in_parallel, load_event
 
 
@@ -88,11 +89,18 @@ def test_connection_refused_then_listening(fake: FakeElastiCache, receiver: Rece
     event = load_event("delete.json", receiver)
     event["ResponseURL"] = event["ResponseURL"].replace(f":{receiver.port}/", f":{port}/")
     late: list[Receiver] = []
-    opened = threading.Event()
-    done = threading.Event()
+    refused, opened, done = threading.Event(), threading.Event(), threading.Event()
+
+    class FirstRefusal(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage() == "response PUT failed":
+                refused.set()
+
+    watcher = FirstRefusal()
+    logging.getLogger(SERVICE).addHandler(watcher)
 
     def listen_later() -> None:
-        time.sleep(0.8)
+        refused.wait(10)  # the receiver comes up once the first PUT met a closed port
         with https_receiver(port=port) as second:
             late.append(second)
             opened.set()
@@ -100,10 +108,13 @@ def test_connection_refused_then_listening(fake: FakeElastiCache, receiver: Rece
 
     thread = threading.Thread(target=listen_later)
     thread.start()
-    app.lambda_handler(event, LambdaContext(timeout_seconds=30))
-    done.set()
-    thread.join()
-    assert opened.is_set()
+    try:
+        app.lambda_handler(event, LambdaContext(timeout_seconds=30))
+    finally:
+        done.set()
+        thread.join()
+        logging.getLogger(SERVICE).removeHandler(watcher)
+    assert refused.is_set() and opened.is_set()
     assert [d.body["Status"] for d in late[0].deliveries] == ["SUCCESS"]
 
 

@@ -14,7 +14,7 @@ from config import Settings
 from local.context import LambdaContext
 from local.fake_elasticache import FakeElastiCache
 from local.receiver import Receiver
-from tests.conftest import OWNER, Invoke, in_parallel, load_event, stored_poll, with_properties
+from tests.conftest import OWNER, Invoke, aged, in_parallel, load_event, stored_poll, with_properties
 
 
 def owned(fake: FakeElastiCache, user_id: str = "app-user-1", **attributes: Any) -> None:
@@ -150,7 +150,6 @@ def test_update_cut_short_is_applied_by_the_poll(
     assert fake.users["app-user-1"].access_string == "on ~app:* +@read +@write"  # not applied yet
     poll = json.loads(stored_poll()[1])
     assert poll["ElastiCacheUserPoll"]["resume"]["modify"] == {"AccessString": "on ~app:* +@read"}
-    time.sleep(1.2)
     [answer] = invoke(poll, timeout=10.0)
     assert answer.body["Status"] == "SUCCESS" and answer.body["PhysicalResourceId"] == "app-user-1"
     assert fake.users["app-user-1"].access_string == "on ~app:* +@read"
@@ -162,7 +161,7 @@ def test_a_poll_that_got_further_records_it_so_modify_user_is_not_repeated(
     owned(fake)
     fake.hold("app-user-1", "modifying", 1.5)
     invoke(load_event("update.json", receiver), timeout=3.0)
-    time.sleep(0.7)
+    assert fake.wait_until(lambda fake: fake.users["app-user-1"].status == "active")
     fake.modify_seconds = 5.0
     assert invoke(json.loads(stored_poll()[1]), timeout=3.0) == []  # ModifyUser accepted, still modifying
     accepted = fake.accepted("ModifyUser")
@@ -194,7 +193,6 @@ def test_late_poll_after_completion_answers_the_same_success(
     fake.delete_seconds = 2.0
     invoke(load_event("delete.json", receiver), timeout=3.0)
     poll = json.loads(stored_poll()[1])
-    time.sleep(1.2)
     [first] = invoke(poll, timeout=10.0)
     assert boto3.client("events").list_rules()["Rules"] == []
     receiver.reset()
@@ -225,7 +223,6 @@ def test_hand_over_fits_eventbridge_for_long_logical_ids_and_many_tags(
     assert invoke(event, timeout=3.0) == []
     rule, stored = stored_poll()
     assert len(rule["Name"]) <= 64 and len(stored) <= 8192
-    time.sleep(1.0)
     [answer] = invoke(json.loads(stored), timeout=10.0)
     assert answer.body["Status"] == "SUCCESS" and answer.body["PhysicalResourceId"] == "app-user-1"
 
@@ -254,8 +251,7 @@ def test_service_timeout_counts_from_the_first_invocation(
     assert invoke(event, timeout=3.5) == []  # hands over 1.5 s in
     poll = json.loads(stored_poll()[1])
     assert started <= poll["ElastiCacheUserPoll"]["since"] <= started + 0.5
-    time.sleep(max(0.0, started + 4.2 - time.time()))  # 2.7 s after the hand-over, 4.2 s after the request
-    [answer] = invoke(poll, timeout=3.0)
+    [answer] = invoke(aged(poll, 4.2), timeout=3.0)  # a poll 4.2 s after the request
     assert answer.body["Status"] == "FAILED" and "ServiceTimeout (4 s)" in answer.body["Reason"]
 
 

@@ -8,7 +8,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from cfn_resource import answer_fields
-from exceptions import UserAlreadyExistsError, api_error, reason_for
+from deadline import Deadline, PollSchedule, Waiter
+from exceptions import DeadlineReached, UserAlreadyExistsError, api_error, reason_for
+from local.clock import ManualClock
 from outcomes import Done, Failed
 from properties import SecretReference
 from request import CfnRequest, PollState, Scope, echoed_physical_id, service_timeout
@@ -169,3 +171,16 @@ def test_scope_confines_user_ids_to_the_prefix() -> None:
     assert scope.outside("app-user") is None and scope.outside("APP-user") is None
     assert "UserIdPrefix" in str(scope.outside("other-user"))
     assert Scope().outside("anything") is None
+
+
+def test_the_waiter_paces_checks_on_the_schedule_and_stops_short_of_the_deadline() -> None:
+    clock = ManualClock()
+    waiter = Waiter(PollSchedule(initial=0.5, growth=2.0, maximum=2.0), Deadline(5.0, clock=clock, sleep=clock.advance))
+    statuses = iter(["modifying", "modifying", "active"])
+    assert waiter.settled(lambda: {"Status": next(statuses)}, "user", {}) == {"Status": "active"}
+    assert clock.slept == [0.5, 1.0]
+    with pytest.raises(DeadlineReached):
+        while True:
+            waiter.pause()
+    # 3.5 s slept of 5: the next 2 s wait would end past the deadline, so it is never started.
+    assert clock.slept == [0.5, 1.0, 2.0] and waiter.deadline.remaining() == 1.5
