@@ -122,7 +122,7 @@ def test_hand_over_that_cannot_be_set_up_answers_failed_once(
     fake: FakeElastiCache, moto: str, receiver: Receiver, invoke: Invoke
 ) -> None:
     # No Lambda function exists in moto, so AddPermission fails after PutRule succeeded: the
-    # rule is removed again (9.6) and the request answered FAILED once.
+    # rule is removed again and the request answered FAILED once.
     owned(fake)
     fake.delete_seconds = 30
     answers = invoke(load_event("delete.json", receiver), timeout=3.0, settle=1.0)

@@ -84,8 +84,9 @@ def test_leaving_a_group_it_already_left_costs_no_addition(
 
 
 def test_busy_groups_are_waited_out(fake: FakeElastiCache, receiver: Receiver) -> None:
-    # Two users join one group at once (#28688): the second change meets a modifying group. The
-    # read lag makes that certain: the second reads the group still active, then is refused.
+    # Two users join one group at once (terraform-provider-aws #28688): the second change meets
+    # a modifying group. The read lag makes that certain: the second reads the group still
+    # active, then is refused.
     fake.add_group("shared")
     fake.group_modify_seconds = 0.5
     fake.read_lag_seconds = 0.3

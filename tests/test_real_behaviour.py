@@ -26,7 +26,7 @@ def tagging_refusals(fake: FakeElastiCache) -> int:
     return fake.refused.get("UserNotFound", 0)
 
 
-# 9.1 "Not available for tagging" never means gone -----------------------------------------
+# "Not available for tagging" never means gone -----------------------------------------
 
 
 def test_delete_of_a_modifying_user_waits_then_checks_ownership_and_deletes(
@@ -66,7 +66,7 @@ def test_duplicate_creates_during_creating_both_succeed_with_one_user(
     assert list(fake.users) == ["app-user-1"] and fake.users["app-user-1"].tags == {**OWNER, "team": "payments"}
 
 
-# 9.2 Tag changes against the user's actual tags, each making the next one wait ------------
+# Tag changes against the user's actual tags, each making the next one wait ------------
 
 
 def test_update_with_several_tag_changes_and_its_rollback_succeed(
@@ -109,7 +109,7 @@ def test_modify_user_race_after_active_is_retried(fake: FakeElastiCache, receive
     assert fake.users["app-user-1"].access_string == "on ~app:* +@read"
 
 
-# 9.3 No orphan, and no call outlasting the deadline margin ---------------------------------
+# No orphan, and no call outlasting the deadline margin ---------------------------------
 
 
 def test_timer_answer_after_create_user_names_the_new_user(fake: FakeElastiCache, receiver: Receiver) -> None:
@@ -138,7 +138,7 @@ def test_no_call_outlasts_the_deadline_margin(fake: FakeElastiCache, receiver: R
     assert answers[0].body["Reason"] != "Execution timed out" and answers[0].body["PhysicalResourceId"] == "app-user-1"
 
 
-# 9.4 A hand-over finishes the work ---------------------------------------------------------
+# A hand-over finishes the work ---------------------------------------------------------
 
 
 def test_update_cut_short_is_applied_by_the_poll(
@@ -183,7 +183,7 @@ def test_passwords_from_the_template_are_not_carried_to_a_poll(
     assert boto3.client("events").list_rules()["Rules"] == []
 
 
-# 9.5 One answer per request, duplicates and late polls ----------------------------------------
+# One answer per request, duplicates and late polls ----------------------------------------
 
 
 def test_late_poll_after_completion_answers_the_same_success(
@@ -210,7 +210,7 @@ def test_duplicate_updates_at_once_both_succeed(fake: FakeElastiCache, receiver:
     assert fake.users["app-user-1"].tags == {**OWNER, "tier": "gold"}
 
 
-# 9.6 crhelper's hand-over limits -----------------------------------------------------------
+# crhelper's hand-over limits -----------------------------------------------------------
 
 
 def test_hand_over_fits_eventbridge_for_long_logical_ids_and_many_tags(
@@ -238,7 +238,7 @@ def test_pending_work_too_large_to_hand_over_fails_clearly(
     assert boto3.client("events").list_rules()["Rules"] == []
 
 
-# 9.7 ServiceTimeout counts from the first invocation -----------------------------------------
+# ServiceTimeout counts from the first invocation -----------------------------------------
 
 
 def test_service_timeout_counts_from_the_first_invocation(

@@ -93,6 +93,8 @@ def test_the_readme_prose_states_the_defaults_the_code_uses(monkeypatch: pytest.
     )
     assert defaults.poll_window == 60 - POLL_OVERLAP_GUARD
     assert f"each poll waiting up to {defaults.poll_window:g} s" in readme
+    ways = [f"`{name}`" for name in AUTHENTICATION_PROPERTIES]
+    assert f"Exactly one of {', '.join(ways[:-1])} and {ways[-1][:-1]}: true` must be set" in " ".join(readme.split())
 
 
 def test_the_schema_is_valid_and_accepts_the_examples() -> None:
