@@ -109,6 +109,7 @@ BROKEN = [
     {"UserId": "a" * 41},
     {"UserName": "has space"},
     {"Engine": "memcached"},
+    {"Engine": "val\u212aey"},  # the Kelvin sign: str.lower() makes it a "k"
     {"AccessString": "  "},
     {"Passwords": ["short"]},
     {"Passwords": [STAND_IN_PASSWORD] * 3},

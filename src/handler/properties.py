@@ -242,7 +242,9 @@ def parse_properties(properties: Mapping[str, Any]) -> UserProperties:
     user_name = str(_text(properties, "UserName"))
     if any(c.isspace() for c in user_name) or len(user_name) > USER_NAME_MAX:
         raise PropertyError(f"UserName must be at most {USER_NAME_MAX} characters and hold no white space.")
-    engine = str(_text(properties, "Engine")).lower()
+    engine = str(_text(properties, "Engine"))
+    # ASCII only: str.lower() makes the Kelvin sign a 'k', which the schema's [Kk] refuses.
+    engine = engine.lower() if engine.isascii() else engine
     if engine not in ENGINES:
         raise PropertyError(f"Engine must be {' or '.join(ENGINES)}.")
     access_string = str(_text(properties, "AccessString"))
