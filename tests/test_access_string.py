@@ -63,7 +63,11 @@ KEYWORDS = st.sampled_from(
         "skip-sanitize-payload",
     ]
 ).flatmap(lambda word: CASE.map(lambda case: case(word)))
-SELECTOR_INNER = st.one_of(command_rule(), key_rule(), KEYWORDS)
+# Inside a selector the engine splits again, with quoting (engine_split.py): blanks, quotes, escapes.
+QUOTED = st.sampled_from(
+    ['"~a"', "'~a'", '~a"', "'~a", '""', "~a\t", "\t~a", "\v~a", '"~a\\x41"', "'a\\'b'", '"+get"x']
+)
+SELECTOR_INNER = st.one_of(command_rule(), key_rule(), KEYWORDS, QUOTED)
 BROKEN = st.sampled_from(["@read", "app:*", ")", "x(~a)", "((~a))", "+", "-", "on,", "~a\t"])
 
 

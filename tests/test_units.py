@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 
 from cfn_resource import answer_fields
 from deadline import Deadline, PollSchedule, Waiter
+from engine_split import split_args
 from exceptions import DeadlineReached, UserAlreadyExistsError, api_error, reason_for
 from local.clock import ManualClock
 from outcomes import Done, Failed
@@ -184,3 +185,21 @@ def test_the_waiter_paces_checks_on_the_schedule_and_stops_short_of_the_deadline
             waiter.pause()
     # 3.5 s slept of 5: the next 2 s wait would end past the deadline, so it is never started.
     assert clock.slept == [0.5, 1.0, 2.0] and waiter.deadline.remaining() == 1.5
+
+
+@pytest.mark.parametrize(
+    ("inside", "rules"),
+    [
+        ("~a\t+get", ["~a", "+get"]),  # a tab ends a rule inside a selector
+        ("\v~a", ["~a"]),  # leading blanks are skipped, a vertical tab too ...
+        ("~a\v~b", ["~a\v~b"]),  # ... but it does not end a rule
+        ('"~a"', ["~a"]),
+        ("'a\\'b'", ["a'b"]),
+        ('"\\x41\\t"', ["A\t"]),
+        ('~a ""', ["~a", ""]),
+        ('~a" ', None),  # unterminated: the engine keeps the selector empty
+        ('"+get"x', None),  # a closing quote must be followed by a blank
+    ],
+)
+def test_a_selector_is_split_as_the_engines_argument_splitter_does(inside: str, rules: list[str] | None) -> None:
+    assert split_args(inside) == rules

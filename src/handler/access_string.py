@@ -14,9 +14,9 @@ compares every verdict with a real `redis-server` on thousands of generated stri
 - `+cmd`, `-cmd`, `+@category`, `-@category`, `+cmd|sub` (a listed subcommand, or any first
   argument of a command that has none: `+select|0`), `-cmd|sub` (listed subcommands only);
   command and category names from the engine's own table (engine_commands.json);
-- inside a selector only key, channel and command rules (and their all/reset keywords).
-
-- a tab or line break in a rule is refused (the engine's own check: rules cannot be saved with them).
+- inside a selector only key, channel and command rules (and their all/reset keywords), split
+  again as the engine's argument splitter does (`engine_split.py`: tabs and line breaks
+  separate, quotes group); a tab or line break in a top-level rule is refused.
 
 ElastiCache's rules on top (RBAC guide): no passwords in the string ("You can't specify
 passwords in an access string"), no `nopass`, `resetpass` or `reset` (the passwords are
@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from access_findings import SHOWN, Analysis, Finding, Source, masked
+from engine_split import split_args
 
 # Node-based clusters refuse these commands (ElastiCache: "Restricted Redis OSS commands").
 RESTRICTED = frozenset(
@@ -45,7 +46,7 @@ KEYWORDS_ANYWHERE = frozenset({"allkeys", "resetkeys", "allchannels", "resetchan
 KEYWORDS_ROOT = frozenset({"on", "off", "clearselectors", "sanitize-payload", "skip-sanitize-payload"})
 PASSWORD_KEYWORDS = frozenset({"nopass", "resetpass", "reset"})
 HEX = frozenset("0123456789abcdef")
-WHITESPACE = frozenset("\t\n\r\v\f")
+WHITESPACE = frozenset(" \t\n\r\v\f")  # a space only from quotes in a selector
 
 
 @functools.cache
@@ -120,14 +121,37 @@ class _Parser:
 
     def selector(self, position: int, token: str) -> None:
         self.result.needs("7.0")
-        keys = _Keys()
-        for inner in (t for t in token[1:-1].split(" ") if t):
+        keys, inside = _Keys(), token[1:-1]
+        if any(ord(c) < 32 or ord(c) == 127 for c in inside):
+            # The engine splits a selector on tabs and line breaks too; ElastiCache has no use for them.
+            self.add(position, token, "holds a control character.", "elasticache")
+        rules = split_args(inside)
+        if rules is None:
+            self.add(
+                position,
+                token,
+                "its quotes are malformed, so the engine keeps the selector empty: it grants "
+                "nothing. Remove the quotes.",
+                "advice",
+            )
+            return
+        if set(inside) & set("\"'\\"):
+            self.add(
+                position,
+                token,
+                "the engine reads quotes and backslashes inside a selector as quoting "
+                f"(it holds {' '.join(rules) or 'no rule'}); write the rules without them.",
+                "advice",
+            )
+        for inner in rules:
             self.rule(position, inner, keys, in_selector=True, shown=token)
 
     def rule(self, position: int, token: str, keys: _Keys, *, in_selector: bool, shown: str = "") -> None:
         shown = shown or token
-        if any(c in WHITESPACE for c in token):
-            self.add(position, shown, "holds a tab or line break; rules are separated by single spaces.", "engine")
+        if not token or any(c in WHITESPACE for c in token):
+            self.add(
+                position, shown, "holds white space or an empty rule; rules are separated by single spaces.", "engine"
+            )
             return
         if any(ord(c) < 32 or ord(c) == 127 for c in token):
             # The engine's C parser reads up to a NUL; ElastiCache has no use for control characters.
