@@ -18,6 +18,10 @@ ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "a": "\a"}
 HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 
+def is_hex(pair: str) -> bool:
+    return len(pair) == 2 and set(pair) <= HEX_DIGITS
+
+
 def split_args(text: str) -> list[str] | None:
     """The rules the engine reads from `text`, or None when its quoting is malformed (an
     unterminated quote, or a closing quote followed by something other than a blank)."""
@@ -33,27 +37,14 @@ def split_args(text: str) -> list[str] | None:
         while True:
             char = line[at] if at < len(line) else ""
             after = line[at + 1] if at + 1 < len(line) else ""
-            if quote == '"':
-                if char == "\\" and after == "x" and set(line[at + 2 : at + 4]) <= HEX_DIGITS and at + 4 <= len(line):
+            if quote:
+                if quote == '"' and char == "\\" and after == "x" and is_hex(line[at + 2 : at + 4]):
                     current.append(chr(int(line[at + 2 : at + 4], 16)))
                     at += 3
-                elif char == "\\" and after:
+                elif char == "\\" and (after == "'" if quote == "'" else bool(after)):
                     current.append(ESCAPES.get(after, after))
                     at += 1
-                elif char == '"':
-                    if after and after not in BLANKS:
-                        return None
-                    at += 1
-                    break
-                elif not char:
-                    return None
-                else:
-                    current.append(char)
-            elif quote == "'":
-                if char == "\\" and after == "'":
-                    current.append("'")
-                    at += 1
-                elif char == "'":
+                elif char == quote:
                     if after and after not in BLANKS:
                         return None
                     at += 1
