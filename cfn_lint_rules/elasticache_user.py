@@ -61,7 +61,7 @@ def _stand_in(name: str, value: object, properties: Mapping[str, Any], index: in
     if _intrinsic(value):
         if name in ("UserId", "UserName"):
             other = properties.get("UserName" if name == "UserId" else "UserId")
-            return other.lower() if isinstance(other, str) and not _intrinsic(other) else "stand-in-user"
+            return other.lower() if isinstance(other, str) and not _intrinsic(other) else STAND_INS[name]
         if name == "UserGroupIds[]":
             return f"stand-in-group-{index}"
         if name == "Tags[]":
@@ -167,9 +167,7 @@ class ElastiCacheUserProperties(CloudFormationLintRule):  # type: ignore[misc]
                 if failing is None:
                     break
                 # Take the failing property as valid and look for the next finding.
-                checked[failing] = (
-                    "stand-in-user" if failing in ("UserId", "UserName") else STAND_INS.get(failing, "stand-in")
-                )
+                checked[failing] = STAND_INS.get(failing, "stand-in")
         return matches
 
 

@@ -8,8 +8,7 @@ sleeps, once the current deadline has passed, so a call ends at most one attempt
 (connect + read timeout) after the deadline; and throttling or a connection failure past
 botocore's attempts is retried with backoff while time is left (a busy API is no reason to
 fail: measured, 200 concurrent deletes against 100 requests/s otherwise failed some). Both
-timeouts are derived
-from the deadline margin so that one attempt always fits inside it.
+timeouts are derived from the deadline margin so that one attempt always fits inside it.
 """
 
 from __future__ import annotations

@@ -33,9 +33,9 @@ from property_table import (
     TAG_VALUE_MAX,
     TAGS_MAX,
     USER_ID_MAX,
+    USER_ID_REGEX,
     USER_NAME_MAX,
 )
-from property_table import USER_ID_PATTERN as USER_ID_REGEX
 from user_spec import AuthenticationType, UserSpec
 
 REQUEST_TYPES = ("Create", "Update", "Delete")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # ElastiCache's limits (API reference, CreateUser; the RBAC guide for passwords).
-USER_ID_PATTERN = "[a-zA-Z][a-zA-Z0-9-]*"
+USER_ID_REGEX = "[a-zA-Z][a-zA-Z0-9-]*"
 USER_ID_MAX = 40
 USER_NAME_MAX = 120
 ENGINES = ("redis", "valkey")
@@ -77,7 +77,7 @@ PASSWORDS_SCHEMA = {
     },
 }
 TEXT_SCHEMA = {"type": "string", "pattern": r"\S"}
-ID_SCHEMA = {"type": "string", "pattern": f"^{USER_ID_PATTERN}$", "maxLength": USER_ID_MAX}
+ID_SCHEMA = {"type": "string", "pattern": f"^{USER_ID_REGEX}$", "maxLength": USER_ID_MAX}
 
 
 @dataclass(frozen=True)
