@@ -12,7 +12,8 @@ class LambdaContext:
     """What the handler reads from the Lambda runtime's context: names and the time left."""
 
     timeout_seconds: float = 900.0
-    function_name: str = "elasticache-user-resource"
+    # The provider's name as the template makes it (the IAM policy names it): <stack>-elasticache-user.
+    function_name: str = "user-provider-elasticache-user"
     memory_limit_in_mb: int = 128
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     started: float = field(default_factory=time.monotonic)

@@ -42,14 +42,13 @@ from typing import Any
 from local.engine import Engine
 from local.fake_access import EngineMirror
 from local.fake_groups import UserGroupsApi
-from local.fake_state import ARN_PREFIX, FakeGroup, FakeUser
-from local.fake_wire import ApiError, members, request_tags, tags_xml, user_xml
-
-TAGS_PER_RESOURCE = 50
+from local.fake_state import FakeGroup, FakeUser
+from local.fake_tags import TAGS_PER_RESOURCE, TaggingApi
+from local.fake_wire import ApiError, members, request_tags, user_xml
 
 
 @dataclass
-class FakeElastiCache(UserGroupsApi, EngineMirror):
+class FakeElastiCache(UserGroupsApi, TaggingApi, EngineMirror):
     """The API's state. Times are seconds; every call is recorded in `calls`. With an `engine`,
     access strings are judged by the real engine and users mirrored onto it (fake_access.py)."""
 
@@ -81,7 +80,8 @@ class FakeElastiCache(UserGroupsApi, EngineMirror):
     # Action -> error code it answers every time (a permanent failure).
     broken: dict[str, str] = field(default_factory=dict)
     read_lag_seconds: float = 0.0
-    # (action, user or group id) pairs the caller's IAM policy denies: answered AccessDenied.
+    # (action, user or group id) pairs denied beyond the role's own policy (as a service control
+    # policy or permissions boundary would): answered AccessDenied, explicit deny.
     denied: set[tuple[str, str]] = field(default_factory=set)
     # User ids whose deletion falls back to "active" instead of finishing.
     failing_deletes: set[str] = field(default_factory=set)
@@ -212,8 +212,10 @@ class FakeElastiCache(UserGroupsApi, EngineMirror):
             raise ApiError("UserNotFound", f"User {user_id} not found.", 404)
         return user
 
-    def call(self, action: str, params: dict[str, str]) -> str:
-        """Run one API action; returns the Result element's inner XML or raises ApiError."""
+    def call(self, action: str, params: dict[str, str], caller: str | None = None) -> str:
+        """Run one API action for `caller` (a function, judged by its role's policy: see
+        local/iam_gate.py; None: the test itself); returns the Result element's inner XML or
+        raises ApiError."""
         with self.lock:
             if self._throttled():
                 raise ApiError("Throttling", "Rate exceeded", 400)
@@ -225,10 +227,7 @@ class FakeElastiCache(UserGroupsApi, EngineMirror):
                 code = self.broken[action]
                 self.refused[code] = self.refused.get(code, 0) + 1
                 raise ApiError(code, f"{action} refused: {code}.", 400)
-            named = {(action, params.get("UserId", "")), (action, params.get("UserGroupId", ""))} & self.denied
-            if named:
-                target = named.pop()[1]
-                raise ApiError("AccessDenied", f"not authorized to perform elasticache:{action} on {target}", 403)
+            self._authorize(action, params, caller)
             try:
                 result: str = method(params)
             except ApiError as error:
@@ -308,39 +307,3 @@ class FakeElastiCache(UserGroupsApi, EngineMirror):
                 # Modifying until group_modify_seconds after the user is gone (set in _settle).
                 group.status, group.removing, group.settle_at = "modifying", [user.user_id], float("inf")
         return user_xml(user)
-
-    def _by_arn(self, params: dict[str, str], change: bool = False) -> FakeUser:
-        """The user a tagging call names; refused while it is not active, and (for a change)
-        while an earlier tag change is still settling."""
-        arn = params["ResourceName"]
-        if not arn.startswith(ARN_PREFIX):
-            raise ApiError("InvalidARN", f"{arn} is not a user ARN.")
-        user = self._user(arn[len(ARN_PREFIX) :], read=True)
-        if user.status != "active" or (change and self.clock() < user.tagging_busy_until):
-            raise ApiError("UserNotFound", f"{arn} is not available for tagging", 404)
-        if change:
-            user.tagging_busy_until = self.clock() + self.tag_busy_seconds
-        return user
-
-    def _ListTagsForResource(self, params: dict[str, str]) -> str:
-        return tags_xml(self._by_arn(params).tags)
-
-    def _AddTagsToResource(self, params: dict[str, str]) -> str:
-        user = self._by_arn(params, change=True)
-        tags = {**user.tags, **request_tags(params)}
-        if len(tags) > TAGS_PER_RESOURCE:
-            user.tagging_busy_until = 0.0
-            raise ApiError("TagQuotaPerResourceExceeded", "The request cannot be processed: tag quota exceeded.")
-        user.tags = tags
-        return tags_xml(user.tags)
-
-    def _RemoveTagsFromResource(self, params: dict[str, str]) -> str:
-        user = self._by_arn(params, change=True)
-        keys = members(params, "TagKeys")
-        missing = [key for key in keys if key not in user.tags]
-        if missing:
-            user.tagging_busy_until = 0.0
-            raise ApiError("TagNotFound", f"The tag {missing[0]} was not found.", 404)
-        for key in keys:
-            del user.tags[key]
-        return tags_xml(user.tags)

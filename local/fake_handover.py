@@ -28,6 +28,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote
 
+from local import iam_gate, iam_requests
 from local.http_fake import QuietHandler, serve_on_loopback
 
 ACCOUNT = "arn:aws:{service}:us-east-1:123456789012:"
@@ -59,7 +60,7 @@ class Rule:
 class FakeHandOver:
     """Rules, targets and one function's resource policy; every call is recorded in `calls`."""
 
-    functions: set[str] = field(default_factory=lambda: {"elasticache-user-resource"})
+    functions: set[str] = field(default_factory=lambda: {iam_gate.FUNCTION_NAMES["provider"]})
     rules: dict[str, Rule] = field(default_factory=dict)
     # function name -> statement id -> statement
     policies: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
@@ -93,10 +94,18 @@ class FakeHandOver:
                 "statements": sorted(sid for policy in self.policies.values() for sid in policy),
             }
 
-    def call(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
+    def call(self, action: str, body: dict[str, Any], caller: str | None = None) -> dict[str, Any]:
+        """Run one action for `caller` (a function, judged by its role's policy: local/iam_gate.py;
+        None: the test itself)."""
         time.sleep(self.slow.get(action, 0.0))
         with self.lock:
             self.calls.append(action)
+            lambda_action = action in ("AddPermission", "RemovePermission")
+            checks = iam_requests.function(action, body) if lambda_action else iam_requests.events(action, body)
+            try:
+                iam_requests.authorize_all(caller, checks)
+            except iam_gate.AccessDenied as denied:
+                raise ServiceError("AccessDeniedException", denied.message, 403 if lambda_action else 400) from denied
             if action in self.broken:
                 raise ServiceError(self.broken[action], f"{action} refused (injected).", 400)
             method = getattr(self, "_" + action, None)
@@ -235,7 +244,7 @@ def _handler_for(api: FakeHandOver) -> type[BaseHTTPRequestHandler]:
                 body["StatementId"] = unquote(match.group(2))
             action = {"POST": "AddPermission", "DELETE": "RemovePermission"}[method]
             try:
-                result = api.call(action, body)
+                result = api.call(action, body, iam_gate.caller(self.headers))
             except ServiceError as error:
                 self._answer(error, rest=True)
                 return
@@ -247,7 +256,7 @@ def _handler_for(api: FakeHandOver) -> type[BaseHTTPRequestHandler]:
                 self._lambda("POST")
                 return
             try:
-                result = api.call(target.split(".")[-1], self._body())
+                result = api.call(target.split(".")[-1], self._body(), iam_gate.caller(self.headers))
             except ServiceError as error:
                 self._answer(error, rest=False)
                 return

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from local import iam_gate, iam_requests
 from local.http_fake import QuietHandler, serve_on_loopback
 
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:"
@@ -45,6 +46,8 @@ class Secret:
     versions: dict[str, str | None] = field(default_factory=dict)  # version id -> value (None: not yet)
     stages: dict[str, list[str]] = field(default_factory=dict)  # version id -> labels
     rotation_enabled: bool = False
+    # A customer-managed KMS key's ARN (None: the AWS-managed key, which needs no permission).
+    kms_key_id: str | None = None
 
     def holder(self, stage: str) -> str | None:
         return next((v for v, labels in self.stages.items() if stage in labels), None)
@@ -62,9 +65,11 @@ class FakeSecrets:
     calls: list[str] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
-    def add(self, name: str, value: str, rotation_enabled: bool = True) -> Secret:
+    def add(self, name: str, value: str, rotation_enabled: bool = True, kms_key_id: str | None = None) -> Secret:
         with self.lock:
-            secret = Secret(name, ARN + name + "-" + secrets.token_hex(3), rotation_enabled=rotation_enabled)
+            secret = Secret(
+                name, ARN + name + "-" + secrets.token_hex(3), rotation_enabled=rotation_enabled, kms_key_id=kms_key_id
+            )
             version = str(uuid.uuid4())
             secret.versions[version] = value
             secret.stages[version] = ["AWSCURRENT"]
@@ -77,14 +82,40 @@ class FakeSecrets:
                 return secret
         raise SecretsError("ResourceNotFoundException", "Secrets Manager can't find the specified secret.")
 
-    def call(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
+    def call(self, action: str, body: dict[str, Any], caller: str | None = None) -> dict[str, Any]:
+        """Run one action for `caller` (a function, judged by its role's policy: local/iam_gate.py;
+        None: the test itself)."""
         with self.lock:
             self.calls.append(action)
+            self._authorize(action, body, caller)
             method = getattr(self, "_" + action, None)
             if method is None:
                 raise SecretsError("InvalidRequestException", f"{action} is not modelled.")
             result: dict[str, Any] = method(body)
             return result
+
+    def _authorize(self, action: str, body: dict[str, Any], caller: str | None) -> None:
+        """The action on the secret; then, for a secret under a customer-managed key, what
+        Secrets Manager asks KMS with the caller's credentials (kms:ViaService): Decrypt to
+        read a value, GenerateDataKey to store one. KMS's refusal reaches the caller as
+        AccessDeniedException "Access to KMS is not allowed"."""
+
+        def arn_of(secret_id: str) -> str:
+            found = next((s for s in self.secrets.values() if secret_id in (s.name, s.arn)), None)
+            return found.arn if found else secret_id if secret_id.startswith("arn:") else ARN + secret_id
+
+        try:
+            iam_requests.authorize_all(caller, iam_requests.secrets(action, body, arn_of))
+        except iam_gate.AccessDenied as denied:
+            raise SecretsError("AccessDeniedException", denied.message) from denied
+        secret = next((s for s in self.secrets.values() if body.get("SecretId") in (s.name, s.arn)), None)
+        kms = {"GetSecretValue": "Decrypt", "PutSecretValue": "GenerateDataKey"}.get(action)
+        if secret is None or secret.kms_key_id is None or kms is None:
+            return
+        try:
+            iam_requests.authorize_all(caller, [iam_requests.kms_via_secrets_manager(kms, secret.kms_key_id)])
+        except iam_gate.AccessDenied as denied:
+            raise SecretsError("AccessDeniedException", "Access to KMS is not allowed") from denied
 
     def _DescribeSecret(self, body: dict[str, Any]) -> dict[str, Any]:
         secret = self._secret(body["SecretId"])
@@ -174,7 +205,8 @@ def _handler_for(api: FakeSecrets) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             try:
-                status, result = 200, api.call(self.headers.get("X-Amz-Target", "").split(".")[-1], json.loads(raw))
+                action = self.headers.get("X-Amz-Target", "").split(".")[-1]
+                status, result = 200, api.call(action, json.loads(raw), iam_gate.caller(self.headers))
             except SecretsError as error:
                 status, result = 400, {"__type": error.code, "message": error.message}
             self.reply(status, json.dumps(result).encode(), "application/x-amz-json-1.1")

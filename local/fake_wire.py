@@ -13,6 +13,7 @@ from typing import Protocol
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
+from local import iam_gate
 from local.fake_state import FakeGroup, FakeUser
 from local.http_fake import QuietHandler, serve_on_loopback
 
@@ -24,7 +25,7 @@ class WireApi(Protocol):
 
     def next_fault(self, action: str, params: dict[str, str]) -> str | None: ...
 
-    def call(self, action: str, params: dict[str, str]) -> str: ...
+    def call(self, action: str, params: dict[str, str], caller: str | None = None) -> str: ...
 
 
 NAMESPACE = "http://elasticache.amazonaws.com/doc/2015-02-02/"
@@ -117,7 +118,7 @@ def handler_for(api: WireApi) -> type[BaseHTTPRequestHandler]:
                     raise ApiError(fault.removesuffix("+echo"), "Refused: " + ", ".join(params.values()), 400)
                 if fault and fault != "pass" and fault[0].isupper():
                     raise ApiError(fault, f"Injected {fault}.", 400)
-                inner = api.call(action, params)
+                inner = api.call(action, params, iam_gate.caller(self.headers))
             except ApiError as error:
                 self._reply(error.status, error_xml(error))
                 return

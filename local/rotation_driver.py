@@ -8,10 +8,10 @@ import threading
 import time
 from collections.abc import Callable
 
-import boto3
-
+from local import iam_gate
 from local.context import LambdaContext
 from local.engine import Engine
+from local.iam_gate import operator_client
 
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 
@@ -20,17 +20,18 @@ def step(secret: str, token: str, name: str, seconds: float = 900) -> None:
     """One invocation of the rotation function, as Secrets Manager makes it."""
     import rotation
 
-    rotation.lambda_handler({"SecretId": secret, "ClientRequestToken": token, "Step": name}, LambdaContext(seconds))
+    with iam_gate.acting("rotation"):
+        rotation.lambda_handler({"SecretId": secret, "ClientRequestToken": token, "Step": name}, LambdaContext(seconds))
 
 
 def start(secret: str) -> str:
     """RotateSecret: a new AWSPENDING version; returns its id (the steps' ClientRequestToken)."""
-    return str(boto3.client("secretsmanager").rotate_secret(SecretId=secret)["VersionId"])
+    return str(operator_client("secretsmanager").rotate_secret(SecretId=secret)["VersionId"])
 
 
 def password(secret: str, **version: str) -> str:
     """The password the secret holds (AWSCURRENT unless a VersionId / VersionStage is given)."""
-    value = boto3.client("secretsmanager").get_secret_value(SecretId=secret, **version)["SecretString"]
+    value = operator_client("secretsmanager").get_secret_value(SecretId=secret, **version)["SecretString"]
     return str(json.loads(value)["password"])
 
 

@@ -38,13 +38,19 @@ os.environ.pop("AWS_SAM_LOCAL", None)
 os.environ.pop("AWS_PROFILE", None)
 
 import local  # noqa: E402, F401 - puts the function's modules on the import path
+from local import iam_gate  # noqa: E402
 from local.context import LambdaContext  # noqa: E402
 from local.engine import Engine  # noqa: E402
 from local.fake_elasticache import FakeElastiCache  # noqa: E402
 from local.fake_handover import FakeHandOver, serve_hand_over  # noqa: E402
 from local.fake_secrets import FakeSecrets, serve_secrets  # noqa: E402
 from local.fake_wire import serve  # noqa: E402
+from local.iam_proxy import authorizing_proxy  # noqa: E402
 from local.receiver import Delivery, Receiver, https_receiver  # noqa: E402
+
+# Every request a stand-in (or moto, through the authorizing proxy) receives from a function
+# is judged by that function's role policy from template.yaml (local/iam_gate.py).
+iam_gate.enforce()
 
 EVENTS = ROOT / "events"
 STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/app-stack/0f0e0d0c-1111-2222-3333-444455556666"
@@ -83,10 +89,11 @@ def moto_endpoint() -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    # Every other AWS service the handler may reach (events, lambda, secrets, ssm) goes to moto.
-    os.environ["AWS_ENDPOINT_URL"] = endpoint
-    yield endpoint
+    # moto judges no policy: the functions reach it through the authorizing proxy.
+    with authorizing_proxy(f"http://{host}:{port}") as endpoint:
+        # Every other AWS service the handler may reach (events, lambda, secrets, ssm) goes to moto.
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
+        yield endpoint
     server.stop()
 
 
@@ -107,6 +114,21 @@ def fake(moto: str, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator
     with serve(api) as endpoint:
         monkeypatch.setenv("AWS_ENDPOINT_URL_ELASTICACHE", endpoint)
         yield api
+
+
+# Where each pytest process appends the gate's decisions after a run of the whole suite
+# (gitignored; `python -m lint.permissions` turns it into docs/permissions.md).
+IAM_RECORD = ROOT / ".iam-record"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    whole = config.args_source == pytest.Config.ArgsSource.TESTPATHS and not (
+        config.option.keyword or config.option.markexpr or config.option.lf
+    )
+    run = getattr(config, "workerinput", {}).get("testrunuid") or os.environ.get("IAM_RECORD_RUN")
+    if whole and iam_gate.decisions:
+        iam_gate.write_record(IAM_RECORD / f"{run or os.getpid()}-{os.getpid()}.jsonl")
 
 
 def load_event(name: str, receiver: Receiver, **changes: Any) -> dict[str, Any]:
@@ -169,14 +191,12 @@ def secrets(secrets_session: tuple[FakeSecrets, str], monkeypatch: pytest.Monkey
 @pytest.fixture
 def poll_function(moto: str, hand_over: FakeHandOver) -> str:
     """The provider function, which the hand-over grants EventBridge permission to invoke."""
-    return "elasticache-user-resource"
+    return iam_gate.FUNCTION_NAMES["provider"]
 
 
 def stored_poll() -> tuple[dict[str, Any], str]:
     """crhelper's one EventBridge rule after a hand-over, and the event text its target holds."""
-    import boto3
-
-    events = boto3.client("events")
+    events = iam_gate.operator_client("events")
     [rule] = events.list_rules()["Rules"]
     [target] = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
     return dict(rule), target["Input"]

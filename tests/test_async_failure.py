@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from local import iam_gate
 from local.context import LambdaContext
 from local.fake_elasticache import FakeElastiCache
 from local.receiver import Receiver
@@ -26,7 +27,8 @@ def record(payload: dict[str, Any]) -> dict[str, Any]:
 def notify(event: Any) -> None:
     import failure
 
-    failure.lambda_handler(event, LambdaContext(timeout_seconds=30))
+    with iam_gate.acting("notifier"):
+        failure.lambda_handler(event, LambdaContext(timeout_seconds=30))
 
 
 def test_a_timed_out_delete_is_answered_failed_with_a_pointer_to_the_logs(

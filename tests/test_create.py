@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
 import pytest
 
 from local.fake_elasticache import FakeElastiCache
+from local.iam_gate import operator_client
 from local.receiver import Receiver
 from tests.conftest import OWNER, Invoke, load_event, with_properties
 
@@ -38,7 +38,7 @@ def test_create_against_moto_returns_user_id_and_attributes(moto: str, receiver:
         "AuthenticationType",
         "PasswordCount",
     }
-    client = boto3.client("elasticache")
+    client = operator_client("elasticache")
     tags = {t["Key"]: t["Value"] for t in client.list_tags_for_resource(ResourceName=body["Data"]["Arn"])["TagList"]}
     assert tags == {**OWNER, "team": "payments"}
 
@@ -207,7 +207,7 @@ def test_create_refusals_fail_with_a_clear_reason(
 
 def test_passwords_from_secrets_manager(fake: FakeElastiCache, receiver: Receiver, invoke: Invoke) -> None:
     secret = "Secret-From-SM-0001"
-    boto3.client("secretsmanager").create_secret(
+    operator_client("secretsmanager").create_secret(
         Name="elasticache/sm-user", SecretString=json.dumps({"password": secret})
     )
     event = create_event(receiver, Passwords=None, PasswordSecretId="elasticache/sm-user")
@@ -219,7 +219,7 @@ def test_passwords_from_secrets_manager(fake: FakeElastiCache, receiver: Receive
 
 def test_passwords_from_ssm_secure_string(fake: FakeElastiCache, receiver: Receiver, invoke: Invoke) -> None:
     values = ["Secret-From-SSM-001", "Secret-From-SSM-002"]
-    boto3.client("ssm").put_parameter(Name="/elasticache/ssm-user", Value=json.dumps(values), Type="SecureString")
+    operator_client("ssm").put_parameter(Name="/elasticache/ssm-user", Value=json.dumps(values), Type="SecureString")
     [answer] = invoke(create_event(receiver, Passwords=None, PasswordParameterName="/elasticache/ssm-user"))
     assert answer.body["Status"] == "SUCCESS", answer.body["Reason"]
     assert fake.engine and all(fake.engine.authenticates("app-user-1", value) for value in values)
@@ -233,7 +233,7 @@ def test_unreadable_or_invalid_secret_fails_without_its_value(
     assert (
         "PasswordSecretId 'elasticache/absent' could not be read (ResourceNotFoundException)" in missing.body["Reason"]
     )
-    boto3.client("secretsmanager").create_secret(Name="elasticache/too-short", SecretString="tiny-secret")
+    operator_client("secretsmanager").create_secret(Name="elasticache/too-short", SecretString="tiny-secret")
     receiver.reset()
     [short] = invoke(create_event(receiver, Passwords=None, PasswordSecretId="elasticache/too-short"))
     assert "The passwords in PasswordSecretId[0] must be 16 to 128" in short.body["Reason"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import time
 
-import boto3
 import pytest
 
 from local.fake_elasticache import FakeElastiCache
+from local.iam_gate import operator_client
 from local.receiver import Receiver
 from tests.conftest import OWNER, STACK_ID, Invoke, load_event, stored_poll
 
@@ -20,7 +20,7 @@ def owned_user(fake: FakeElastiCache, user_id: str = "app-user-1", **attributes:
 def test_delete_against_moto_deletes_the_user_and_keeps_the_physical_id(
     poll_function: str, receiver: Receiver, invoke: Invoke
 ) -> None:
-    client = boto3.client("elasticache")
+    client = operator_client("elasticache")
     client.create_user(
         UserId="app-user-1",
         UserName="app-user-1",
@@ -196,7 +196,7 @@ def test_hand_over_to_poll_when_deletion_outlasts_the_invocation(
     assert answer.body["Status"] == "SUCCESS"
     assert answer.body["PhysicalResourceId"] == "app-user-1"
     assert "PhysicalResourceId" not in answer.body["Data"]
-    assert boto3.client("events").list_rules()["Rules"] == []
+    assert operator_client("events").list_rules()["Rules"] == []
 
 
 def test_poll_that_is_still_waiting_sends_nothing_and_keeps_the_rule(
@@ -231,4 +231,4 @@ def test_polling_gives_up_after_the_service_timeout(
     [answer] = invoke(poll_event, timeout=3.0)
     assert answer.body["Status"] == "FAILED" and answer.body["PhysicalResourceId"] == "app-user-1"
     assert "ServiceTimeout (1800 s)" in answer.body["Reason"] and "'app-user-1'" in answer.body["Reason"]
-    assert boto3.client("events").list_rules()["Rules"] == []
+    assert operator_client("events").list_rules()["Rules"] == []

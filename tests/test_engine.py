@@ -4,12 +4,12 @@ tests authenticate with the passwords and read the engine's ACLs back."""
 
 from __future__ import annotations
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from local.engine import Engine
 from local.fake_elasticache import FakeElastiCache
+from local.iam_gate import operator_client
 from local.receiver import Receiver
 from tests.conftest import Invoke, load_event, with_properties
 
@@ -28,7 +28,7 @@ def test_a_user_lives_on_the_engine_from_create_to_delete(
     assert engine.authenticates("app-user-1", PASSWORD)
     assert not engine.authenticates("app-user-1", "Wrong-Passw0rd-1234567")
     # ElastiCache reports the access string in the engine's own form.
-    described = boto3.client("elasticache").describe_users(UserId="app-user-1")["Users"][0]["AccessString"]
+    described = operator_client("elasticache").describe_users(UserId="app-user-1")["Users"][0]["AccessString"]
     assert described == acl(engine, "app-user-1") == "on ~app:* -@all +@write +@read"
 
     receiver.reset()
@@ -85,7 +85,7 @@ def test_a_no_password_user_needs_no_password_and_an_off_user_none_gets_in(
 def test_the_fake_refuses_what_elasticache_or_its_engine_refuses(
     fake: FakeElastiCache, access_string: str, said: str
 ) -> None:
-    client = boto3.client("elasticache")
+    client = operator_client("elasticache")
     with pytest.raises(ClientError) as refused:
         client.create_user(
             UserId="u1", UserName="u1", Engine="redis", AccessString=access_string, NoPasswordRequired=True

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from exceptions import redact
+from local import iam_gate
 from local.context import LambdaContext
 from local.fake_elasticache import FakeElastiCache
 from local.fake_handover import FakeHandOver
@@ -272,6 +273,7 @@ def test_a_take_over_handed_over_never_names_the_adopted_user(
     assert answer.body["Status"] == "FAILED" and answer.body["PhysicalResourceId"].startswith("not-created_")
     # So does the notifier, for a poll of that take-over that died.
     record = json.loads((ROOT / "tests" / "events" / "async-failure-create.json").read_text())
-    failure.lambda_handler({**record, "requestPayload": poll}, LambdaContext(60))
+    with iam_gate.acting("notifier"):
+        failure.lambda_handler({**record, "requestPayload": poll}, LambdaContext(60))
     assert receiver.wait_for(2)[-1].body["PhysicalResourceId"] == answer.body["PhysicalResourceId"]
     assert "app-user-1" in fake.users and "DeleteUser" not in fake.actions()

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -18,6 +17,7 @@ from local.fake_elasticache import FakeElastiCache
 from local.fake_handover import FakeHandOver, serve_hand_over
 from local.fake_secrets import FakeSecrets, serve_secrets
 from local.fake_wire import serve
+from local.iam_gate import operator_client
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def api() -> Iterator[tuple[FakeElastiCache, Any]]:
         create_seconds=0.3, modify_seconds=0.3, tag_busy_seconds=0.4, modify_race_seconds=0.3, clock=ManualClock()
     )
     with serve(fake) as endpoint:
-        client = boto3.client(
+        client = operator_client(
             "elasticache", endpoint_url=endpoint, config=Config(retries={"mode": "standard", "max_attempts": 1})
         )
         yield fake, client
@@ -200,8 +200,8 @@ def hand_over_api() -> Iterator[tuple[FakeHandOver, Any, Any]]:
         config = Config(retries={"mode": "standard", "max_attempts": 1})
         yield (
             api,
-            boto3.client("events", endpoint_url=endpoint, config=config),
-            boto3.client("lambda", endpoint_url=endpoint, config=config),
+            operator_client("events", endpoint_url=endpoint, config=config),
+            operator_client("lambda", endpoint_url=endpoint, config=config),
         )
 
 
@@ -240,7 +240,7 @@ def test_target_calls_can_partly_fail_with_http_200(hand_over_api: tuple[FakeHan
 def test_lambda_permissions_conflict_vanish_and_fill_up(hand_over_api: tuple[FakeHandOver, Any, Any]) -> None:
     _, _, lambda_ = hand_over_api
     grant = {
-        "FunctionName": "elasticache-user-resource",
+        "FunctionName": "user-provider-elasticache-user",
         "Action": "lambda:InvokeFunction",
         "Principal": "events.amazonaws.com",
         "SourceArn": "arn:aws:events:us-east-1:123456789012:rule/" + "r" * 64,
@@ -269,7 +269,7 @@ def test_lambda_permissions_conflict_vanish_and_fill_up(hand_over_api: tuple[Fak
 def test_secrets_manager_versions_behave_as_documented() -> None:
     api = FakeSecrets()
     with serve_secrets(api) as endpoint:
-        client = boto3.client("secretsmanager", endpoint_url=endpoint)
+        client = operator_client("secretsmanager", endpoint_url=endpoint)
         api.add("s1", "first", rotation_enabled=False)
         assert client.describe_secret(SecretId="s1")["RotationEnabled"] is False
         token = client.rotate_secret(SecretId="s1")["VersionId"]

@@ -15,6 +15,7 @@ from cfn_resource import UserResource
 from config import Settings
 from local.context import LambdaContext
 from local.fake_elasticache import FakeElastiCache
+from local.iam_gate import operator_client
 from local.receiver import Receiver, https_receiver
 from log import SERVICE
 from tests.conftest import OWNER, Invoke, in_parallel, load_event
@@ -129,7 +130,7 @@ def test_hand_over_that_cannot_be_set_up_answers_failed_once(
     assert [a.body["Status"] for a in answers] == ["FAILED"]
     assert answers[0].body["PhysicalResourceId"] == "app-user-1"
     assert "hand-over to polling could not be set up" in answers[0].body["Reason"]
-    assert boto3.client("events").list_rules()["Rules"] == []
+    assert operator_client("events").list_rules()["Rules"] == []
 
 
 def test_call_overrunning_the_deadline_gets_one_answer_from_the_timer(
@@ -139,7 +140,6 @@ def test_call_overrunning_the_deadline_gets_one_answer_from_the_timer(
     # deadline hooks (the provider's own client never lets a call overrun): crhelper's timer
     # answers "Execution timed out" 0.5 s before the deadline; the handler's own late answer
     # is then suppressed, and the timer's answer keeps the physical id.
-    import boto3
 
     owned(fake)
     fake.slow_seconds = 3.0
@@ -170,7 +170,6 @@ def test_concurrent_deletes_of_one_user_both_succeed(fake: FakeElastiCache, rece
 def test_throttling_beyond_botocore_retries_only_postpones_a_check(fake: FakeElastiCache, moto: str) -> None:
     # The lifecycle alone, with a client that does not retry: each throttled DescribeUsers
     # during the wait must be taken as "check again later", not as a failure.
-    import boto3
     from botocore.config import Config
 
     from deadline import Deadline, PollSchedule

@@ -8,17 +8,18 @@ import json
 import socket
 from typing import Any
 
-import boto3
 import pytest
 
+from local import iam_gate
 from local.context import LambdaContext
 from local.fake_elasticache import FakeElastiCache
 from local.fake_handover import FakeHandOver
+from local.iam_gate import operator_client
 from local.receiver import Receiver
 from tests.conftest import OWNER, ROOT, Invoke, load_event, stored_poll
 
 NOTHING_LEFT: dict[str, Any] = {"rules": {}, "statements": []}
-FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:elasticache-user-resource:$LATEST"
+FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:user-provider-elasticache-user:$LATEST"
 
 
 def record(payload: dict[str, Any], error_type: str, message: str) -> dict[str, Any]:
@@ -40,7 +41,8 @@ def killed(payload: dict[str, Any]) -> dict[str, Any]:
 def notify(event: Any) -> None:
     import failure
 
-    failure.lambda_handler(event, LambdaContext(timeout_seconds=60))
+    with iam_gate.acting("notifier"):
+        failure.lambda_handler(event, LambdaContext(timeout_seconds=60))
 
 
 @pytest.fixture
@@ -167,8 +169,8 @@ def test_a_hand_over_killed_half_way_is_cleaned_up_by_the_notifier(
     event = load_event("delete.json", receiver)
     name = CfnRequest.from_event(event, now=0, is_poll=False).poll_rule_name
     # What an invocation killed between AddPermission and PutTargets leaves: a rule, no target.
-    arn = boto3.client("events").put_rule(Name=name, ScheduleExpression="rate(1 minute)")["RuleArn"]
-    boto3.client("lambda").add_permission(
+    arn = operator_client("events").put_rule(Name=name, ScheduleExpression="rate(1 minute)")["RuleArn"]
+    operator_client("lambda").add_permission(
         FunctionName=poll_function,
         StatementId=name,
         Action="lambda:InvokeFunction",

@@ -13,6 +13,7 @@ from cfn_resource import UserResource
 from config import Settings
 from local.context import LambdaContext
 from local.fake_elasticache import FakeElastiCache
+from local.iam_gate import operator_client
 from local.receiver import Receiver
 from tests.conftest import OWNER, Invoke, aged, in_parallel, load_event, stored_poll, with_properties
 
@@ -180,7 +181,7 @@ def test_passwords_from_the_template_are_not_carried_to_a_poll(
     event = with_properties(load_event("update.json", receiver), Passwords=["Brand-New-Passw0rd-001"])
     [answer] = invoke(event, timeout=3.0)
     assert answer.body["Status"] == "FAILED" and "PasswordSecretId" in answer.body["Reason"]
-    assert boto3.client("events").list_rules()["Rules"] == []
+    assert operator_client("events").list_rules()["Rules"] == []
 
 
 # One answer per request, duplicates and late polls ----------------------------------------
@@ -194,7 +195,7 @@ def test_late_poll_after_completion_answers_the_same_success(
     invoke(load_event("delete.json", receiver), timeout=3.0)
     poll = json.loads(stored_poll()[1])
     [first] = invoke(poll, timeout=10.0)
-    assert boto3.client("events").list_rules()["Rules"] == []
+    assert operator_client("events").list_rules()["Rules"] == []
     receiver.reset()
     [late] = invoke(poll, timeout=10.0)  # EventBridge may still fire a removed target
     assert late.body == first.body and first.body["Status"] == "SUCCESS"
@@ -235,7 +236,7 @@ def test_pending_work_too_large_to_hand_over_fails_clearly(
     tags = [{"Key": f"{i:02d}" + "k" * 126, "Value": "v" * 256} for i in range(47)]
     [answer] = invoke(with_properties(load_event("update.json", receiver), Tags=tags), timeout=3.0)
     assert answer.body["Status"] == "FAILED" and "too large to hand over" in answer.body["Reason"]
-    assert boto3.client("events").list_rules()["Rules"] == []
+    assert operator_client("events").list_rules()["Rules"] == []
 
 
 # ServiceTimeout counts from the first invocation -----------------------------------------

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
 
 from local import rotation_driver as driver
 from local.engine import Engine
 from local.fake_elasticache import FakeElastiCache
 from local.fake_secrets import FakeSecrets
+from local.iam_gate import operator_client
 from local.receiver import Receiver
 from tests.conftest import Invoke, load_event, with_properties
 
@@ -70,7 +70,7 @@ def test_a_single_password_rotation_refuses_clients(
         token = start()
         step("createSecret", token)
         pending = driver.password(SECRET, VersionId=token)
-        boto3.client("elasticache").modify_user(
+        operator_client("elasticache").modify_user(
             UserId="app-user-1", AuthenticationMode={"Type": "password", "Passwords": [pending]}
         )
         # Between setSecret and finishSecret the client still reads the old password: refused.
@@ -124,7 +124,7 @@ def test_refusals_change_nothing(declared: str, fake: FakeElastiCache, engine: E
     # A pending version that names another user.
     other = json.dumps({"username": "someone", "password": "Other-Passw0rd-000000001", "user_arn": "x:user:someone"})
     token2 = start()
-    boto3.client("secretsmanager").put_secret_value(
+    operator_client("secretsmanager").put_secret_value(
         SecretId=SECRET, ClientRequestToken=token2, SecretString=other, VersionStages=["AWSPENDING"]
     )
     refused(token2, "different users")

@@ -8,10 +8,10 @@ import json
 import logging
 from collections.abc import Iterator
 
-import boto3
 import pytest
 
 from local.fake_elasticache import FakeElastiCache
+from local.iam_gate import operator_client
 from local.receiver import Receiver
 from log import SERVICE
 from tests.conftest import Invoke, load_event
@@ -42,8 +42,8 @@ def everything_logged(caplog: pytest.LogCaptureFixture) -> Iterator[io.StringIO]
 def test_no_secret_reaches_logs_answers_or_poll_state(
     fake: FakeElastiCache, poll_function: str, receiver: Receiver, invoke: Invoke, everything_logged: io.StringIO
 ) -> None:
-    boto3.client("secretsmanager").create_secret(Name="elasticache/leak-check", SecretString=SECRET_VALUE)
-    boto3.client("ssm").put_parameter(Name="/elasticache/leak-check", Value=PARAMETER_VALUE, Type="SecureString")
+    operator_client("secretsmanager").create_secret(Name="elasticache/leak-check", SecretString=SECRET_VALUE)
+    operator_client("ssm").put_parameter(Name="/elasticache/leak-check", Value=PARAMETER_VALUE, Type="SecureString")
     create = load_event("create.json", receiver)
     invoke(create)
     invoke(load_event("update.json", receiver))
@@ -83,7 +83,7 @@ def test_no_secret_reaches_logs_answers_or_poll_state(
     slow = load_event("create.json", receiver)
     slow["ResourceProperties"].update(UserId="slow-user", UserName="slow-user")
     invoke(slow, timeout=3.0)
-    events = boto3.client("events")
+    events = operator_client("events")
     poll_state = [
         target["Input"]
         for rule in events.list_rules()["Rules"]

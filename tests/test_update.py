@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
-
 from local.fake_elasticache import FakeElastiCache
+from local.iam_gate import operator_client
 from local.receiver import Receiver
 from tests.conftest import OWNER, Invoke, load_event, stored_poll, with_properties
 
@@ -196,4 +195,4 @@ def test_update_that_outlasts_the_invocation_is_finished_by_a_poll(
     assert [a.body["Status"] for a in answers] == ["SUCCESS"]
     assert answers[0].body["PhysicalResourceId"] == "app-user-1"
     assert answers[0].body["Data"]["Status"] == "active"
-    assert boto3.client("events").list_rules()["Rules"] == []
+    assert operator_client("events").list_rules()["Rules"] == []
