@@ -17,7 +17,6 @@ import http.client
 import json
 import re
 import uuid
-from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -41,10 +40,10 @@ def _lambda_request(method: str, path: str) -> tuple[str, dict[str, Any]]:
 
 
 def checks_for(
-    service: str, headers: Mapping[str, str], method: str, path: str, body: bytes, moto: str
+    service: str, target: str, method: str, path: str, body: bytes, moto: str
 ) -> list[iam_requests.Check]:
-    """The authorization a request to moto needs (see local/iam_requests.py)."""
-    target = headers.get("X-Amz-Target", "")
+    """The authorization a request to moto needs (see local/iam_requests.py); `target` is its
+    X-Amz-Target header ('' outside the JSON protocols)."""
     if target:
         action, payload = target.split(".")[-1], json.loads(body or b"{}")
     elif service == "lambda":
@@ -90,7 +89,8 @@ def _handler_for(moto: str) -> type[BaseHTTPRequestHandler]:
             if scope and caller is not None:
                 service = scope.group(1)
                 try:
-                    checks = checks_for(service, self.headers, self.command, self.path, body, moto)
+                    target_header = self.headers.get("X-Amz-Target", "")
+                    checks = checks_for(service, target_header, self.command, self.path, body, moto)
                     iam_requests.authorize_all(caller, checks)
                 except iam_gate.AccessDenied as denied:
                     self._refuse(service, denied.message)

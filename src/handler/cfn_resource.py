@@ -88,7 +88,7 @@ def answer_fields(outcome: outcomes.Done | outcomes.Failed) -> tuple[str, str, d
     """crhelper's Status, Reason, Data and the physical id, for a final outcome."""
     if isinstance(outcome, outcomes.Failed):
         return FAILED, outcome.reason, {}, outcome.physical_id
-    return "SUCCESS", "", dict(outcome.data), outcome.physical_id
+    return "SUCCESS", outcome.reason, dict(outcome.data), outcome.physical_id
 
 
 class UserResource(CfnResource):

@@ -334,11 +334,15 @@ def delete(request: CfnRequest, ctx: ActionContext) -> Outcome:
         groups = ctx.lifecycle.delete(user_id, ctx.deadline, request.owner, adopt, groups)
         # DeleteUser removed it from its groups: answer once they are active again, so that the
         # stack's next change to them (often deleting them) does not meet a modifying group.
-        ctx.groups.wait_active(groups, user_id, ctx.deadline)
+        # The role may read only groups under UserGroupIdPrefix: the others are not waited for.
+        unread = request.scope.unreadable(groups)
+        ctx.groups.wait_active((g for g in groups if g not in unread), user_id, ctx.deadline)
     except DeletionCutShort as cut:
         return Pending(physical_id, Deleting(adopt, cut.groups))
     except DeadlineReached:
         return Pending(physical_id, Deleting(adopt, groups))
     except UserOperationError as error:
         return Failed(str(error), physical_id)
-    return Done(physical_id)
+    if unread:
+        logger.info("not waiting for user groups outside UserGroupIdPrefix", extra={"user_group_ids": list(unread)})
+    return Done(physical_id, reason=request.scope.unread_note(unread))

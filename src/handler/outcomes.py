@@ -22,6 +22,8 @@ from work import OnFailure, PollWork
 class Done:
     physical_id: str
     data: Mapping[str, str] = field(default_factory=dict)
+    # What a person should know about a success (answered as its Reason).
+    reason: str = ""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ PollState the hand-over wrote instead.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +81,20 @@ class Scope:
             user_id_prefix=SETTING["USER_ID_PREFIX"].text().lower(),
             allow_adoption=SETTING["ALLOW_ADOPTION"].flag(),
             user_group_id_prefix=SETTING["USER_GROUP_ID_PREFIX"].text().lower(),
+        )
+
+    def unreadable(self, group_ids: Iterable[str]) -> tuple[str, ...]:
+        """The groups outside UserGroupIdPrefix: the provider's role may not even read them."""
+        return tuple(g for g in group_ids if not g.startswith(self.user_group_id_prefix))
+
+    def unread_note(self, unread: tuple[str, ...]) -> str:
+        """What a Delete's answer says of the groups it did not wait for ('' when none)."""
+        if not unread:
+            return ""
+        named = ", ".join(f"'{g}'" for g in unread)
+        return (
+            f"User deleted. Not waited for user group(s) {named}, outside the provider's UserGroupIdPrefix "
+            f"'{self.user_group_id_prefix}' (its role may not read them): they may be modifying for minutes."
         )
 
     def outside(self, user_id: str, group_ids: tuple[str, ...] = ()) -> str | None:

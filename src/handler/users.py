@@ -16,8 +16,9 @@ Real ElastiCache is less kind than its model (sources: docs/aws-behaviour.md):
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import ClientError
@@ -31,8 +32,10 @@ from exceptions import (
     UserOperationError,
     api_error,
     error_code,
+    reason_for,
 )
 from log import logger
+from property_table import OWNER_TAG_PREFIX, SECRET_TAG
 from user_spec import Ownership, TagChange, UserSpec
 
 if TYPE_CHECKING:
@@ -40,6 +43,16 @@ if TYPE_CHECKING:
     from mypy_boto3_elasticache.type_defs import UserTypeDef
 
 T = TypeVar("T")
+
+
+def tag_kinds(keys: Iterable[str]) -> list[list[str]]:
+    """`keys` split into the template's tags, the secret binding and the ownership tags (in that
+    order, each kind only if present)."""
+    kinds: dict[int, list[str]] = {}
+    for key in keys:
+        kind = 1 if key == SECRET_TAG else 2 if key.startswith(OWNER_TAG_PREFIX) else 0
+        kinds.setdefault(kind, []).append(key)
+    return [kinds[kind] for kind in sorted(kinds)]
 
 
 class UserLifecycle:
@@ -138,19 +151,20 @@ class UserLifecycle:
     ) -> None:
         """Apply `change` against the user's actual tags (read here unless the caller just read
         them): remove only keys it has, set only values that differ (each tag call leaves
-        tagging busy for seconds: fewer is faster)."""
+        tagging busy for seconds: fewer is faster). The template's tags, the secret binding and
+        the ownership tags each go in calls of their own: the IAM policy allows each kind by a
+        statement of its own (ForAllValues on aws:TagKeys), never two kinds in one call."""
         actual = self.tags_of(user, deadline) if actual is None else actual
-        removed = [k for k in change.remove if k in actual]
-        added = [{"Key": k, "Value": v} for k, v in change.set.items() if actual.get(k) != v]
-        if removed:
-            self._tagging(user, "RemoveTagsFromResource", lambda: self._remove_tags(user, removed), deadline)
-        if added:
-            self._tagging(
-                user,
-                "AddTagsToResource",
-                lambda: self._client.add_tags_to_resource(ResourceName=user["ARN"], Tags=added),  # type: ignore[arg-type]
-                deadline,
-            )
+        for keys in tag_kinds(k for k in change.remove if k in actual):
+            self._tagging(user, "RemoveTagsFromResource", functools.partial(self._remove_tags, user, keys), deadline)
+        for keys in tag_kinds(k for k, v in change.set.items() if actual.get(k) != v):
+            tags = {k: change.set[k] for k in keys}
+            self._tagging(user, "AddTagsToResource", functools.partial(self._add_tags, user, tags), deadline)
+
+    def _add_tags(self, user: UserTypeDef, tags: Mapping[str, str]) -> None:
+        self._client.add_tags_to_resource(
+            ResourceName=user["ARN"], Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
+        )
 
     def _remove_tags(self, user: UserTypeDef, keys: list[str]) -> None:
         try:
@@ -159,6 +173,11 @@ class UserLifecycle:
             # A duplicate request removed them first: what was asked for holds.
             if error_code(error) != "TagNotFound":
                 raise
+
+    def _denied_as_gone(self, error: ClientError, user_id: str) -> bool:
+        """An AccessDenied on a user that does not exist: the role's tag conditions cannot match a
+        user without tags, so IAM may refuse before ElastiCache could answer UserNotFound."""
+        return error_code(error) in ("AccessDenied", "AccessDeniedException") and self.describe(user_id) is None
 
     def create(self, spec: UserSpec) -> None:
         """Ask ElastiCache to create the user; `wait_until_active` then waits for it."""
@@ -188,6 +207,8 @@ class UserLifecycle:
             try:
                 self._client.modify_user(UserId=user_id, **arguments)
             except ClientError as error:
+                if self._denied_as_gone(error, user_id):
+                    raise UserOperationError(reason_for("ModifyUser", "UserNotFound", user=user_id)) from error
                 if error_code(error) != "InvalidUserState":
                     raise api_error("ModifyUser", user_id, error, passwords) from error
                 logger.info("user busy, ModifyUser will be retried", extra={"user_id": user_id})
@@ -266,7 +287,7 @@ class UserLifecycle:
             self._client.delete_user(UserId=user_id)
         except ClientError as error:
             code = error_code(error)
-            if code == "UserNotFound":
+            if code == "UserNotFound" or self._denied_as_gone(error, user_id):
                 return True
             if code == "InvalidUserState":
                 return False
