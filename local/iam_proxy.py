@@ -39,9 +39,7 @@ def _lambda_request(method: str, path: str) -> tuple[str, dict[str, Any]]:
     return action or ("RemovePermission" if method == "DELETE" else "GetPolicy"), {"FunctionName": unquote(match[1])}
 
 
-def checks_for(
-    service: str, target: str, method: str, path: str, body: bytes, moto: str
-) -> list[iam_requests.Check]:
+def checks_for(service: str, target: str, method: str, path: str, body: bytes, moto: str) -> list[iam_requests.Check]:
     """The authorization a request to moto needs (see local/iam_requests.py); `target` is its
     X-Amz-Target header ('' outside the JSON protocols)."""
     if target:

@@ -27,7 +27,8 @@ KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890
 
 def bound_user(fake: FakeElastiCache, secret: str) -> None:
     """app-user-1 as a Create with PasswordSecretId and Tags team=payments left it."""
-    fake.add_user("app-user-1", access_string="on ~app:* +@read", tags={**OWNER, "team": "payments", SECRET_TAG: secret})
+    tags = {**OWNER, "team": "payments", SECRET_TAG: secret}
+    fake.add_user("app-user-1", access_string="on ~app:* +@read", tags=tags)
 
 
 def secret_update(receiver: Receiver, old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
