@@ -1,0 +1,253 @@
+"""local/iam_policy.py against the IAM User Guide's own examples (policy evaluation logic,
+condition operators, multivalued context keys), then the template's three role policies,
+resolved by local/iam_gate.py, against the requests they must allow and refuse: what the
+policy literals in test_template.py used to assert, proven by evaluation instead."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from local import iam_gate
+from local.iam_policy import Context, PolicyError, compile_policy, evaluate
+
+ALLOW_ALL = {"Sid": "All", "Effect": "Allow", "Action": "*", "Resource": "*"}
+TAG_KEYS_CREATED = {"ForAllValues:StringLike": {"aws:TagKeys": "Created*"}}
+
+
+def decide(statement: dict[str, Any], action: str = "s3:GetObject", resource: str = "*", **context: Any) -> str:
+    """Allow / Deny / ImplicitDeny of one statement (plus ALLOW_ALL when it is a Deny)."""
+    statements = [statement, ALLOW_ALL] if statement["Effect"] == "Deny" else [statement]
+    decision = evaluate(
+        compile_policy(statements), action, resource, {k.replace("__", ":"): v for k, v in context.items()}
+    )
+    return decision.effect if decision.sid != "All" else "Allow"
+
+
+def allow(**fields: Any) -> dict[str, Any]:
+    return {"Sid": "S", "Effect": "Allow", "Action": "*", "Resource": "*", **fields}
+
+
+DOCS: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
+    # Policy evaluation logic: an explicit deny overrides any allow; nothing allowed is denied.
+    ("explicit deny wins", {"Effect": "Deny", "Action": "s3:*", "Resource": "*"}, {}, "Deny"),
+    ("implicit deny", allow(Action="ec2:*"), {}, "ImplicitDeny"),
+    # Action names are case-insensitive; `*` and `?` are wildcards.
+    ("action wildcard", allow(Action="s3:Get*"), {}, "Allow"),
+    ("action case", allow(Action="S3:getobject"), {}, "Allow"),
+    ("action ?", allow(Action="s3:GetObjec?"), {}, "Allow"),
+    ("NotAction", allow(Action=None, NotAction="s3:Get*"), {}, "ImplicitDeny"),
+    # Resource ARNs are case-sensitive.
+    ("resource wildcard", allow(Resource="arn:aws:s3:::bucket/*"), {"resource": "arn:aws:s3:::bucket/a/b"}, "Allow"),
+    ("resource case", allow(Resource="arn:aws:s3:::Bucket/*"), {"resource": "arn:aws:s3:::bucket/a"}, "ImplicitDeny"),
+    # Condition: keys AND, values OR; key names case-insensitive.
+    (
+        "values OR",
+        allow(Condition={"StringEquals": {"aws:RequestTag/env": ["dev", "test"]}}),
+        {"aws__RequestTag/env": "test"},
+        "Allow",
+    ),
+    (
+        "keys AND",
+        allow(Condition={"StringEquals": {"aws:RequestTag/env": "dev", "aws:RequestTag/team": "a"}}),
+        {"aws__RequestTag/env": "dev"},
+        "ImplicitDeny",
+    ),
+    (
+        "key case",
+        allow(Condition={"StringEquals": {"AWS:REQUESTTAG/env": "dev"}}),
+        {"aws__requesttag/env": "dev"},
+        "Allow",
+    ),
+    # A missing key: a plain operator is false, a negated one true, ...IfExists true.
+    ("missing key", allow(Condition={"StringEquals": {"aws:RequestTag/env": "dev"}}), {}, "ImplicitDeny"),
+    ("missing key, negated", allow(Condition={"StringNotLike": {"aws:RequestTag/env": "prod*"}}), {}, "Allow"),
+    ("IfExists, missing", allow(Condition={"StringEqualsIfExists": {"ec2:InstanceType": "t2.micro"}}), {}, "Allow"),
+    (
+        "IfExists, present",
+        allow(Condition={"StringEqualsIfExists": {"ec2:InstanceType": "t2.micro"}}),
+        {"ec2__InstanceType": "m5.large"},
+        "ImplicitDeny",
+    ),
+    # Multivalued keys: ForAllValues (every value matches; vacuously true), ForAnyValue (one).
+    ("ForAllValues all", allow(Condition=TAG_KEYS_CREATED), {"aws__TagKeys": ["CreatedBy", "CreatedAt"]}, "Allow"),
+    (
+        "ForAllValues one off",
+        allow(Condition=TAG_KEYS_CREATED),
+        {"aws__TagKeys": ["CreatedBy", "Owner"]},
+        "ImplicitDeny",
+    ),
+    ("ForAllValues missing", allow(Condition=TAG_KEYS_CREATED), {}, "Allow"),
+    ("ForAllValues empty", allow(Condition=TAG_KEYS_CREATED), {"aws__TagKeys": []}, "Allow"),
+    (
+        "ForAnyValue one",
+        allow(Condition={"ForAnyValue:StringEquals": {"aws:TagKeys": "dept"}}),
+        {"aws__TagKeys": ["dept", "x"]},
+        "Allow",
+    ),
+    ("ForAnyValue missing", allow(Condition={"ForAnyValue:StringEquals": {"aws:TagKeys": "dept"}}), {}, "ImplicitDeny"),
+    # Null: true when the key is absent.
+    ("Null absent", allow(Condition={"Null": {"aws:TokenIssueTime": "true"}}), {}, "Allow"),
+    (
+        "Null present",
+        allow(Condition={"Null": {"aws:TokenIssueTime": "true"}}),
+        {"aws__TokenIssueTime": "t"},
+        "ImplicitDeny",
+    ),
+    ("Null false", allow(Condition={"Null": {"aws:TokenIssueTime": "false"}}), {"aws__TokenIssueTime": "t"}, "Allow"),
+    # ARN operators compare each of the six parts; Bool; Numeric.
+    (
+        "ArnLike",
+        allow(Condition={"ArnLike": {"aws:SourceArn": "arn:aws:sns:*:123456789012:*"}}),
+        {"aws__SourceArn": "arn:aws:sns:us-east-1:123456789012:topic"},
+        "Allow",
+    ),
+    (
+        "ArnEquals other account",
+        allow(Condition={"ArnEquals": {"aws:SourceArn": "arn:aws:sns:*:123456789012:*"}}),
+        {"aws__SourceArn": "arn:aws:sns:us-east-1:999999999999:topic"},
+        "ImplicitDeny",
+    ),
+    (
+        "deny unless TLS",
+        {"Effect": "Deny", "Action": "*", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+        {"aws__SecureTransport": "false"},
+        "Deny",
+    ),
+    (
+        "Numeric",
+        allow(Condition={"NumericLessThanEquals": {"s3:max-keys": "10"}}),
+        {"s3__max-keys": "11"},
+        "ImplicitDeny",
+    ),
+]
+
+
+@pytest.mark.parametrize(("statement", "context", "expected"), [case[1:] for case in DOCS], ids=[c[0] for c in DOCS])
+def test_the_evaluator_decides_as_the_iam_user_guide_says(
+    statement: dict[str, Any], context: dict[str, Any], expected: str
+) -> None:
+    statement = {k: v for k, v in statement.items() if v is not None}
+    resource = context.pop("resource", "*")
+    assert decide(statement, resource=resource, **context) == expected
+
+
+def test_what_it_cannot_read_it_refuses_loudly() -> None:
+    with pytest.raises(PolicyError, match="DateGreaterThan"):
+        decide(allow(Condition={"DateGreaterThan": {"aws:CurrentTime": "2020-01-01"}}), aws__CurrentTime="x")
+
+
+# The template's role policies -------------------------------------------------------------
+
+STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/user-provider/9e8d7c6b"
+OTHER_STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/other-provider/1"
+USER = "arn:aws:elasticache:us-east-1:123456789012:user:"
+GROUP = "arn:aws:elasticache:us-east-1:123456789012:usergroup:"
+PROVIDER_TAG = "elasticache-user-resource:provider"
+SECRET_TAG = "elasticache-user-resource:password-secret"
+KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+OURS = {f"aws:ResourceTag/{PROVIDER_TAG}": STACK}
+THEIRS = {f"aws:ResourceTag/{PROVIDER_TAG}": OTHER_STACK}
+NEW_TAGS = {f"aws:RequestTag/{PROVIDER_TAG}": STACK, "aws:TagKeys": [PROVIDER_TAG, "team"]}
+FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:user-provider-elasticache-user"
+VIA_SECRETS = {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}
+
+# (function, action, resource, context, parameters) -> the Sid that allows it (None: refused).
+TEMPLATE: list[tuple[str, str, str, Context, dict[str, Any], str | None]] = [
+    ("provider", "elasticache:CreateUser", USER + "u", NEW_TAGS, {}, "CreateOwnedUsers"),
+    ("provider", "elasticache:CreateUser", USER + "u", {}, {}, None),
+    ("provider", "elasticache:CreateUser", USER + "u", {f"aws:RequestTag/{PROVIDER_TAG}": OTHER_STACK}, {}, None),
+    ("provider", "elasticache:CreateUser", USER + "orders-u", NEW_TAGS, {"UserIdPrefix": "app-"}, None),
+    ("provider", "elasticache:AddTagsToResource", USER + "u", NEW_TAGS, {}, "TagNewUsers"),
+    ("provider", "elasticache:AddTagsToResource", USER + "u", {**NEW_TAGS, **THEIRS}, {}, None),
+    ("provider", "elasticache:ModifyUser", USER + "u", OURS, {}, "ChangeOwnedUsers"),
+    ("provider", "elasticache:DeleteUser", USER + "u", THEIRS, {}, None),
+    ("provider", "elasticache:DeleteUser", USER + "u", {}, {}, None),
+    ("provider", "elasticache:AddTagsToResource", USER + "u", {**OURS, "aws:TagKeys": ["team"]}, {}, "TagOwnedUsers"),
+    ("provider", "elasticache:RemoveTagsFromResource", USER + "u", {**OURS, "aws:TagKeys": [PROVIDER_TAG]}, {}, None),
+    (
+        "provider",
+        "elasticache:RemoveTagsFromResource",
+        USER + "u",
+        {**OURS, "aws:TagKeys": [SECRET_TAG]},
+        {},
+        "BindPasswordSecret",
+    ),
+    (
+        "provider",
+        "elasticache:RemoveTagsFromResource",
+        USER + "u",
+        {**OURS, "aws:TagKeys": ["team", SECRET_TAG]},
+        {},
+        None,
+    ),
+    (
+        "provider",
+        "elasticache:DescribeUserGroups",
+        GROUP + "app-g",
+        {},
+        {"UserGroupIdPrefix": "app-"},
+        "ReadUserGroups",
+    ),
+    ("provider", "elasticache:DescribeUserGroups", GROUP + "g", {}, {"UserGroupIdPrefix": "app-"}, None),
+    ("provider", "elasticache:ModifyUserGroup", GROUP + "g", {}, {}, "ChangeGroupsUnderThePrefix"),
+    ("provider", "elasticache:ModifyUserGroup", USER + "u", OURS, {}, "ChangeGroupsOnlyForOwnedUsers"),
+    ("provider", "elasticache:ModifyUserGroup", USER + "u", THEIRS, {}, None),
+    (
+        "provider",
+        "events:PutTargets",
+        "arn:aws:events:us-east-1:123456789012:rule/r",
+        {"events:TargetArn": [FUNCTION]},
+        {},
+        "PollTargetIsThisFunction",
+    ),
+    (
+        "provider",
+        "events:PutTargets",
+        "arn:aws:events:us-east-1:123456789012:rule/r",
+        {"events:TargetArn": [FUNCTION + "-x"]},
+        {},
+        None,
+    ),
+    (
+        "provider",
+        "lambda:AddPermission",
+        FUNCTION,
+        {"lambda:Principal": "events.amazonaws.com"},
+        {},
+        "PollMayInvokeThisFunction",
+    ),
+    ("provider", "lambda:AddPermission", FUNCTION, {"lambda:Principal": "s3.amazonaws.com"}, {}, None),
+    ("provider", "kms:Decrypt", KEY, VIA_SECRETS, {"KmsKeyArns": [KEY]}, "DecryptPasswordSecrets"),
+    ("provider", "kms:Decrypt", KEY, {"kms:ViaService": "s3.us-east-1.amazonaws.com"}, {"KmsKeyArns": [KEY]}, None),
+    ("provider", "kms:Decrypt", KEY, VIA_SECRETS, {}, None),
+    (
+        "provider",
+        "secretsmanager:GetSecretValue",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:other/s",
+        {},
+        {},
+        None,
+    ),
+    ("notifier", "elasticache:DescribeUsers", USER + "u", {}, {}, "ReadUsers"),
+    ("notifier", "elasticache:DeleteUser", USER + "u", OURS, {}, None),
+    ("notifier", "lambda:RemovePermission", FUNCTION, {}, {}, "RemoveLeftPollPermission"),
+    ("notifier", "lambda:RemovePermission", FUNCTION + "-rotation", {}, {}, None),
+    ("rotation", "elasticache:ModifyUser", USER + "u", OURS, {}, "ModifyOwnedUsers"),
+    ("rotation", "elasticache:ModifyUser", USER + "u", THEIRS, {}, None),
+    ("rotation", "elasticache:AddTagsToResource", USER + "u", {**OURS, "aws:TagKeys": [SECRET_TAG]}, {}, None),
+    ("rotation", "secretsmanager:GetRandomPassword", "*", {}, {}, "GeneratePasswords"),
+    ("rotation", "kms:GenerateDataKey", KEY, VIA_SECRETS, {"KmsKeyArns": [KEY]}, "EncryptAndDecryptSecrets"),
+]
+
+
+@pytest.mark.parametrize(("function", "action", "resource", "context", "parameters", "sid"), TEMPLATE)
+def test_the_template_allows_exactly_its_functions_calls(
+    function: str, action: str, resource: str, context: Context, parameters: dict[str, Any], sid: str | None
+) -> None:
+    values = {"AWS::StackId": STACK, "UserIdPrefix": "", "UserGroupIdPrefix": "", "KmsKeyArns": (), **parameters}
+    values["KmsKeyArns"] = tuple(values["KmsKeyArns"])
+    statements = iam_gate.role_policy(iam_gate.ROLES[function], tuple(sorted(values.items())))
+    decision = evaluate(statements, action, resource, context)
+    assert (decision.sid if decision.allowed else None) == sid
