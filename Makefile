@@ -21,7 +21,7 @@ help:
 	@echo "make rotate-demo - three zero-downtime password rotations while a client keeps connecting"
 	@echo "make test       - ruff, mypy, cfn-lint and the test suite (what CI runs)"
 	@echo "make reference  - regenerate the README's reference tables and schema/ from the code's tables"
-	@echo "make lint       - cfn-lint, the IAM policy linter (parliament), the generated reference and sam validate --lint"
+	@echo "make lint       - cfn-lint, the IAM policy linter (parliament), the generated reference, docs/permissions.md (against the last make test's record) and sam validate --lint"
 	@echo "make bench      - the benchmark tables (bench/; BENCH_ARGS=--long adds a 600 s deletion)"
 	@echo "make build      - sam build (needs no Docker)"
 	@echo "make deploy     - sam build + sam deploy (samconfig.toml; GUIDED=1 the first time; needs AWS)"
@@ -73,6 +73,7 @@ lint: $(STAMP) $(SAM_VENV)/.installed
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/python -m lint.iam_policies template.yaml
 	$(BIN)/python -m lint.reference --check
+	$(BIN)/python -m lint.permissions --check
 	$(SAM_ENV) $(SAM_VENV)/bin/sam validate --lint --template template.yaml
 
 build: $(SAM_VENV)/.installed

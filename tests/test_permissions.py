@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from cfn_resource import UserResource
 from config import Settings
 from local import iam_gate
+from local import rotation_driver as driver
 from local.context import LambdaContext
 from local.fake_elasticache import FakeElastiCache
 from local.fake_secrets import FakeSecrets
@@ -156,3 +157,19 @@ def test_a_secret_under_a_customer_key_needs_the_key_in_kms_key_arns(
     with iam_gate.parameters(KmsKeyArns=[KEY]):
         [created] = invoke({**event, "RequestId": "with-key"}, settle=0)[1:]
     assert created.body["Status"] == "SUCCESS", created.body["Reason"]
+
+
+def test_rotating_a_secret_under_a_customer_key_needs_the_key_in_kms_key_arns(
+    fake: FakeElastiCache, secrets: FakeSecrets
+) -> None:
+    name = "elasticache/cmk-rotated"
+    fake.add_user("app-user-1", passwords=["First-Passw0rd-000000001"], tags={**OWNER, SECRET_TAG: name})
+    arn = "arn:aws:elasticache:us-east-1:123456789012:user:app-user-1"
+    value = {"username": "app-user-1", "password": "First-Passw0rd-000000001", "user_arn": arn}
+    secrets.add(name, json.dumps(value), kms_key_id=KEY)
+    with pytest.raises(ClientError, match="Access to KMS is not allowed"):
+        driver.rotate(name, repeat=False, seconds=30)
+    secrets.secrets[name].stages = {v: s for v, s in secrets.secrets[name].stages.items() if "AWSPENDING" not in s}
+    with iam_gate.parameters(KmsKeyArns=[KEY]):
+        driver.rotate(name, repeat=False, seconds=30)
+    assert driver.password(name) != value["password"] and "AccessDenied" not in fake.refused
