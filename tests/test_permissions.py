@@ -173,3 +173,12 @@ def test_rotating_a_secret_under_a_customer_key_needs_the_key_in_kms_key_arns(
     with iam_gate.parameters(KmsKeyArns=[KEY]):
         driver.rotate(name, repeat=False, seconds=30)
     assert driver.password(name) != value["password"] and "AccessDenied" not in fake.refused
+
+
+def test_a_request_signed_with_a_roles_name_is_judged_as_that_role(fake: FakeElastiCache) -> None:
+    """A function run in a subprocess names its role as access key id (local/iam_gate.py)."""
+    fake.add_user("app-user-1", tags=dict(OWNER))
+    rotation = boto3.client("elasticache", aws_access_key_id="RotationRole", aws_secret_access_key="x")
+    with pytest.raises(ClientError, match="elasticache:AddTagsToResource") as refused:
+        rotation.add_tags_to_resource(ResourceName=fake.users["app-user-1"].arn, Tags=[{"Key": "a", "Value": "b"}])
+    assert iam_gate.principal_arn("rotation") in str(refused.value)
