@@ -182,3 +182,17 @@ def test_a_request_signed_with_a_roles_name_is_judged_as_that_role(fake: FakeEla
     with pytest.raises(ClientError, match="elasticache:AddTagsToResource") as refused:
         rotation.add_tags_to_resource(ResourceName=fake.users["app-user-1"].arn, Tags=[{"Key": "a", "Value": "b"}])
     assert iam_gate.principal_arn("rotation") in str(refused.value)
+
+
+def test_an_adoption_with_a_secret_and_tags_binds_the_secret_in_its_own_call(
+    fake: FakeElastiCache, secrets: FakeSecrets, receiver: Receiver, invoke: Invoke
+) -> None:
+    """Found while writing the fix: a take-over never wrote the binding tag (the rotation function
+    then refuses the user); written with the template's tags it needs a call of its own."""
+    fake.add_user("app-user-1", tags={"owner": "someone-else"})
+    secrets.add("elasticache/adopted-1", json.dumps({"password": "First-Passw0rd-000000001"}))
+    properties = {"AdoptExistingUser": "true", "Passwords": None, "PasswordSecretId": "elasticache/adopted-1"}
+    [answer] = invoke(with_properties(load_event("create.json", receiver), **properties))
+    assert answer.body["Status"] == "SUCCESS", answer.body["Reason"]
+    assert fake.users["app-user-1"].tags[SECRET_TAG] == "elasticache/adopted-1"
+    assert ("AddTagsToResource", [SECRET_TAG]) in tag_calls(fake)

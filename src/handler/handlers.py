@@ -235,7 +235,7 @@ def _take_over(
     ctx.lifecycle.change_tags(existing, TagChange(set=request.owner.tags), ctx.deadline, found)
     wanted = dataclasses.replace(spec, passwords=passwords)
     arguments = modify_arguments(observed_spec(existing), wanted, passwords_changed=True)
-    template_tags = TagChange(set={k: v for k, v in spec.tags.items() if k not in request.owner.tags})
+    template_tags = TagChange(set={**spec.tags, **binding_tags(properties)})  # the secret binding too
     work = Work.of(arguments, template_tags, properties.secret, join=properties.group_ids)
     return _settle(ctx, converge(ctx, spec.user_id, work, passwords), OnFailure(fallback, remove=False))
 
