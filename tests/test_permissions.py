@@ -196,3 +196,16 @@ def test_an_adoption_with_a_secret_and_tags_binds_the_secret_in_its_own_call(
     assert answer.body["Status"] == "SUCCESS", answer.body["Reason"]
     assert fake.users["app-user-1"].tags[SECRET_TAG] == "elasticache/adopted-1"
     assert ("AddTagsToResource", [SECRET_TAG]) in tag_calls(fake)
+
+
+def test_a_user_of_another_stack_is_not_adopted_and_the_reason_says_why(
+    fake: FakeElastiCache, receiver: Receiver, invoke: Invoke
+) -> None:
+    """Adopting it would rewrite its ownership tags, which the role may not (TagNewUsers needs a
+    user without a provider tag): refused before any change, with a reason instead of AccessDenied."""
+    other_stack = "arn:aws:cloudformation:us-east-1:123456789012:stack/other-stack/1"
+    fake.add_user("app-user-1", tags={**OWNER, "elasticache-user-resource:stack-id": other_stack})
+    [answer] = invoke(with_properties(load_event("create.json", receiver), AdoptExistingUser="true"))
+    assert answer.body["Status"] == "FAILED" and "cannot be adopted" in answer.body["Reason"]
+    assert "(stack-id)" in answer.body["Reason"] and "AddTagsToResource" not in fake.actions()
+    assert fake.users["app-user-1"].tags["elasticache-user-resource:stack-id"] == other_stack

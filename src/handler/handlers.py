@@ -225,6 +225,8 @@ def _take_over(
     owned = request.owner.describe_mismatch(found) is None
     if not owned and not properties.adopt_existing:
         return Failed(str(exists), fallback)
+    if not owned and (refusal := request.owner.owned_elsewhere(spec.user_id, found)):
+        return Failed(refusal, fallback)
     if existing.get("UserName") != spec.user_name:
         return Failed(
             f"User '{spec.user_id}' already exists with another UserName, which cannot be changed in place.", fallback

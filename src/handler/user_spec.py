@@ -97,6 +97,17 @@ class Ownership:
     def __init__(self, tags: Mapping[str, str]) -> None:
         self.tags = dict(tags)
 
+    def owned_elsewhere(self, user_id: str, found: Mapping[str, str]) -> str | None:
+        """Why a user that carries ownership tags of another owner cannot be adopted (None: it
+        carries none). The provider's role may not rewrite ownership tags (IAM: TagNewUsers
+        tags only users without a provider tag; TagOwnedUsers never touches reserved keys)."""
+        if not any(k in found for k in self.tags):
+            return None
+        return (
+            f"User '{user_id}' cannot be adopted: {self.describe_mismatch(found)}, and the role may not rewrite "
+            "them (only untagged users are adopted). Remove it from its owner's stack, or choose another UserId."
+        )
+
     def describe_mismatch(self, found: Mapping[str, str]) -> str | None:
         """Why `found` does not mark the user as ours, or None when it does."""
         differing = sorted(k for k, v in self.tags.items() if found.get(k) != v)
