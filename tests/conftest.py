@@ -124,7 +124,7 @@ IAM_RECORD = ROOT / ".iam-record"
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     whole = config.args_source == pytest.Config.ArgsSource.TESTPATHS and not (
-        config.option.keyword or config.option.markexpr or config.option.lf
+        config.option.keyword or config.option.markexpr or getattr(config.option, "lf", False)
     )
     run = getattr(config, "workerinput", {}).get("testrunuid") or os.environ.get("IAM_RECORD_RUN")
     if whole and iam_gate.decisions:

@@ -5,10 +5,14 @@ policy literals in test_template.py used to assert, proven by evaluation instead
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from lint import permissions
+from lint.cfn_yaml import load_template
 from local import iam_gate
 from local.iam_policy import Context, PolicyError, compile_policy, evaluate
 
@@ -251,3 +255,39 @@ def test_the_template_allows_exactly_its_functions_calls(
     statements = iam_gate.role_policy(iam_gate.ROLES[function], tuple(sorted(values.items())))
     decision = evaluate(statements, action, resource, context)
     assert (decision.sid if decision.allowed else None) == sid
+
+
+# docs/permissions.md and its check (lint/permissions.py) ---------------------------------
+
+
+def full_record(folder: Path, drop: int | None = None, refused: tuple[str, str] | None = None) -> Path:
+    """A gate record in which every statement of the template is used (less entry `drop`,
+    plus a `refused` call)."""
+    template = load_template(permissions.ROOT / "template.yaml")
+    entries = [
+        {"function": function, "action": action, "sid": sid, "count": 1}
+        for (function, sid), statement in permissions.statements(template).items()
+        if (function, sid) not in permissions.PLATFORM
+        for action in statement["Action"]
+    ]
+    if drop is not None:
+        del entries[drop]
+    if refused:
+        entries.append({"function": refused[0], "action": refused[1], "sid": "REFUSED", "count": 1})
+    folder.mkdir()
+    (folder / "run-1.jsonl").write_text("".join(json.dumps(e) + "\n" for e in entries))
+    return folder
+
+
+def test_the_permissions_check_fails_on_an_unused_statement_or_a_call_without_one(tmp_path: Path) -> None:
+    template = load_template(permissions.ROOT / "template.yaml")
+
+    def found(record: Path) -> list[str]:
+        everything = permissions.problems(template, permissions.read_record(record))
+        return [p for p in everything if "not what the record gives" not in p]  # the document's own check
+
+    assert found(full_record(tmp_path / "complete")) == []
+    assert any("which no call of the suite used" in p for p in found(full_record(tmp_path / "unused", drop=0)))
+    refused = full_record(tmp_path / "refused", refused=("provider", "iam:PassRole"))
+    assert found(refused) == ["provider called iam:PassRole, which no statement of its role allows"]
+    assert permissions.problems(template, None) == []  # a clean clone: the document alone
