@@ -37,6 +37,7 @@ PLATFORM = {
 # Refusals tests ask for on purpose (function, action): never a call the code relies on.
 EXPECTED_REFUSALS = {
     ("notifier", "elasticache:DeleteUser"): "tests/test_permissions.py: the notifier may not change users",
+    ("rotation", "elasticache:AddTagsToResource"): "tests/test_permissions.py: the rotation function may not tag",
 }
 ARN_HEAD = "arn:${AWS::Partition}:"
 # (function, action, Sid) -> calls, and the refused (function, action) pairs of one run.
