@@ -126,9 +126,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     whole = config.args_source == pytest.Config.ArgsSource.TESTPATHS and not (
         config.option.keyword or config.option.markexpr or getattr(config.option, "lf", False)
     )
-    run = getattr(config, "workerinput", {}).get("testrunuid") or os.environ.get("IAM_RECORD_RUN")
+    # pytest-xdist's workers share the run's id; a run without workers is one process.
+    run = getattr(config, "workerinput", {}).get("testrunuid") or os.getpid()
     if whole and iam_gate.decisions:
-        iam_gate.write_record(IAM_RECORD / f"{run or os.getpid()}-{os.getpid()}.jsonl")
+        iam_gate.write_record(IAM_RECORD / f"{run}-{os.getpid()}.jsonl")
 
 
 def load_event(name: str, receiver: Receiver, **changes: Any) -> dict[str, Any]:
