@@ -12,8 +12,9 @@ say (sources in docs/aws-behaviour.md, "IAM policy evaluation"):
   ArnNotEquals...) true; `...IfExists` is true; `Null: true` is true;
 - multivalued keys (aws:TagKeys): `ForAllValues:` is true when every request value matches
   some policy value, so also when the key is missing or empty; `ForAnyValue:` needs one
-  value that matches, so it is false then. A plain operator on a multivalued key matches
-  when any value does (a policy should not do that: IAM Access Analyzer warns).
+  value that matches, so it is false then. A plain operator on a multivalued key is read
+  here as matching when any value does (the template's one such key, events:TargetArn,
+  always carries one value: crhelper puts one target).
 
 Nothing here knows the template, a service or a stand-in: `local/iam_gate.py` resolves the
 functions' role policies and is the one hook every stand-in calls.
