@@ -22,6 +22,8 @@ from work import OnFailure, PollWork
 class Done:
     physical_id: str
     data: Mapping[str, str] = field(default_factory=dict)
+    # A Create or Update's user's AccessString as ElastiCache reports it (records.py keeps it).
+    access_string: str = ""
 
 
 @dataclass(frozen=True)

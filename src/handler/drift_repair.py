@@ -1,0 +1,96 @@
+"""Repair of a drifted user (both opt-ins given: see drift.py): the access string, the
+declared group memberships and the template's tags (with the binding tag) are put back as
+the record says, through the provider's own UserLifecycle and GroupMembership (busy-user
+retries, read-back of every group change) within the run's deadline.
+
+Never: passwords or the authentication type (they need the passwords), the engine or the
+UserName (replacement), the ownership tags (the provider's IAM policy forbids changing
+them), a user that is gone (re-creating it would need its passwords), or a user this
+provider does not own (its provider tag is checked here, and by the drift role's IAM).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from drift_compare import REPAIRABLE, is_ownership_tag, visible_tags
+from exceptions import UserOperationError
+from groups import GroupMembership
+from log import logger
+from property_table import SECRET_TAG
+from records import Record
+from user_spec import TagChange
+
+if TYPE_CHECKING:
+    from drift import DriftCheck
+
+
+def _tag_change(record: Record, actual: dict[str, str]) -> TagChange:
+    """Back to the record's template tags and binding tag; other ownership tags untouched."""
+    expected = {**record.tags, **{k: v for k, v in record.ownership.items() if k == SECRET_TAG}}
+    mutable = {k: v for k, v in visible_tags(actual).items() if not is_ownership_tag(k) or k == SECRET_TAG}
+    return TagChange(
+        tuple(k for k in mutable if k not in expected), {k: v for k, v in expected.items() if mutable.get(k) != v}
+    )
+
+
+def repair(
+    check: DriftCheck,
+    user: dict[str, Any],
+    tags: dict[str, str],
+    record: Record,
+    changes: list[dict[str, Any]],
+    owned: bool,
+) -> list[dict[str, Any]]:
+    """Put back what can be; returns the changes repaired (the rest is said in the errors)."""
+    user_id = str(user["UserId"])
+    report = check.report
+    if not owned:
+        report["errors"].append(
+            {"UserId": user_id, "Error": "not repaired: the user no longer carries this provider's tag"}
+        )
+        return []
+    left = sorted(
+        {c["Property"] for c in changes if c["Property"] not in REPAIRABLE}
+        | {
+            f"Tags[{c['Key']}]"
+            for c in changes
+            if c["Property"] == "Tags" and is_ownership_tag(c["Key"]) and c["Key"] != SECRET_TAG
+        }
+    )
+    if left:
+        report["errors"].append(
+            {"UserId": user_id, "Error": f"not repaired (repair never changes them): {', '.join(left)}"}
+        )
+    done: list[dict[str, Any]] = []
+    lifecycle, deadline = check.lifecycle, check.deadline
+    try:
+        by_property = {c["Property"]: c for c in changes}
+        if "AccessString" in by_property:
+            lifecycle.wait_until_active(user_id, deadline)
+            lifecycle.modify(user_id, {"AccessString": record.access_string}, deadline)
+            done.append(by_property["AccessString"])
+        if "UserGroupIds" in by_property:
+            groups = GroupMembership(check.client, check.settings.schedule, check.settings.read_after_write_seconds)
+            prefix = check.settings.scope.user_group_id_prefix
+            lifecycle.wait_until_active(user_id, deadline)
+            for group_id in by_property["UserGroupIds"]["Missing"]:
+                if group_id.startswith(prefix):
+                    groups.join(user_id, group_id, deadline)
+            done.append(by_property["UserGroupIds"])
+        tag_change = _tag_change(record, tags)
+        if tag_change:
+            current = lifecycle.wait_until_active(user_id, deadline)
+            lifecycle.change_tags(current, tag_change, deadline, tags)
+            done.extend(
+                c
+                for c in changes
+                if c["Property"] == "Tags" and (not is_ownership_tag(c["Key"]) or c["Key"] == SECRET_TAG)
+            )
+        lifecycle.wait_until_active(user_id, deadline)
+    except UserOperationError as error:
+        logger.warning("drift repair stopped", extra={"user_id": user_id, "error": str(error)})
+        report["errors"].append({"UserId": user_id, "Error": f"repair stopped: {error}"[:500]})
+    if done:
+        logger.info("drift repaired", extra={"user_id": user_id, "properties": sorted({c["Property"] for c in done})})
+    return done
