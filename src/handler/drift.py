@@ -36,8 +36,10 @@ from clients import aws_client, bounded_by, new_elasticache_client
 from config import Settings
 from deadline import TRANSIENT_STATUSES, Deadline
 from drift_compare import compare
+from drift_repair import Repairer, repair
 from environment import SETTING
 from exceptions import DeadlineReached
+from groups import GroupMembership
 from log import SERVICE, logger, quiet_libraries
 from property_table import PROVIDER_TAG
 from records import RecordStore, base_path
@@ -107,6 +109,10 @@ class DriftCheck:
         self.client = paced_client(bucket, deadline, settings.deadline_margin)
         self.lifecycle = UserLifecycle(self.client, settings.schedule, settings.read_after_write_seconds)
         self.report: dict[str, Any] = {"checked": 0, "drifted": [], "repaired": [], "unknown": [], "errors": []}
+        groups = GroupMembership(self.client, settings.schedule, settings.read_after_write_seconds)
+        self.repairer = Repairer(
+            self.lifecycle, groups, deadline, settings.scope.user_group_id_prefix, self.report["errors"]
+        )
 
     def run(self) -> dict[str, Any]:
         records, unreadable = self.store.all()
@@ -172,9 +178,7 @@ class DriftCheck:
             entry["OtherUserGroupIds"] = found.other_groups
         self.report["drifted"].append(entry)
         if self.repair and user is not None:
-            from drift_repair import repair
-
-            done = repair(self, user, tags, record, found.changes, owned)
+            done = repair(self.repairer, user, tags, record, found.changes, owned)
             if done:
                 self.report["repaired"].append({"UserId": user_id, "Changes": done})
 

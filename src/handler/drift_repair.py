@@ -11,8 +11,10 @@ provider does not own (its provider tag is checked here, and by the drift role's
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
+from deadline import Deadline
 from drift_compare import REPAIRABLE, is_ownership_tag, visible_tags
 from exceptions import UserOperationError
 from groups import GroupMembership
@@ -20,22 +22,36 @@ from log import logger
 from property_table import SECRET_TAG
 from records import Record
 from user_spec import TagChange
+from users import UserLifecycle
 
-if TYPE_CHECKING:
-    from drift import DriftCheck
+
+@dataclass(frozen=True)
+class Repairer:
+    """What a repair works with: the provider's own lifecycle and group membership, the run's
+    deadline, the group prefix the provider may touch, and the report's error list."""
+
+    lifecycle: UserLifecycle
+    groups: GroupMembership
+    deadline: Deadline
+    group_prefix: str
+    errors: list[dict[str, Any]]
+
+
+def _repairable_tag(key: str) -> bool:
+    return not is_ownership_tag(key) or key == SECRET_TAG
 
 
 def _tag_change(record: Record, actual: dict[str, str]) -> TagChange:
     """Back to the record's template tags and binding tag; other ownership tags untouched."""
     expected = {**record.tags, **{k: v for k, v in record.ownership.items() if k == SECRET_TAG}}
-    mutable = {k: v for k, v in visible_tags(actual).items() if not is_ownership_tag(k) or k == SECRET_TAG}
+    mutable = {k: v for k, v in visible_tags(actual).items() if _repairable_tag(k)}
     return TagChange(
         tuple(k for k in mutable if k not in expected), {k: v for k, v in expected.items() if mutable.get(k) != v}
     )
 
 
 def repair(
-    check: DriftCheck,
+    ctx: Repairer,
     user: dict[str, Any],
     tags: dict[str, str],
     record: Record,
@@ -44,26 +60,15 @@ def repair(
 ) -> list[dict[str, Any]]:
     """Put back what can be; returns the changes repaired (the rest is said in the errors)."""
     user_id = str(user["UserId"])
-    report = check.report
     if not owned:
-        report["errors"].append(
-            {"UserId": user_id, "Error": "not repaired: the user no longer carries this provider's tag"}
-        )
+        ctx.errors.append({"UserId": user_id, "Error": "not repaired: the user no longer carries this provider's tag"})
         return []
-    left = sorted(
-        {c["Property"] for c in changes if c["Property"] not in REPAIRABLE}
-        | {
-            f"Tags[{c['Key']}]"
-            for c in changes
-            if c["Property"] == "Tags" and is_ownership_tag(c["Key"]) and c["Key"] != SECRET_TAG
-        }
-    )
-    if left:
-        report["errors"].append(
-            {"UserId": user_id, "Error": f"not repaired (repair never changes them): {', '.join(left)}"}
-        )
+    kept = [c["Property"] for c in changes if c["Property"] not in REPAIRABLE]
+    kept += [f"Tags[{c['Key']}]" for c in changes if c["Property"] == "Tags" and not _repairable_tag(c["Key"])]
+    if kept:
+        ctx.errors.append({"UserId": user_id, "Error": f"not repaired (repair never changes them): {', '.join(kept)}"})
     done: list[dict[str, Any]] = []
-    lifecycle, deadline = check.lifecycle, check.deadline
+    lifecycle, deadline = ctx.lifecycle, ctx.deadline
     try:
         by_property = {c["Property"]: c for c in changes}
         if "AccessString" in by_property:
@@ -71,12 +76,10 @@ def repair(
             lifecycle.modify(user_id, {"AccessString": record.access_string}, deadline)
             done.append(by_property["AccessString"])
         if "UserGroupIds" in by_property:
-            groups = GroupMembership(check.client, check.settings.schedule, check.settings.read_after_write_seconds)
-            prefix = check.settings.scope.user_group_id_prefix
             lifecycle.wait_until_active(user_id, deadline)
             for group_id in by_property["UserGroupIds"]["Missing"]:
-                if group_id.startswith(prefix):
-                    groups.join(user_id, group_id, deadline)
+                if group_id.startswith(ctx.group_prefix):
+                    ctx.groups.join(user_id, group_id, deadline)
             done.append(by_property["UserGroupIds"])
         tag_change = _tag_change(record, tags)
         if tag_change:
@@ -90,7 +93,7 @@ def repair(
         lifecycle.wait_until_active(user_id, deadline)
     except UserOperationError as error:
         logger.warning("drift repair stopped", extra={"user_id": user_id, "error": str(error)})
-        report["errors"].append({"UserId": user_id, "Error": f"repair stopped: {error}"[:500]})
+        ctx.errors.append({"UserId": user_id, "Error": f"repair stopped: {error}"[:500]})
     if done:
         logger.info("drift repaired", extra={"user_id": user_id, "properties": sorted({c["Property"] for c in done})})
     return done
