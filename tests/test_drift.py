@@ -20,7 +20,7 @@ from local.receiver import Receiver
 from tests.conftest import OWNER, STACK_ID, Invoke, load_event, with_properties
 
 RECORD = "/elasticache-user-resource/user-provider/app-user-1"
-PASSWORD = "Example-Passw0rd-1234567"  # noqa: S105 - the sample event's password
+PASSWORD = "Example-Passw0rd-1234567"
 DRIFT = {"DetailType": "ElastiCache user drift", "Source": "elasticache-user-resource", "EventBusName": "default"}
 
 

@@ -42,7 +42,7 @@ from exceptions import DeadlineReached
 from groups import GroupMembership
 from log import SERVICE, logger, quiet_libraries
 from property_table import PROVIDER_TAG
-from records import RecordStore, base_path
+from records import Record, RecordError, RecordStore, base_path
 from users import UserLifecycle
 
 PAGE = 100  # DescribeUsers / DescribeUserGroups MaxRecords: 20 to 100 (API reference)
@@ -86,6 +86,22 @@ def paced_client(bucket: TokenBucket, deadline: Deadline, margin: float) -> Any:
     return client
 
 
+def read_records(store: RecordStore) -> tuple[dict[str, Record], dict[str, str]]:
+    """Every record under the store's path (GetParametersByPath, 10 a page: its maximum), and
+    the unreadable ones with why."""
+    records: dict[str, Record] = {}
+    unreadable: dict[str, str] = {}
+    pages = store.client.get_paginator("get_parameters_by_path")
+    for page in pages.paginate(Path=store.path, Recursive=False, PaginationConfig={"PageSize": 10}):
+        for parameter in page.get("Parameters", []):
+            user_id = str(parameter["Name"]).rsplit("/", 1)[-1]
+            try:
+                records[user_id] = Record.from_json(str(parameter.get("Value", "")))
+            except RecordError as error:
+                unreadable[user_id] = str(error)
+    return records, unreadable
+
+
 def read_scene(client: Any) -> Scene:
     """Every user and every group's members, page by page."""
     users: dict[str, dict[str, Any]] = {}
@@ -115,7 +131,7 @@ class DriftCheck:
         )
 
     def run(self) -> dict[str, Any]:
-        records, unreadable = self.store.all()
+        records, unreadable = read_records(self.store)
         scene = read_scene(self.client)
         for user_id, why in sorted(unreadable.items()):
             self._unknown(user_id, f"its record is unreadable ({why})")
@@ -143,7 +159,7 @@ class DriftCheck:
     def _unknown(self, user_id: str, reason: str) -> None:
         self.report["unknown"].append({"UserId": user_id, "Reason": reason})
 
-    def _check(self, user_id: str, scene: Scene, records: dict[str, Any]) -> None:
+    def _check(self, user_id: str, scene: Scene, records: dict[str, Record]) -> None:
         user, record = scene.users.get(user_id), records.get(user_id)
         if user is None and record is None:
             return

@@ -147,6 +147,10 @@ class RecordStore:
         self.path = path
         self._client = client or aws_client("ssm", SETTING["DEADLINE_MARGIN_SECONDS"].number())
 
+    @property
+    def client(self) -> Any:
+        return self._client
+
     def name(self, user_id: str) -> str:
         return f"{self.path}/{user_id}"
 
@@ -174,27 +178,6 @@ class RecordStore:
         except ClientError as error:
             if error_code(error) != "ParameterNotFound":
                 raise
-
-    def all(self) -> tuple[dict[str, Record], dict[str, str]]:
-        """Every record under the path (GetParametersByPath, 10 a page), and the unreadable
-        ones with why."""
-        records: dict[str, Record] = {}
-        unreadable: dict[str, str] = {}
-        token = ""
-        while True:
-            arguments: dict[str, Any] = {"Path": self.path, "Recursive": False, "MaxResults": 10}
-            if token:
-                arguments["NextToken"] = token
-            page = self._client.get_parameters_by_path(**arguments)
-            for parameter in page.get("Parameters", []):
-                user_id = str(parameter["Name"]).rsplit("/", 1)[-1]
-                try:
-                    records[user_id] = Record.from_json(str(parameter.get("Value", "")))
-                except RecordError as error:
-                    unreadable[user_id] = str(error)
-            token = page.get("NextToken") or ""
-            if not token:
-                return records, unreadable
 
 
 def _failed(what: str, user_id: str, error: Exception, store: RecordStore) -> None:
