@@ -241,7 +241,8 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     else:
         check = DriftCheck(settings, deadline, asked and allowed, RecordStore(path))
         try:
-            report = check.run()
+            with bounded_by(deadline):  # throttling is retried while time is left (clients.py)
+                report = check.run()
         except Exception as error:  # noqa: BLE001 - the report says why; nothing was changed.
             logger.exception("drift check failed")
             report = {
