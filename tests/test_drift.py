@@ -17,7 +17,7 @@ from local.fake_handover import FakeHandOver
 from local.fake_ssm import FakeSsm
 from local.fake_state import FakeUser
 from local.receiver import Receiver
-from tests.conftest import OWNER, STACK_ID, Invoke, load_event, with_properties
+from tests.conftest import OWNER, STACK_ID, Invoke, load_event, stored_poll, with_properties
 
 RECORD = "/elasticache-user-resource/user-provider/app-user-1"
 PASSWORD = "Example-Passw0rd-1234567"
@@ -352,3 +352,20 @@ def test_users_and_groups_are_read_in_pages_not_one_call_per_user(
     describes = [p for a, p in fake.calls if a == "DescribeUsers"]
     assert len(describes) == 3 and all(p.get("MaxRecords") == "100" and "UserId" not in p for p in describes)
     assert report["checked"] == 1 and report["drifted"] == []
+
+
+def test_a_handed_over_create_records_the_declared_form_and_its_last_poll_elasticaches(
+    scene: FakeSsm, fake: FakeElastiCache, poll_function: str, receiver: Receiver, invoke: Invoke
+) -> None:
+    fake.add_group("slow")
+    fake.group_modify_seconds = 2.0
+    assert invoke(with_properties(load_event("create.json", receiver), UserGroupIds=["slow"]), timeout=3.0) == []
+    assert (record(scene)["AccessString"], record(scene)["AccessStringForm"]) == (
+        "on ~app:* +@read +@write",
+        "declared",
+    )
+    [answer] = invoke(json.loads(stored_poll()[1]), timeout=10.0)
+    assert answer.body["Status"] == "SUCCESS"
+    reported = fake.users["app-user-1"].reported_access_string
+    assert (record(scene)["AccessString"], record(scene)["AccessStringForm"]) == (reported, "reported")
+    assert check()["drifted"] == []

@@ -15,8 +15,8 @@ finishes it writes the reported one.
 Writing a record never fails a request (docs/aws-behaviour.md, Parameter Store): a failure
 is logged, counted (metric `DriftRecordFailed`) and the stale record removed, so the user is
 reported `unknown` until its next Update rewrites it. A record over Parameter Store's
-4096-character standard value (only with many long tags: 47 tags of 128 + 256 characters
-come to ~19 KB) is not written either: the same path, and the log names its size.
+4096-character standard value (only with long tags: 9 of the maximum 128 + 256 characters
+pass it) is not written either: the same path, and the log names its size.
 """
 
 from __future__ import annotations
