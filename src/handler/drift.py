@@ -34,7 +34,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from clients import aws_client, bounded_by, new_elasticache_client
 from config import Settings
-from deadline import TRANSIENT_STATUSES, Deadline
+from deadline import Deadline
 from drift_compare import compare
 from drift_repair import Repairer, repair
 from environment import SETTING
@@ -131,6 +131,8 @@ class DriftCheck:
         )
 
     def run(self) -> dict[str, Any]:
+        """Check every candidate first (the report is complete even when repairs are slow: a
+        modification takes minutes with groups attached to caches), then repair in order."""
         records, unreadable = read_records(self.store)
         scene = read_scene(self.client)
         for user_id, why in sorted(unreadable.items()):
@@ -138,33 +140,34 @@ class DriftCheck:
         candidates = sorted(
             u for u in set(scene.users) | set(records) if u.startswith(self.settings.scope.user_id_prefix)
         )
-        for index, user_id in enumerate(candidates):
-            if self.deadline.remaining() <= 0:
-                self._cut_short(candidates[index:])
-                break
-            try:
-                with bounded_by(self.deadline):
-                    self._check(user_id, scene, records)
-            except DeadlineReached:
-                self._cut_short(candidates[index:])
-                break
-            except Exception as error:  # noqa: BLE001 - one user's failure must not hide the others.
-                self.report["errors"].append({"UserId": user_id, "Error": f"{type(error).__name__}: {error}"[:500]})
+        repairs: list[Callable[[], None]] = []
+        self._each(candidates, lambda user_id: self._check(user_id, scene, records, repairs), "checked")
+        self._each(list(range(len(repairs))), lambda index: repairs[index](), "repaired (the next run goes on)")
         return self.report
 
-    def _cut_short(self, user_ids: list[str]) -> None:
-        for user_id in user_ids:
-            self.report["errors"].append({"UserId": user_id, "Error": "not checked before the invocation's deadline"})
+    def _each(self, items: list[Any], act: Callable[[Any], None], what: str) -> None:
+        """`act` on each item within the deadline; one item's failure does not stop the others."""
+        for index, item in enumerate(items):
+            try:
+                with bounded_by(self.deadline):
+                    act(item)
+            except DeadlineReached:
+                for left in items[index:]:
+                    self.report["errors"].append({"UserId": str(left), "Error": f"not {what} before the deadline"})
+                return
+            except Exception as error:  # noqa: BLE001 - one user's failure must not hide the others.
+                self.report["errors"].append({"UserId": str(item), "Error": f"{type(error).__name__}: {error}"[:500]})
 
     def _unknown(self, user_id: str, reason: str) -> None:
         self.report["unknown"].append({"UserId": user_id, "Reason": reason})
 
-    def _check(self, user_id: str, scene: Scene, records: dict[str, Record]) -> None:
+    def _check(self, user_id: str, scene: Scene, records: dict[str, Record], repairs: list[Callable[[], None]]) -> None:
         user, record = scene.users.get(user_id), records.get(user_id)
         if user is None and record is None:
             return
         if user is not None and str(user.get("Status")) != "active":
-            if record is not None or user.get("Status") in TRANSIENT_STATUSES:
+            # Its tags cannot be read before it is active: ours (a record) is checked next run.
+            if record is not None:
                 self._unknown(user_id, f"status '{user.get('Status')}': checked again next run")
             return
         tags = self.lifecycle.tags_of(user, self.deadline) if user is not None else {}  # type: ignore[arg-type]
@@ -194,9 +197,14 @@ class DriftCheck:
             entry["OtherUserGroupIds"] = found.other_groups
         self.report["drifted"].append(entry)
         if self.repair and user is not None:
-            done = repair(self.repairer, user, tags, record, found.changes, owned)
-            if done:
-                self.report["repaired"].append({"UserId": user_id, "Changes": done})
+            repairs.append(lambda: self._repair(user, tags, record, found.changes, owned))
+
+    def _repair(
+        self, user: dict[str, Any], tags: dict[str, str], record: Record, changes: list[dict[str, Any]], owned: bool
+    ) -> None:
+        done = repair(self.repairer, user, tags, record, changes, owned)
+        if done:
+            self.report["repaired"].append({"UserId": user["UserId"], "Changes": done})
 
 
 def wants_repair(event: Any) -> bool:

@@ -85,12 +85,7 @@ def repair(
         if tag_change:
             current = lifecycle.wait_until_active(user_id, deadline)
             lifecycle.change_tags(current, tag_change, deadline, tags)
-            done.extend(
-                c
-                for c in changes
-                if c["Property"] == "Tags" and (not is_ownership_tag(c["Key"]) or c["Key"] == SECRET_TAG)
-            )
-        lifecycle.wait_until_active(user_id, deadline)
+            done.extend(c for c in changes if c["Property"] == "Tags" and _repairable_tag(c["Key"]))
     except UserOperationError as error:
         logger.warning("drift repair stopped", extra={"user_id": user_id, "error": str(error)})
         ctx.errors.append({"UserId": user_id, "Error": f"repair stopped: {error}"[:500]})
