@@ -35,7 +35,10 @@ def scene(fake: FakeElastiCache, ssm: FakeSsm, hand_over: FakeHandOver, monkeypa
 def check(event: dict[str, Any] | None = None) -> dict[str, Any]:
     import drift
 
-    return drift.lambda_handler(event or {}, LambdaContext(60, function_name="elasticache-user-drift"))
+    report: dict[str, Any] = drift.lambda_handler(
+        event or {}, LambdaContext(60, function_name="elasticache-user-drift")
+    )
+    return report
 
 
 def deploy(invoke: Invoke, receiver: Receiver, **properties: Any) -> dict[str, Any]:
@@ -145,7 +148,11 @@ DRIFTS: list[tuple[str, Callable[[FakeElastiCache], None], dict[str, Any]]] = [
             "Actual": "OtherUser",
         },
     ),
-    ("Exists", lambda fake: fake.users.pop("app-user-1"), {"Property": "Exists", "Expected": True, "Actual": False}),
+    (
+        "Exists",
+        lambda fake: fake.unmirror(fake.users.pop("app-user-1")),
+        {"Property": "Exists", "Expected": True, "Actual": False},
+    ),
 ]
 
 
