@@ -21,6 +21,7 @@ busy-user retries, ownership check and deadline; never passwords, never a user t
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -49,6 +50,7 @@ PAGE = 100  # DescribeUsers / DescribeUserGroups MaxRecords: 20 to 100 (API refe
 EVENT_SOURCE = "elasticache-user-resource"
 DETAIL_TYPE = "ElastiCache user drift"
 EVENTS_PER_CALL = 10  # PutEvents takes at most 10 entries
+Step = tuple[str, Callable[[], None]]  # a user, and what to do for it
 
 metrics = Metrics(namespace=SETTING["POWERTOOLS_METRICS_NAMESPACE"].text(), service=SERVICE)
 
@@ -73,7 +75,7 @@ class TokenBucket:
 
 @dataclass
 class Scene:
-    """What one run read: users by id, the groups each is in, its records."""
+    """What one run read of ElastiCache: users by id, and the groups each user is in."""
 
     users: dict[str, dict[str, Any]]
     members: dict[str, list[str]]
@@ -140,28 +142,29 @@ class DriftCheck:
         candidates = sorted(
             u for u in set(scene.users) | set(records) if u.startswith(self.settings.scope.user_id_prefix)
         )
-        repairs: list[Callable[[], None]] = []
-        self._each(candidates, lambda user_id: self._check(user_id, scene, records, repairs), "checked")
-        self._each(list(range(len(repairs))), lambda index: repairs[index](), "repaired (the next run goes on)")
+        repairs: list[Step] = []
+        checks: list[Step] = [(u, functools.partial(self._check, u, scene, records, repairs)) for u in candidates]
+        self._each(checks, "checked")
+        self._each(repairs, "repaired (the next run goes on)")
         return self.report
 
-    def _each(self, items: list[Any], act: Callable[[Any], None], what: str) -> None:
-        """`act` on each item within the deadline; one item's failure does not stop the others."""
-        for index, item in enumerate(items):
+    def _each(self, steps: list[Step], what: str) -> None:
+        """Run each user's step within the deadline; one user's failure does not stop the others."""
+        for index, (user_id, step) in enumerate(steps):
             try:
                 with bounded_by(self.deadline):
-                    act(item)
+                    step()
             except DeadlineReached:
-                for left in items[index:]:
-                    self.report["errors"].append({"UserId": str(left), "Error": f"not {what} before the deadline"})
+                for left, _ in steps[index:]:
+                    self.report["errors"].append({"UserId": left, "Error": f"not {what} before the deadline"})
                 return
             except Exception as error:  # noqa: BLE001 - one user's failure must not hide the others.
-                self.report["errors"].append({"UserId": str(item), "Error": f"{type(error).__name__}: {error}"[:500]})
+                self.report["errors"].append({"UserId": user_id, "Error": f"{type(error).__name__}: {error}"[:500]})
 
     def _unknown(self, user_id: str, reason: str) -> None:
         self.report["unknown"].append({"UserId": user_id, "Reason": reason})
 
-    def _check(self, user_id: str, scene: Scene, records: dict[str, Record], repairs: list[Callable[[], None]]) -> None:
+    def _check(self, user_id: str, scene: Scene, records: dict[str, Record], repairs: list[Step]) -> None:
         user, record = scene.users.get(user_id), records.get(user_id)
         if user is None and record is None:
             return
@@ -197,7 +200,7 @@ class DriftCheck:
             entry["OtherUserGroupIds"] = found.other_groups
         self.report["drifted"].append(entry)
         if self.repair and user is not None:
-            repairs.append(lambda: self._repair(user, tags, record, found.changes, owned))
+            repairs.append((user_id, functools.partial(self._repair, user, tags, record, found.changes, owned)))
 
     def _repair(
         self, user: dict[str, Any], tags: dict[str, str], record: Record, changes: list[dict[str, Any]], owned: bool
