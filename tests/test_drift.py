@@ -9,6 +9,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import boto3
 import pytest
 
 from local.context import LambdaContext
@@ -17,6 +18,7 @@ from local.fake_handover import FakeHandOver
 from local.fake_ssm import FakeSsm
 from local.fake_state import FakeUser
 from local.receiver import Receiver
+from property_table import SECRET_TAG
 from tests.conftest import OWNER, STACK_ID, Invoke, load_event, stored_poll, with_properties
 
 RECORD = "/elasticache-user-resource/user-provider/app-user-1"
@@ -376,3 +378,24 @@ def test_a_handed_over_create_records_the_declared_form_and_its_last_poll_elasti
     reported = fake.users["app-user-1"].reported_access_string
     assert (record(scene)["AccessString"], record(scene)["AccessStringForm"]) == (reported, "reported")
     assert check()["drifted"] == []
+
+
+def test_repair_never_mixes_the_binding_tag_with_template_tags_in_one_tagging_call(
+    scene: FakeSsm, fake: FakeElastiCache, receiver: Receiver, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # IAM judges a tagging call by all its keys: the drift role allows each kind in its own statement.
+    boto3.client("secretsmanager").create_secret(
+        Name="elasticache/drift-user", SecretString=json.dumps({"password": "Secret-From-SM-0001"})
+    )
+    deploy(invoke, receiver, Passwords=None, PasswordSecretId="elasticache/drift-user")
+    user = fake.users["app-user-1"]
+    with fake.lock:
+        del user.tags[SECRET_TAG]
+        user.tags["team"] = "other"
+    monkeypatch.setenv("ALLOW_DRIFT_REPAIR", "true")
+    fake.calls.clear()
+    assert len(check({"repair": True})["repaired"]) == 1
+    added = [{v for k, v in p.items() if k.endswith(".Key")} for a, p in fake.calls if a == "AddTagsToResource"]
+    assert {"team"} in added and {SECRET_TAG} in added  # (retried while tagging is busy)
+    assert all(keys in ({"team"}, {SECRET_TAG}) for keys in added)
+    assert (user.tags[SECRET_TAG], user.tags["team"]) == ("elasticache/drift-user", "payments")
