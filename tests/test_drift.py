@@ -354,12 +354,15 @@ def test_users_and_groups_are_read_in_pages_not_one_call_per_user(
     scene: FakeSsm, fake: FakeElastiCache, receiver: Receiver, invoke: Invoke
 ) -> None:
     deploy(invoke, receiver)
-    for index in range(250):
+    for index in range(150):
+        fake.add_group(f"group-{index:03d}")  # with its own default user: 150 users more
+    for index in range(50):
         fake.add_user(f"other-{index:03d}")
     fake.calls.clear()
     report = check()
-    describes = [p for a, p in fake.calls if a == "DescribeUsers"]
-    assert len(describes) == 3 and all(p.get("MaxRecords") == "100" and "UserId" not in p for p in describes)
+    for action, pages in (("DescribeUsers", 3), ("DescribeUserGroups", 2)):
+        calls = [p for a, p in fake.calls if a == action]
+        assert len(calls) == pages and all(p.get("MaxRecords") == "100" and len(p) <= 2 for p in calls), action
     assert report["checked"] == 1 and report["drifted"] == []
 
 
