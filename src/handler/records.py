@@ -42,8 +42,10 @@ from work import Converging
 
 # Parameter Store's standard tier: values up to 4096 characters (PutParameter reference).
 VALUE_MAX = 4096
-# Seconds a record write may take: it comes out of the time kept for the answer.
+# Seconds a record write may take at most, out of the work's time (never the margin kept for
+# the answer): a throttled or unreachable Parameter Store delays an answer by this much at most.
 WRITE_SECONDS = 5.0
+# Written in every record, so that a later provider version can tell this layout from its own.
 FORMAT = 1
 
 
