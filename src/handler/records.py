@@ -182,24 +182,26 @@ class RecordStore:
                 raise
 
 
-def _failed(what: str, user_id: str, error: Exception, store: RecordStore) -> None:
-    """A record that could not be written: logged, counted, and the stale one removed."""
+def _failed(what: str, user_id: str, error: Exception, store: RecordStore, deadline: Deadline) -> None:
+    """A record that could not be written: logged, counted, and the stale one removed (within
+    `deadline`: if that fails too, the stale record may show false drift until the next Update)."""
     logger.error(
         "applied-state record not written: drift reports this user as unknown until its next Update",
         extra={"user_id": user_id, "record": store.name(user_id), "action": what, "error": f"{error}"[:300]},
     )
-    with single_metric(
-        name="DriftRecordFailed",
-        unit=MetricUnit.Count,
-        value=1,
-        namespace=SETTING["POWERTOOLS_METRICS_NAMESPACE"].text(),
-    ) as metric:
-        metric.add_dimension(name="service", value=SERVICE)
-    if what == "put":
-        try:
-            store.delete(user_id)
-        except Exception as again:  # noqa: BLE001 - logged: the stale record may then show false drift.
-            logger.error("stale record not removed either", extra={"user_id": user_id, "error": f"{again}"[:300]})
+    try:
+        with single_metric(
+            name="DriftRecordFailed",
+            unit=MetricUnit.Count,
+            value=1,
+            namespace=SETTING["POWERTOOLS_METRICS_NAMESPACE"].text(),
+        ) as metric:
+            metric.add_dimension(name="service", value=SERVICE)
+        if what == "put":
+            with bounded_by(deadline):
+                store.delete(user_id)
+    except Exception as again:  # noqa: BLE001 - logged; the request must still be answered.
+        logger.error("stale record not removed either", extra={"user_id": user_id, "error": f"{again}"[:300]})
 
 
 def after(request: CfnRequest, outcome: Outcome, time_left: float, store: RecordStore | None = None) -> None:
@@ -214,8 +216,11 @@ def after(request: CfnRequest, outcome: Outcome, time_left: float, store: Record
         return
     user_id = outcome.physical_id.lower()
     store = store or RecordStore(path)
+    # The write gets 60% of the budget; removing the stale record after a failed write the rest.
+    budget = max(0.0, min(WRITE_SECONDS, time_left))
+    end = Deadline(budget)
     try:
-        with bounded_by(Deadline(max(0.0, min(WRITE_SECONDS, time_left)))):
+        with bounded_by(Deadline(budget * 0.6)):
             if request.request_type == "Delete":
                 store.delete(user_id)
             elif request.is_poll:
@@ -223,7 +228,7 @@ def after(request: CfnRequest, outcome: Outcome, time_left: float, store: Record
             else:
                 _put_declared(store, request, user_id, outcome.access_string if isinstance(outcome, Done) else "")
     except Exception as error:  # noqa: BLE001 - never fails the request: logged, counted, then unknown.
-        _failed("delete" if request.request_type == "Delete" else "put", user_id, error, store)
+        _failed("delete" if request.request_type == "Delete" else "put", user_id, error, store, end)
 
 
 def _recorded(request: CfnRequest, outcome: Outcome) -> bool:
