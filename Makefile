@@ -13,12 +13,13 @@ SAM_ENV  := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 \
             $(shell command -v pyenv >/dev/null 2>&1 && pyenv versions --bare | grep -m1 '^$(RUNTIME)' | sed 's/^/PYENV_VERSION=/')
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
-.PHONY: help run engine lifecycle rotate-demo reference test lint lint-stack bench build deploy package publish invoke-local test-sam-local clean
+.PHONY: help run engine lifecycle rotate-demo drift reference test lint lint-stack bench build deploy package publish invoke-local test-sam-local clean
 
 help:
 	@echo "make run        - a Delete request end to end (moto + local HTTPS receiver)"
 	@echo "make lifecycle  - create, update in place, replace, delete, end to end"
 	@echo "make rotate-demo - three zero-downtime password rotations while a client keeps connecting"
+	@echo "make drift     - three users changed behind the stack's back: the drift report, a repair, the report again"
 	@echo "make test       - ruff, mypy, cfn-lint and the test suite (what CI runs)"
 	@echo "make reference  - regenerate the README's reference tables and schema/ from the code's tables"
 	@echo "make lint       - cfn-lint, the IAM policy linter (parliament), the generated reference, docs/permissions.md (against the last make test's record) and sam validate --lint"
@@ -50,6 +51,9 @@ lifecycle: engine
 
 rotate-demo: engine
 	$(BIN)/python -m local.rotate_demo
+
+drift: engine
+	$(BIN)/python -m local.drift_demo
 
 # The README's Syntax, Properties, tag, Return values and Configuration tables and the JSON
 # Schema are generated from src/handler/property_table.py and environment.py (a test checks).

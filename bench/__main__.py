@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     prepare_environment()
     from local.fake_elasticache import FakeElastiCache
     from local.fake_handover import FakeHandOver, serve_hand_over
+    from local.fake_ssm import FakeSsm, serve_ssm
     from local.fake_wire import serve
     from local.receiver import https_receiver
 
@@ -36,7 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["AWS_ENDPOINT_URL_EVENTBRIDGE"] = os.environ["AWS_ENDPOINT_URL_LAMBDA"] = stack.enter_context(
             serve_hand_over(hand_over)
         )
-        from bench import busy, coldstart, lag, memory, rotation, scale
+        # The provider records what it applied (drift) in Parameter Store: the stand-in, never AWS.
+        ssm = FakeSsm()
+        os.environ["AWS_ENDPOINT_URL_SSM"] = stack.enter_context(serve_ssm(ssm))
+        from bench import busy, coldstart, drift_scale, lag, memory, rotation, scale
         from bench import stack as stack_row
 
         figures = lag.report(api, receiver, deletions, repeats=1 if args.smoke else 5, with_pollers=not args.smoke)
@@ -47,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         figures |= scale.report(api, receiver, users=10 if args.smoke else 200, rate_limit=100.0, deletion=5.0)
         figures |= rotation.report(modify_seconds=0.5 if args.smoke else 5.0, repeats=1 if args.smoke else 3)
         figures |= stack_row.report(api, receiver, hand_over, users=3 if args.smoke else 500, rate_limit=20.0)
+        # The production pace (DRIFT_CALLS_PER_SECOND 10) under the 20 req/s bucket.
+        figures |= drift_scale.report(
+            ssm, users=20 if args.smoke else 2000, rate_limit=20.0, pace=19.0 if args.smoke else 10.0
+        )
     if not args.smoke:
         verdicts = [
             ("detection lag, 4 s deletion, median <= 1 s", figures["lag_4"] <= 1.0),
@@ -62,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
             (
                 "stack of 500: no request answered twice",
                 figures["stack_create_twice"] == figures["stack_delete_twice"] == 0,
+            ),
+            (
+                "drift: 2,000 owned users checked in one 900 s invocation",
+                figures["drift_checked"] == 2000 and figures["drift_seconds"] < 890,
             ),
         ]
         print("\nTargets")

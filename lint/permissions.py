@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from lint.cfn_yaml import load_template
+from local.iam_gate import ROLES
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENT = ROOT / "docs" / "permissions.md"
 RECORD = ROOT / ".iam-record"
-ROLES = {"provider": "ElastiCacheUserRole", "notifier": "FailureNotifierRole", "rotation": "RotationRole"}
 # Statements Lambda itself uses with the function's role, which no test can see: the runtime
 # writes the logs; the OnFailure destination is invoked with the provider's role.
 PLATFORM = {

@@ -44,7 +44,7 @@ from local.fake_access import EngineMirror
 from local.fake_groups import UserGroupsApi
 from local.fake_state import FakeGroup, FakeUser
 from local.fake_tags import TAGS_PER_RESOURCE, TaggingApi
-from local.fake_wire import ApiError, members, request_tags, user_xml
+from local.fake_wire import ApiError, members, paged, request_tags, user_xml
 
 
 @dataclass
@@ -238,10 +238,10 @@ class FakeElastiCache(UserGroupsApi, TaggingApi, EngineMirror):
 
     def _DescribeUsers(self, params: dict[str, str]) -> str:
         if "UserId" in params:
-            users = [self._user(params["UserId"], read=True)]
+            users, marker = [self._user(params["UserId"], read=True)], ""
         else:
-            users = list(self.users.values())
-        return "<Users>" + "".join(f"<member>{user_xml(u)}</member>" for u in users) + "</Users>"
+            users, marker = paged(sorted(self.users.values(), key=lambda u: u.user_id), params)
+        return "<Users>" + "".join(f"<member>{user_xml(u)}</member>" for u in users) + "</Users>" + marker
 
     def _CreateUser(self, params: dict[str, str]) -> str:
         user_id = params["UserId"].lower()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from local.fake_state import FakeGroup, FakeUser
-from local.fake_wire import ApiError, group_xml, members
+from local.fake_wire import ApiError, group_xml, members, paged
 
 
 class UserGroupsApi:
@@ -25,10 +25,14 @@ class UserGroupsApi:
         return group
 
     def _DescribeUserGroups(self, params: dict[str, str]) -> str:
-        groups = [self._group(params["UserGroupId"])] if "UserGroupId" in params else list(self.groups.values())
+        marker = ""
+        if "UserGroupId" in params:
+            groups = [self._group(params["UserGroupId"])]
+        else:
+            groups, marker = paged(sorted(self.groups.values(), key=lambda g: g.group_id), params)
         now = self.clock()
         shown = [g.stale_xml if now < g.stale_until else group_xml(g) for g in groups]
-        return "<UserGroups>" + "".join(f"<member>{xml}</member>" for xml in shown) + "</UserGroups>"
+        return "<UserGroups>" + "".join(f"<member>{xml}</member>" for xml in shown) + "</UserGroups>" + marker
 
     def _ModifyUserGroup(self, params: dict[str, str]) -> str:
         group = self._group(params["UserGroupId"])

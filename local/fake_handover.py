@@ -10,6 +10,8 @@ moto accepts what AWS refuses; this refuses it as the API references say:
   targets fails ("Before you can delete the rule, you must remove all targets");
 - PutTargets and RemoveTargets "can partially fail if too many requests are made at the same
   time": HTTP 200 with FailedEntryCount > 0 (`partial_failures` plans them);
+- PutEvents: 1 to 10 entries of at most 256 KB in all (ValidationException); each is kept in
+  `events`;
 - AddPermission with a statement id the policy has: ResourceConflictException; a resource
   policy past 20 KB: PolicyLengthExceededException; RemovePermission of a missing statement:
   ResourceNotFoundException (Lambda references and quotas page).
@@ -35,6 +37,9 @@ ACCOUNT = "arn:aws:{service}:us-east-1:123456789012:"
 RULE_NAME = re.compile(r"[.\-_A-Za-z0-9]{1,64}")
 INPUT_MAX = 8192
 POLICY_MAX = 20480
+# PutEvents: at most 10 entries, 256 KB in all (EventBridge PutEvents reference).
+PUT_EVENTS_MAX = 10
+PUT_EVENTS_BYTES = 262144
 POLICY_PATH = re.compile(r"/2015-03-31/functions/([^/]+)/policy(?:/([^/?]+))?")
 
 
@@ -65,6 +70,8 @@ class FakeHandOver:
     # function name -> statement id -> statement
     policies: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
+    # PutEvents entries received (the drift function's events), as sent.
+    events: list[dict[str, Any]] = field(default_factory=list)
     # Action -> how many of its next calls fail every entry with HTTP 200 (FailedEntryCount).
     partial_failures: dict[str, int] = field(default_factory=dict)
     # Action -> error code answered to every call (a permanent failure), e.g. "AccessDeniedException".
@@ -81,6 +88,7 @@ class FakeHandOver:
             self.partial_failures.clear()
             self.broken.clear()
             self.slow.clear()
+            self.events.clear()
 
     def count(self, action: str) -> int:
         with self.lock:
@@ -191,6 +199,20 @@ class FakeHandOver:
 
     def _ListTargetsByRule(self, body: dict[str, Any]) -> dict[str, Any]:
         return {"Targets": list(self._rule(str(body.get("Rule", ""))).targets.values())}
+
+    def _PutEvents(self, body: dict[str, Any]) -> dict[str, Any]:
+        entries = list(body.get("Entries", []))
+        if not 1 <= len(entries) <= PUT_EVENTS_MAX:
+            raise ServiceError(
+                "ValidationException", f"Entries: member must have length between 1 and {PUT_EVENTS_MAX}"
+            )
+        size = sum(len(str(e.get(k, "")).encode()) for e in entries for k in ("Source", "DetailType", "Detail"))
+        if size > PUT_EVENTS_BYTES:
+            raise ServiceError(
+                "ValidationException", f"Total size of the entries in the request is over the limit ({size})."
+            )
+        self.events.extend(entries)
+        return {"FailedEntryCount": 0, "Entries": [{"EventId": str(uuid.uuid4())} for _ in entries]}
 
     # Lambda --------------------------------------------------------------------------------
 

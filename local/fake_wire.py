@@ -9,7 +9,7 @@ import time
 import uuid
 from contextlib import AbstractContextManager
 from http.server import BaseHTTPRequestHandler
-from typing import Protocol
+from typing import Protocol, TypeVar
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
@@ -51,6 +51,20 @@ def request_tags(params: dict[str, str]) -> dict[str, str]:
         tags[params[f"Tags.Tag.{index}.Key"]] = params.get(f"Tags.Tag.{index}.Value", "")
         index += 1
     return tags
+
+
+# DescribeUsers / DescribeUserGroups without an id page their answer: MaxRecords (default 100)
+# a page, and a Marker while more remain (API reference: "a marker is included in the response").
+PAGE_DEFAULT = 100
+Item = TypeVar("Item")
+
+
+def paged(items: list[Item], params: dict[str, str]) -> tuple[list[Item], str]:
+    """One page of `items` (in a stable order) and the Marker element after it ('' at the end)."""
+    size = min(PAGE_DEFAULT, max(1, int(params.get("MaxRecords") or PAGE_DEFAULT)))
+    start = int(params.get("Marker") or 0)
+    marker = f"<Marker>{start + size}</Marker>" if start + size < len(items) else ""
+    return items[start : start + size], marker
 
 
 def tags_xml(tags: dict[str, str]) -> str:

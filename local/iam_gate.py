@@ -51,8 +51,14 @@ FUNCTION_NAMES = {
     "provider": f"{STACK_NAME}-elasticache-user",
     "notifier": f"{STACK_NAME}-elasticache-user-failure",
     "rotation": f"{STACK_NAME}-elasticache-user-rotation",
+    "drift": f"{STACK_NAME}-elasticache-user-drift",
 }
-ROLES = {"provider": "ElastiCacheUserRole", "notifier": "FailureNotifierRole", "rotation": "RotationRole"}
+ROLES = {
+    "provider": "ElastiCacheUserRole",
+    "notifier": "FailureNotifierRole",
+    "rotation": "RotationRole",
+    "drift": "DriftRole",
+}
 OPERATOR = "operator"
 NO_VALUE = object()
 

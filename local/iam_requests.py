@@ -11,7 +11,9 @@ what only it knows (a resource's current tags, a secret's ARN); `local/iam_gate.
 - EventBridge: the rule's ARN; PutTargets with `events:TargetArn`.
 - Lambda: the function's ARN; AddPermission with `lambda:Principal`.
 - Secrets Manager: the secret's ARN; GetRandomPassword on `*`.
-- SSM: the parameter's ARN (`parameter/` + its name without the leading slash).
+- SSM: the parameter's ARN (`parameter/` + its name without the leading slash); a path's
+  for GetParametersByPath.
+- EventBridge PutEvents: each entry's bus, with `events:source`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ ELASTICACHE = f"arn:aws:elasticache:{REGION}:{ACCOUNT}:"
 USER_ARN = ELASTICACHE + "user:"
 GROUP_ARN = ELASTICACHE + "usergroup:"
 RULE_ARN = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/"
+BUS_ARN = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/"
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:"
 SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:"
 PARAMETER_ARN = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/"
@@ -100,6 +103,13 @@ def elasticache(action: str, params: Mapping[str, str], tags_of: TagsOf) -> list
 
 def events(action: str, body: Mapping[str, Any]) -> list[Check]:
     name = "events:" + action
+    if action == "PutEvents":
+        # On each entry's bus, with events:source (EventBridge's condition keys).
+        entries = [e for e in body.get("Entries", []) if isinstance(e, Mapping)]
+        return [
+            Check(name, BUS_ARN + str(e.get("EventBusName") or "default"), {"events:source": str(e.get("Source", ""))})
+            for e in entries
+        ]
     rule = str(body.get("Name") or body.get("Rule") or "*")
     context: dict[str, ContextValue] = {}
     if action == "PutTargets":
@@ -130,5 +140,6 @@ def kms_via_secrets_manager(action: str, key_arn: str) -> Check:
 
 
 def ssm(action: str, body: Mapping[str, Any]) -> list[Check]:
-    names = [str(n) for n in body.get("Names", [])] or [str(body.get("Name", "*"))]
+    # GetParametersByPath is authorized on the path itself, as a parameter ARN.
+    names = [str(n) for n in body.get("Names", [])] or [str(body.get("Name") or body.get("Path") or "*")]
     return [Check("ssm:" + action, PARAMETER_ARN + n.lstrip("/")) for n in names]

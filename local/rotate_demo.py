@@ -42,6 +42,7 @@ def main() -> int:
     from local.engine import Engine
     from local.fake_elasticache import FakeElastiCache
     from local.fake_secrets import FakeSecrets, serve_secrets
+    from local.fake_ssm import FakeSsm, serve_ssm
     from local.fake_wire import serve
     from local.receiver import https_receiver
 
@@ -52,6 +53,8 @@ def main() -> int:
         os.environ["AWS_ENDPOINT_URL_ELASTICACHE"] = stack.enter_context(serve(fake))
         secrets = FakeSecrets()
         os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = stack.enter_context(serve_secrets(secrets))
+        # The provider records what it applied (drift) in Parameter Store: the stand-in, never AWS.
+        os.environ["AWS_ENDPOINT_URL_SSM"] = stack.enter_context(serve_ssm(FakeSsm()))
         receiver = stack.enter_context(https_receiver())
         print(f"engine: redis-server on 127.0.0.1:{engine.port}; ElastiCache fake (modifying 2 s); Secrets Manager")
         secrets.add(

@@ -44,6 +44,7 @@ from local.engine import Engine  # noqa: E402
 from local.fake_elasticache import FakeElastiCache  # noqa: E402
 from local.fake_handover import FakeHandOver, serve_hand_over  # noqa: E402
 from local.fake_secrets import FakeSecrets, serve_secrets  # noqa: E402
+from local.fake_ssm import FakeSsm, serve_ssm  # noqa: E402
 from local.fake_wire import serve  # noqa: E402
 from local.iam_proxy import authorizing_proxy  # noqa: E402
 from local.receiver import Delivery, Receiver, https_receiver  # noqa: E402
@@ -186,6 +187,23 @@ def secrets(secrets_session: tuple[FakeSecrets, str], monkeypatch: pytest.Monkey
     api.secrets.clear()
     api.calls.clear()
     monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", endpoint)
+    return api
+
+
+@pytest.fixture(scope="session")
+def ssm_session() -> Iterator[tuple[FakeSsm, str]]:
+    api = FakeSsm()
+    with serve_ssm(api) as endpoint:
+        yield api, endpoint
+
+
+@pytest.fixture
+def ssm(ssm_session: tuple[FakeSsm, str], monkeypatch: pytest.MonkeyPatch) -> FakeSsm:
+    """Parameter Store as strict as AWS (local/fake_ssm.py), emptied: the applied-state records.
+    Without it, the provider records to moto (AWS_ENDPOINT_URL)."""
+    api, endpoint = ssm_session
+    api.reset()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SSM", endpoint)
     return api
 
 

@@ -24,3 +24,4 @@ def test_benchmark_smoke_run_prints_every_table() -> None:
     for title in ("Detection lag", "Cold start", "Memory: peak RSS", "Scale: 10 users"):
         assert title in done.stdout
     assert "answers SUCCESS / FAILED / missing | 10 / 0 / 0" in done.stdout
+    assert "checked / drifted / unknown / errors | 20 / 3 / 0 / 0" in done.stdout

@@ -25,6 +25,7 @@ FUNCTIONS = {
     "provider": "ElastiCacheUserFunction",
     "notifier": "FailureNotifierFunction",
     "rotation": "RotationFunction",
+    "drift": "DriftFunction",
 }
 VALID = {
     "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:f",

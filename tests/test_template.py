@@ -45,6 +45,7 @@ def actions_the_code_calls() -> set[str]:
     sources = (HANDLER / "polling.py").read_text()  # every hand-over call (crhelper's own are overridden)
     poll = {f"events:{camel(m)}" for m in re.findall(r"self\._events\.(\w+)\(", sources)}
     poll |= {f"lambda:{camel(m)}" for m in re.findall(r"self\._lambda\.(\w+)\(", sources)}
+    records = {f"ssm:{camel(m)}" for m in re.findall(r"self\._client\.(\w+)\(", (HANDLER / "records.py").read_text())}
     secrets_source = (HANDLER / "secrets_source.py").read_text()
     getters = {"secrets.get(": "secretsmanager:GetSecretValue", "ssm.get(": "ssm:GetParameter"}
     secrets = {action for call, action in getters.items() if call in secrets_source}
@@ -52,7 +53,7 @@ def actions_the_code_calls() -> set[str]:
     destination = function["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
     failure = {"lambda:InvokeFunction"} if destination["Type"] == "Lambda" else set()
     kms = {"kms:Decrypt"} if secrets else set()
-    return ours | poll | secrets | kms | failure | {"logs:CreateLogStream", "logs:PutLogEvents"}
+    return ours | poll | secrets | records | kms | failure | {"logs:CreateLogStream", "logs:PutLogEvents"}
 
 
 def sub(statement: dict[str, Any]) -> str:
@@ -79,6 +80,7 @@ def test_every_resource_is_narrow() -> None:
         "logs": account.replace("{service}", "logs") + "log-group:/aws/lambda/${AWS::StackName}-elasticache-user:*",
         "secretsmanager": account.replace("{service}", "secretsmanager") + "secret:${PasswordSecretsPrefix}*",
         "ssm": account.replace("{service}", "ssm") + "parameter/${PasswordSecretsPrefix}*",
+        "ssm:PutParameter": account.replace("{service}", "ssm") + "parameter${DriftRecordPath}/${AWS::StackName}/*",
     }
     for statement in statements():
         assert statement["Effect"] == "Allow"
@@ -90,6 +92,7 @@ def test_every_resource_is_narrow() -> None:
             assert statement["Resource"] == {"Ref": "KmsKeyArns"}
             continue
         key = "lambda:InvokeFunction" if statement["Action"] == ["lambda:InvokeFunction"] else service
+        key = "ssm:PutParameter" if "ssm:PutParameter" in statement["Action"] else key
         assert sub(statement) in (allowed[key], GROUPS if service == "elasticache" else None), statement
 
 

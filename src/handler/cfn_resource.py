@@ -32,6 +32,7 @@ from crhelper import CfnResource
 
 import handlers
 import outcomes
+import records
 from clients import bounded_by, elasticache_client
 from config import Settings
 from deadline import Deadline
@@ -184,6 +185,7 @@ class UserResource(CfnResource):
             outcome = handlers.outcome_of(request, action_context)
         if isinstance(outcome, outcomes.Pending):
             outcome = self._hand_over(request, outcome)
+        records.after(request, outcome, cleanup.remaining())  # for drift; in the work's time, never fails
         if isinstance(outcome, outcomes.Pending):
             # crhelper sends nothing for a poll that returns None, and hands a request over.
             return None if request.is_poll else outcome.physical_id

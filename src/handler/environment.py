@@ -40,8 +40,9 @@ class Setting:
         return self.text().strip().lower() == "true"
 
 
-ALL = ("provider", "notifier", "rotation")
-PROVIDER_AND_ROTATION = ("provider", "rotation")
+ALL = ("provider", "notifier", "rotation", "drift")
+# Every function that waits for users (the drift function too: its repair waits like the provider).
+PROVIDER_AND_ROTATION = ("provider", "rotation", "drift")
 
 SETTINGS = (
     Setting(
@@ -61,7 +62,9 @@ SETTINGS = (
     Setting(
         "POWERTOOLS_METRICS_NAMESPACE",
         "ElastiCacheUserResource",
-        "CloudWatch namespace of the `<RequestType><Outcome>` counts (e.g. `DeleteSucceeded`, `DeleteHandedOver`).",
+        "CloudWatch namespace of the `<RequestType><Outcome>` counts (e.g. `DeleteSucceeded`, `DeleteHandedOver`), "
+        "and of the drift function's `DriftedUsers`.",
+        functions=("provider", "drift"),
     ),
     Setting(
         "DEADLINE_MARGIN_SECONDS",
@@ -147,6 +150,33 @@ SETTINGS = (
         "",
         "Groups in `UserGroupIds` that do not start with it are refused before any API call.",
         template="UserGroupIdPrefix",
+        functions=("provider", "drift"),
+    ),
+    # Drift (drift.py, records.py).
+    Setting(
+        "DRIFT_RECORD_PATH",
+        "/elasticache-user-resource",
+        "Parameter Store path of the applied-state records: each Create or Update writes what it applied to "
+        "`<path>/<provider stack name>/<UserId>` (a String parameter, no secret); a Delete removes it. The drift "
+        "function reads them back. Empty: nothing is recorded.",
+        template="DriftRecordPath",
+        functions=("provider", "drift"),
+    ),
+    Setting(
+        "ALLOW_DRIFT_REPAIR",
+        "false",
+        'Whether the drift function may repair (the event must ask as well: `{"repair": true}`).',
+        template="AllowDriftRepair",
+        functions=("drift",),
+    ),
+    Setting(
+        "DRIFT_CALLS_PER_SECOND",
+        "10",
+        "ElastiCache calls per second the drift function makes at most (a token bucket): ElastiCache's API "
+        "rate is shared with every other caller in the account and Region.",
+        0.5,
+        100,
+        functions=("drift",),
     ),
 )
 SETTING = {setting.name: setting for setting in SETTINGS}

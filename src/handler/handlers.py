@@ -131,7 +131,7 @@ def converge(ctx: ActionContext, user_id: str, work: Work, passwords: tuple[str,
     except UserOperationError as error:
         return Failed(str(error) + _undo_groups(ctx, user_id, changes), user_id)
     logger.info("user active", extra={"user_id": user_id, "status": user["Status"]})
-    return Done(user_id, user_data(user))
+    return Done(user_id, user_data(user), access_string=str(user.get("AccessString", "")))
 
 
 @dataclass

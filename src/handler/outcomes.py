@@ -10,7 +10,7 @@ rollback deletes it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 
 from deadline import Deadline
 from groups import GroupMembership
@@ -22,8 +22,12 @@ from work import OnFailure, PollWork
 class Done:
     physical_id: str
     data: Mapping[str, str] = field(default_factory=dict)
+    # Two strings a positional call could swap: named only.
+    _: KW_ONLY
     # What a person should know about a success (answered as its Reason).
     reason: str = ""
+    # A Create or Update's user's AccessString as ElastiCache reports it (records.py keeps it).
+    access_string: str = ""
 
 
 @dataclass(frozen=True)
