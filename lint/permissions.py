@@ -32,6 +32,7 @@ PLATFORM = {
     ("provider", "WriteOwnLogs"): "Lambda writes the function's logs",
     ("notifier", "WriteOwnLogs"): "Lambda writes the function's logs",
     ("rotation", "WriteOwnLogs"): "Lambda writes the function's logs",
+    ("drift", "WriteOwnLogs"): "Lambda writes the function's logs",
     ("provider", "NotifyFailures"): "Lambda delivers a failed invocation to the notifier",
 }
 # Refusals tests ask for on purpose (function, action): never a call the code relies on.

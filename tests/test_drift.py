@@ -403,3 +403,22 @@ def test_repair_never_mixes_the_binding_tag_with_template_tags_in_one_tagging_ca
     assert {"team"} in added and {SECRET_TAG} in added  # (retried while tagging is busy)
     assert all(keys in ({"team"}, {SECRET_TAG}) for keys in added)
     assert (user.tags[SECRET_TAG], user.tags["team"]) == ("elasticache/drift-user", "payments")
+
+
+def test_a_secret_binding_added_behind_the_stacks_back_is_reported_and_removed_by_repair(
+    scene: FakeSsm, fake: FakeElastiCache, receiver: Receiver, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A binding tag lets the rotation function set this user's passwords from that secret:
+    # one written by hand on a user declared with Passwords is drift, and repair removes it alone.
+    deploy(invoke, receiver)
+    user = fake.users["app-user-1"]
+    with fake.lock:
+        user.tags[SECRET_TAG] = "elasticache/someone-elses"
+    [drifted] = check()["drifted"]
+    assert [c for c in drifted["Changes"] if SECRET_TAG in json.dumps(c)], drifted
+    monkeypatch.setenv("ALLOW_DRIFT_REPAIR", "true")
+    fake.calls.clear()
+    assert len(check({"repair": True})["repaired"]) == 1
+    removed = [p for a, p in fake.calls if a == "RemoveTagsFromResource"]
+    assert removed and all(p["TagKeys.member.1"] == SECRET_TAG and "TagKeys.member.2" not in p for p in removed)
+    assert SECRET_TAG not in user.tags
