@@ -1,0 +1,236 @@
+"""The provider: deployed from this repository's template.yaml, or imported.
+
+`ElastiCacheUserProvider(...)` includes template.yaml itself (CfnInclude, with its parameters
+set from the construct's arguments, the SAM transform, and each function's CodeUri pointed at
+a CDK asset of src/handler), so the functions, roles and IAM statements deployed by the CDK
+are the template's, not a second description that could drift from it. The template's own
+example user (`CreateExampleUser`) is left out.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jsii
+from aws_cdk import AssetHashType, BundlingOptions, DockerImage, Fn, ILocalBundling, Token
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_sam as sam
+from aws_cdk import cloudformation_include as cfn_include
+from constructs import Construct
+
+from cdk_elasticache_user._sources import handler_path, template, template_path
+
+USER_TYPE = "Custom::ElastiCacheUser"
+SAM_FUNCTION = "AWS::Serverless::Function"
+PROVIDER_FUNCTION, ROTATION_FUNCTION = "ElastiCacheUserFunction", "RotationFunction"
+PROVIDER_ROLE, ROTATION_ROLE = "ElastiCacheUserRole", "RotationRole"
+
+
+class ElastiCacheUserProviderBase(Construct):
+    """What an ElastiCacheUser needs of its provider. The prefixes and `allow_adoption` are
+    None when the provider was imported and its stack's parameters are not known here."""
+
+    service_token: str
+    rotation_function_arn: str | None = None
+    password_secrets_prefix: str | None = None
+    user_id_prefix: str | None = None
+    user_group_id_prefix: str | None = None
+    allow_adoption: bool | None = None
+    # The roles' names, when this library deployed the provider and so may grant to them.
+    provider_role_name: str | None = None
+    rotation_role_name: str | None = None
+
+
+class _ImportedProvider(ElastiCacheUserProviderBase):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,  # noqa: A002 - the CDK's own name for it
+        service_token: str,
+        rotation_function_arn: str | None,
+        password_secrets_prefix: str | None,
+    ) -> None:
+        super().__init__(scope, id)
+        self.service_token = service_token
+        self.rotation_function_arn = rotation_function_arn
+        self.password_secrets_prefix = password_secrets_prefix
+
+
+@jsii.implements(ILocalBundling)
+class _PipBundling:
+    """The code asset built here, without Docker: src/handler plus its requirements.txt,
+    installed as wheels for the functions' architecture and the template's Python runtime."""
+
+    def __init__(self, source: Path, architecture: str, python_version: str) -> None:
+        self.source, self.architecture, self.python_version = source, architecture, python_version
+
+    def try_bundle(self, output_dir: str, *_options: Any, **_keywords: Any) -> bool:
+        platform = "manylinux2014_aarch64" if self.architecture == "arm64" else "manylinux2014_x86_64"
+        subprocess.run(  # noqa: S603 - this interpreter's pip, fixed arguments
+            [
+                sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                "--requirement", str(self.source / "requirements.txt"), "--target", output_dir,
+                "--platform", platform, "--implementation", "cp", "--python-version", self.python_version,
+                "--only-binary=:all:",
+            ],
+            check=True,
+        )  # fmt: skip
+        for path in self.source.iterdir():
+            if path.suffix in (".py", ".json"):
+                shutil.copy2(path, output_dir)
+        return True
+
+
+def _check_parameter(name: str, argument: str, value: object) -> None:
+    """The template's own AllowedValues / AllowedPattern for a parameter the construct sets."""
+    declared = template()["Parameters"][name]
+    values = value if isinstance(value, list) else [value]
+    for item in values:
+        if Token.is_unresolved(item):
+            continue
+        if "AllowedValues" in declared and item not in declared["AllowedValues"]:
+            raise ValueError(f"{argument} must be one of {', '.join(declared['AllowedValues'])} (got {item!r}).")
+        if "AllowedPattern" in declared and not re.fullmatch(declared["AllowedPattern"], str(item)):
+            raise ValueError(f"{argument} must match {declared['AllowedPattern']} (got {item!r}).")
+
+
+class ElastiCacheUserProvider(ElastiCacheUserProviderBase):
+    """Deploys the provider (its provider, failure notifier and rotation functions with their
+    roles and log groups) from template.yaml, in this construct's stack. One per stack: the
+    template names its functions after the stack (`<stack>-elasticache-user`), and exports
+    `<stack>-ServiceToken` and `<stack>-RotationLambdaArn`, so other stacks and apps can use
+    it with `from_export(..., export_prefix=<stack name>)`."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,  # noqa: A002 - the CDK's own name for it
+        *,
+        user_id_prefix: str = "",
+        user_group_id_prefix: str = "",
+        allow_adoption: bool = False,
+        password_secrets_prefix: str = "elasticache/",
+        kms_key_arns: Sequence[str] = (),
+        architecture: str = "arm64",
+        log_level: str = "INFO",
+    ) -> None:
+        super().__init__(scope, id)
+        parameters: dict[str, Any] = {
+            "UserIdPrefix": user_id_prefix,
+            "UserGroupIdPrefix": user_group_id_prefix,
+            "AllowAdoption": "true" if allow_adoption else "false",
+            "PasswordSecretsPrefix": password_secrets_prefix,
+            "KmsKeyArns": list(kms_key_arns),
+            "Architecture": architecture,
+            "LogLevel": log_level,
+            "CreateExampleUser": "false",
+        }
+        arguments = dict(
+            UserIdPrefix="user_id_prefix",
+            UserGroupIdPrefix="user_group_id_prefix",
+            PasswordSecretsPrefix="password_secrets_prefix",
+            Architecture="architecture",
+            LogLevel="log_level",
+        )
+        for name, argument in arguments.items():
+            _check_parameter(name, argument, parameters[name])
+        self.user_id_prefix, self.user_group_id_prefix = user_id_prefix, user_group_id_prefix
+        self.allow_adoption, self.password_secrets_prefix = allow_adoption, password_secrets_prefix
+
+        self.template = cfn_include.CfnInclude(self, "Template", template_file=str(template_path()), parameters=parameters)
+        self._leave_out_example_users()
+        self.code = self._code_asset(architecture)
+        for name, resource in template()["Resources"].items():
+            if resource["Type"] == SAM_FUNCTION:
+                self._point_at_asset(name, resource["Properties"])
+        function = self.template.get_resource(PROVIDER_FUNCTION)
+        rotation = self.template.get_resource(ROTATION_FUNCTION)
+        self.service_token = Token.as_string(function.get_att("Arn"))
+        self.rotation_function_arn = Token.as_string(rotation.get_att("Arn"))
+        self.provider_role_name = self.template.get_resource(PROVIDER_ROLE).ref
+        self.rotation_role_name = self.template.get_resource(ROTATION_ROLE).ref
+
+    def _code_asset(self, architecture: str) -> s3_assets.Asset:
+        source = handler_path()
+        runtime = template()["Resources"][PROVIDER_FUNCTION]["Properties"]["Runtime"]  # e.g. python3.13
+        image = DockerImage.from_registry(f"public.ecr.aws/sam/build-{runtime}")
+        return s3_assets.Asset(
+            self,
+            "Code",
+            path=str(source),
+            exclude=["__pycache__", "*.pyc"],
+            asset_hash_type=AssetHashType.SOURCE,
+            bundling=BundlingOptions(
+                image=image,
+                command=["bash", "-c", "pip install -r requirements.txt -t /asset-output && cp *.py *.json /asset-output"],
+                local=_PipBundling(source, architecture, runtime.removeprefix("python")),
+            ),
+        )
+
+    def _point_at_asset(self, name: str, properties: dict[str, Any]) -> None:
+        function = self.template.get_resource(name)
+        assert isinstance(function, sam.CfnFunction)
+        function.code_uri = sam.CfnFunction.S3LocationProperty(
+            bucket=self.code.s3_bucket_name, key=self.code.s3_object_key
+        )
+        if "EventInvokeConfig" in properties:
+            # The CDK's SAM specification requires DestinationConfig.OnSuccess, which SAM does not
+            # (aws/aws-cdk#16739): the template's own value goes in as written.
+            function.event_invoke_config = None
+            function.add_property_override("EventInvokeConfig", properties["EventInvokeConfig"])
+
+    def _leave_out_example_users(self) -> None:
+        """The template's example Custom::ElastiCacheUser (off by default), its output and
+        its condition: users belong to the application's stacks."""
+        raw = template()
+        examples = {name for name, r in raw["Resources"].items() if r["Type"] == USER_TYPE}
+        outputs = self.template.node.find_child("$Outputs")
+        conditions = self.template.node.find_child("$Conditions")
+        for name in examples:
+            self.template.node.try_remove_child(name)
+        for name, output in raw.get("Outputs", {}).items():
+            if any(f'"{example}' in json.dumps(output) for example in examples):
+                outputs.node.try_remove_child(name)
+        kept = json.dumps({n: r for n, r in raw["Resources"].items() if n not in examples})
+        for name in {raw["Resources"][example].get("Condition") for example in examples} - {None}:
+            if f'"{name}"' not in kept:
+                conditions.node.try_remove_child(name)
+
+    @staticmethod
+    def from_export(
+        scope: Construct,
+        id: str,  # noqa: A002 - the CDK's own name for it
+        export_prefix: str = "elasticache-user-provider",
+        *,
+        password_secrets_prefix: str | None = "elasticache/",
+    ) -> ElastiCacheUserProviderBase:
+        """A provider deployed from template.yaml (SAM, or this construct in another app) whose
+        stack is named `export_prefix`: its `<prefix>-ServiceToken` and `<prefix>-RotationLambdaArn`
+        exports. `password_secrets_prefix`: that stack's PasswordSecretsPrefix, as far as you
+        know it (None: unknown); this library cannot grant an imported provider anything."""
+        return _ImportedProvider(
+            scope,
+            id,
+            Fn.import_value(f"{export_prefix}-ServiceToken"),
+            Fn.import_value(f"{export_prefix}-RotationLambdaArn"),
+            password_secrets_prefix,
+        )
+
+    @staticmethod
+    def from_service_token(
+        scope: Construct,
+        id: str,  # noqa: A002 - the CDK's own name for it
+        service_token: str,
+        rotation_function_arn: str | None = None,
+        *,
+        password_secrets_prefix: str | None = "elasticache/",
+    ) -> ElastiCacheUserProviderBase:
+        """A provider known by its function's ARN (and its rotation function's, for rotate())."""
+        return _ImportedProvider(scope, id, service_token, rotation_function_arn, password_secrets_prefix)
