@@ -8,8 +8,10 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-# jsii prints a banner on every start under Node 20 (end of life): the machines run Node 20.
+# jsii prints a banner on every start under Node 20 (deprecated, then end of life since
+# 2026-10-30): the machines run Node 20.
 os.environ["JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION"] = "1"
+os.environ["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] = "20"
 
 import aws_cdk as cdk  # noqa: E402
 import pytest  # noqa: E402
