@@ -88,7 +88,7 @@ cdk-test: $(CDK_STAMP) engine
 
 cdk-lint: $(CDK_STAMP)
 	$(BIN)/ruff check cdk
-	$(CDK_ENV) $(CDK_VENV)/bin/python -m mypy cdk/cdk_elasticache_user cdk/tests cdk/example
+	$(CDK_ENV) MYPYPATH=cdk:cdk/tests $(CDK_VENV)/bin/python -m mypy --cache-dir cdk/.mypy_cache cdk/cdk_elasticache_user cdk/tests cdk/example
 
 # Offline: the code asset is staged as src/handler is; BUNDLE=1 also installs its requirements
 # into it (pip, as `cdk deploy` does), which needs the package index.

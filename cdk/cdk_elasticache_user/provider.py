@@ -116,7 +116,7 @@ class ElastiCacheUserProvider(ElastiCacheUserProviderBase):
         user_id_prefix: str = "",
         user_group_id_prefix: str = "",
         allow_adoption: bool = False,
-        password_secrets_prefix: str = "elasticache/",
+        password_secrets_prefix: str = "elasticache/",  # noqa: S107 - a name prefix
         kms_key_arns: Sequence[str] = (),
         architecture: str = "arm64",
         log_level: str = "INFO",
@@ -144,7 +144,9 @@ class ElastiCacheUserProvider(ElastiCacheUserProviderBase):
         self.user_id_prefix, self.user_group_id_prefix = user_id_prefix, user_group_id_prefix
         self.allow_adoption, self.password_secrets_prefix = allow_adoption, password_secrets_prefix
 
-        self.template = cfn_include.CfnInclude(self, "Template", template_file=str(template_path()), parameters=parameters)
+        self.template = cfn_include.CfnInclude(
+            self, "Template", template_file=str(template_path()), parameters=parameters
+        )
         self._leave_out_example_users()
         self.code = self._code_asset(architecture)
         for name, resource in template()["Resources"].items():
@@ -169,7 +171,11 @@ class ElastiCacheUserProvider(ElastiCacheUserProviderBase):
             asset_hash_type=AssetHashType.SOURCE,
             bundling=BundlingOptions(
                 image=image,
-                command=["bash", "-c", "pip install -r requirements.txt -t /asset-output && cp *.py *.json /asset-output"],
+                command=[
+                    "bash",
+                    "-c",
+                    "pip install -r requirements.txt -t /asset-output && cp *.py *.json /asset-output",
+                ],
                 local=_PipBundling(source, architecture, runtime.removeprefix("python")),
             ),
         )
@@ -209,7 +215,7 @@ class ElastiCacheUserProvider(ElastiCacheUserProviderBase):
         id: str,  # noqa: A002 - the CDK's own name for it
         export_prefix: str = "elasticache-user-provider",
         *,
-        password_secrets_prefix: str | None = "elasticache/",
+        password_secrets_prefix: str | None = "elasticache/",  # noqa: S107 - a name prefix
     ) -> ElastiCacheUserProviderBase:
         """A provider deployed from template.yaml (SAM, or this construct in another app) whose
         stack is named `export_prefix`: its `<prefix>-ServiceToken` and `<prefix>-RotationLambdaArn`
@@ -230,7 +236,7 @@ class ElastiCacheUserProvider(ElastiCacheUserProviderBase):
         service_token: str,
         rotation_function_arn: str | None = None,
         *,
-        password_secrets_prefix: str | None = "elasticache/",
+        password_secrets_prefix: str | None = "elasticache/",  # noqa: S107 - a name prefix
     ) -> ElastiCacheUserProviderBase:
         """A provider known by its function's ARN (and its rotation function's, for rotate())."""
         return _ImportedProvider(scope, id, service_token, rotation_function_arn, password_secrets_prefix)

@@ -3,7 +3,7 @@ provider's own rules, and its secret's rotation."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from aws_cdk import Annotations, CustomResource, Duration, Token
@@ -125,14 +125,15 @@ class ElastiCacheUser(Construct):
         """Grants the provider's role read access to the secret or parameter, where its own
         policy (everything under PasswordSecretsPrefix) does not already cover it."""
         prefix = self.provider.password_secrets_prefix
-        what, name, grant = "", None, None
+        what, name = "", None
+        grant: Callable[[iam.IGrantable], iam.Grant] | None = None
         if self.password_secret is not None:
             secret = self.password_secret
             what, name = "secret", _literal_name(secret)
             # A customer-managed key needs kms:Decrypt besides the prefix (KmsKeyArns).
             covered = prefix is not None and name is not None and name.startswith(prefix)
             if not covered or secret.encryption_key is not None:
-                grant = secret.grant_read
+                grant = secret.grant_read  # kms:Decrypt on its key too, through Secrets Manager
         elif self.password_parameter is not None:
             parameter = self.password_parameter
             raw = parameter.parameter_name

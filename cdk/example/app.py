@@ -28,7 +28,10 @@ class ApplicationStack(cdk.Stack):
     def __init__(self, scope: Construct, id: str, provider: ElastiCacheUserProvider) -> None:  # noqa: A002
         super().__init__(scope, id)
         user_arn = self.format_arn(
-            service="elasticache", resource="user", resource_name="app-user", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME
+            service="elasticache",
+            resource="user",
+            resource_name="app-user",
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
         )
         secret = secretsmanager.Secret(
             self,

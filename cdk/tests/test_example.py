@@ -24,7 +24,6 @@ from local.receiver import Receiver
 from tests.conftest import STACK_ID, Invoke
 
 
-
 @pytest.fixture(scope="module")
 def assembly() -> cdk.cx_api.CloudAssembly:
     # Loaded by path: its module name, app, is the Lambda handler's too.
@@ -61,9 +60,9 @@ def test_the_synthesized_templates_pass_cfn_lint_with_the_projects_rules(
     for stack in assembly.stacks:
         paths.append(tmp_path / f"{stack.stack_name}.template.json")
         paths[-1].write_text(json.dumps(stack.template))
-    done = subprocess.run(  # noqa: S603 - cfn-lint of this interpreter
-        [sys.executable, "-c", "import sys; from cfnlint.runner import main; sys.exit(main())"]
-        + [*map(str, paths), "--append-rules", str(ROOT / "cfn_lint_rules")],
+    cfn_lint = [sys.executable, "-c", "import sys; from cfnlint.runner import main; sys.exit(main())"]
+    done = subprocess.run(
+        [*cfn_lint, *map(str, paths), "--append-rules", str(ROOT / "cfn_lint_rules")],
         capture_output=True,
         text=True,
         timeout=120,

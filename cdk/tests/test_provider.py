@@ -18,7 +18,13 @@ SAM_FUNCTION = "AWS::Serverless::Function"
 
 def _user(stack: cdk.Stack, provider: Any) -> ElastiCacheUser:
     return ElastiCacheUser(
-        stack, "AppUser", provider=provider, user_id="app-user", engine="valkey", access_string="on ~app:* +@read", iam=True
+        stack,
+        "AppUser",
+        provider=provider,
+        user_id="app-user",
+        engine="valkey",
+        access_string="on ~app:* +@read",
+        iam=True,
     )
 
 
@@ -91,7 +97,7 @@ def _substituted(value: Any, parameters: dict[str, Any]) -> Any:
     return value
 
 
-def _functions_and_statements(resources: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _functions_and_statements(resources: dict[str, Any]) -> tuple[dict[str, Any], dict[tuple[str, str], Any]]:
     functions = {
         name: {k: v for k, v in r["Properties"].items() if k != "CodeUri"}
         for name, r in resources.items()

@@ -41,9 +41,7 @@ def test_each_authentication_form_writes_the_property_template_users_write(
     user(stack, **options)
     engine = options.get("engine", "valkey")
     expected = {"ServiceToken": TOKEN, "UserId": "app-user", "UserName": "app-user", "Engine": engine}
-    synth(stack).has_resource_properties(
-        USER, Match.exact({**expected, "AccessString": "on ~app:* +@read", **written})
-    )
+    synth(stack).has_resource_properties(USER, Match.exact({**expected, "AccessString": "on ~app:* +@read", **written}))
 
 
 def test_a_secret_under_the_prefix_is_named_by_its_arn_and_needs_no_grant(stack: cdk.Stack, synth: Synth) -> None:
@@ -55,9 +53,7 @@ def test_a_secret_under_the_prefix_is_named_by_its_arn_and_needs_no_grant(stack:
     result.resource_count_is("AWS::IAM::Policy", 0)
 
 
-def test_a_secret_outside_the_prefix_is_granted_to_the_deployed_providers_role(
-    stack: cdk.Stack, synth: Synth
-) -> None:
+def test_a_secret_outside_the_prefix_is_granted_to_the_deployed_providers_role(stack: cdk.Stack, synth: Synth) -> None:
     secret = secretsmanager.Secret(stack, "Secret")  # a generated name: outside elasticache/
     provider = ElastiCacheUserProvider(stack, "Users")
     user(stack, provider, password_secret=secret)
@@ -102,7 +98,11 @@ def test_a_parameter_outside_the_prefix_is_granted(stack: cdk.Stack, synth: Synt
     result.has_resource_properties(USER, {"PasswordParameterName": "/other/app-user"})
     result.has_resource_properties(
         "AWS::IAM::Policy",
-        {"PolicyDocument": {"Statement": Match.array_with([Match.object_like({"Action": Match.array_with(["ssm:GetParameter"])})])}},
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with([Match.object_like({"Action": Match.array_with(["ssm:GetParameter"])})])
+            }
+        },
     )
 
 
@@ -168,7 +168,11 @@ def test_rotate_outside_the_prefix_lets_the_deployed_rotation_role_change_the_se
             "Roles": [{"Ref": "RotationRole"}],
             "PolicyDocument": {
                 "Statement": Match.array_with(
-                    [Match.object_like({"Action": ["secretsmanager:DescribeSecret", "secretsmanager:UpdateSecretVersionStage"]})]
+                    [
+                        Match.object_like(
+                            {"Action": ["secretsmanager:DescribeSecret", "secretsmanager:UpdateSecretVersionStage"]}
+                        )
+                    ]
                 )
             },
         },

@@ -64,7 +64,16 @@ def build(stack: cdk.Stack, provider: Any = None, **options: Any) -> ElastiCache
             "Tags[0]",
         ),
     ],
-    ids=["access-string", "short-password", "password-slash", "two-authentications", "none", "user-id", "valkey-nopass", "tag"],
+    ids=[
+        "access-string",
+        "short-password",
+        "password-slash",
+        "two-authentications",
+        "none",
+        "user-id",
+        "valkey-nopass",
+        "tag",
+    ],
 )
 def test_a_broken_property_raises_the_providers_own_reason(
     stack: cdk.Stack, options: dict[str, Any], properties: dict[str, Any], names: str
@@ -95,7 +104,7 @@ def test_a_deployed_provider_refuses_at_synth_what_its_stack_parameters_refuse()
         provider = ElastiCacheUserProvider(stack, "Users", user_id_prefix="app-", user_group_id_prefix="app-")
         with pytest.raises(ElastiCacheUserPropertyError) as raised:
             build(stack, provider, iam=True, **options)
-        return raised.value.reason
+        return str(raised.value.reason)
 
     with handler_rules() as modules:
         scope = modules["request"].Scope(user_id_prefix="app-", user_group_id_prefix="app-")
