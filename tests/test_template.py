@@ -238,6 +238,14 @@ def test_group_membership_changes_only_groups_under_the_prefix_for_owned_users()
     assert environment["USER_GROUP_ID_PREFIX"] == {"Ref": "UserGroupIdPrefix"}
 
 
+def test_the_cdk_construct_library_has_the_providers_version() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    library = tomllib.loads((ROOT / "cdk" / "pyproject.toml").read_text())["project"]
+    assert (library["name"], library["version"]) == ("cdk-elasticache-user", project["version"])
+
+
 def test_one_version_and_a_complete_serverless_repo_listing() -> None:
     import tomllib
 
