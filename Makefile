@@ -20,7 +20,7 @@ CDK_STAMP := $(CDK_VENV)/.installed-$(RUNTIME)-$(shell cat cdk/requirements.txt 
 # jsii prints a banner on every start under Node 20 (deprecated, then end of life since 2026-10-30).
 CDK_ENV   := JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
 
-.PHONY: help run engine lifecycle rotate-demo reference test lint lint-stack bench build deploy package publish invoke-local test-sam-local clean cdk-test cdk-lint cdk-synth
+.PHONY: help run engine lifecycle rotate-demo reference test lint lint-stack bench build deploy package publish invoke-local test-sam-local clean cdk-test cdk-lint cdk-synth cdk-dist
 
 help:
 	@echo "make run        - a Delete request end to end (moto + local HTTPS receiver)"
@@ -99,6 +99,10 @@ cdk-synth: $(CDK_STAMP)
 	    $(CDK_VENV)/bin/python cdk/example/app.py
 	$(BIN)/cfn-lint cdk/cdk.out/*.template.json --append-rules cfn_lint_rules
 	@echo "synthesized: $$(ls cdk/cdk.out/*.template.json)"
+
+# The library's wheel (dist/), carrying template.yaml and src/handler (cdk/pyproject.toml).
+cdk-dist: $(CDK_STAMP)
+	$(CDK_VENV)/bin/python -m pip wheel ./cdk --no-deps -q -w dist
 
 $(SAM_VENV)/.installed: requirements-sam.txt
 	@echo "installing SAM CLI into $(SAM_VENV): about a minute, once"

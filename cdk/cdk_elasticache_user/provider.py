@@ -75,7 +75,7 @@ class _PipBundling:
         platform = "manylinux2014_aarch64" if self.architecture == "arm64" else "manylinux2014_x86_64"
         subprocess.run(  # noqa: S603 - this interpreter's pip, fixed arguments
             [
-                sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
                 "--requirement", str(self.source / "requirements.txt"), "--target", output_dir,
                 "--platform", platform, "--implementation", "cp", "--python-version", self.python_version,
                 "--only-binary=:all:",
@@ -174,7 +174,7 @@ class ElastiCacheUserProvider(ElastiCacheUserProviderBase):
                 command=[
                     "bash",
                     "-c",
-                    "pip install -r requirements.txt -t /asset-output && cp *.py *.json /asset-output",
+                    "pip install --no-compile -r requirements.txt -t /asset-output && cp *.py *.json /asset-output",
                 ],
                 local=_PipBundling(source, architecture, runtime.removeprefix("python")),
             ),

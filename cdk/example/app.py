@@ -1,4 +1,4 @@
-"""The README's example app: a provider stack and an application stack with three users.
+"""The README's example app: a provider stack and an application stack with two users.
 
     cdk/.venv/bin/python cdk/example/app.py      # or: make cdk-synth  (no AWS account needed)
 
@@ -11,7 +11,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from cdk_elasticache_user import ElastiCacheUser, ElastiCacheUserProvider
+from cdk_elasticache_user import ElastiCacheUser, ElastiCacheUserProvider, ElastiCacheUserProviderBase
 
 
 class ProviderStack(cdk.Stack):
@@ -25,7 +25,7 @@ class ProviderStack(cdk.Stack):
 class ApplicationStack(cdk.Stack):
     """The application's users. The user group `app-readers` belongs to another stack."""
 
-    def __init__(self, scope: Construct, id: str, provider: ElastiCacheUserProvider) -> None:  # noqa: A002
+    def __init__(self, scope: Construct, id: str, provider: ElastiCacheUserProviderBase) -> None:  # noqa: A002
         super().__init__(scope, id)
         user_arn = self.format_arn(
             service="elasticache",
@@ -72,6 +72,8 @@ class ApplicationStack(cdk.Stack):
 
 def build(app: cdk.App) -> cdk.App:
     providers = ProviderStack(app, "ElastiCacheUserProvider")
+    # A provider deployed with SAM instead (`make deploy`): ElastiCacheUserProvider.from_export(
+    # stack, "Provider") inside ApplicationStack imports its elasticache-user-provider-* exports.
     ApplicationStack(app, "Application", providers.provider)
     return app
 

@@ -129,3 +129,30 @@ def test_the_example_apps_users_are_created_and_deleted_by_the_local_provider(
         assert deleted["Status"] == "SUCCESS", deleted
         assert properties["UserId"] not in fake.users
     assert [c for c in fake.actions() if c in ("CreateUser", "DeleteUser")] == ["CreateUser", "DeleteUser"] * 2
+
+
+def _readme_section() -> str:
+    readme = (ROOT / "README.md").read_text()
+    return readme[readme.index("## AWS CDK\n") : readme.index("## Publishing and the package\n")]
+
+
+def test_the_readme_shows_the_example_app_its_synthesized_user_and_a_real_refusal(
+    assembly: cdk.cx_api.CloudAssembly,
+) -> None:
+    section = _readme_section()
+    assert "```python\n" + (ROOT / "cdk" / "example" / "app.py").read_text() + "```" in section
+    shown = section.split("Its user, as synthesized")[1].split("```json\n")[1].split("```")[0]
+    logical_id, resource = next(iter(json.loads("{" + shown + "}").items()))
+    assert assembly.get_stack_by_name("Application").template["Resources"][logical_id] == resource
+    refusal = section.split("`reason` is the provider's own answer:\n\n```\n")[1].split("\n```")[0]
+    with pytest.raises(ValueError) as raised:
+        ElastiCacheUser(
+            new_stack(),
+            "AppUser",
+            provider=ElastiCacheUserProvider.from_export(new_stack(), "Provider"),
+            user_id="app-user",
+            engine="valkey",
+            access_string="on ~app:* +@reads",
+            iam=True,
+        )
+    assert str(raised.value) == refusal
