@@ -8,12 +8,13 @@ import re
 from tests.conftest import ROOT
 
 SOURCES = ("src", "local", "tests", "bench", "lint", "cfn_lint_rules", "tests_sam_local")
+SOURCES += ("cdk/cdk_elasticache_user", "cdk/tests", "cdk/example")  # not cdk/.venv
 OUTSIDE = ("field" + "-notes", "shared" + "/")  # split: this file must not match itself
 
 
 def test_every_test_the_evidence_names_exists() -> None:
     text = (ROOT / "docs" / "aws-behaviour.md").read_text()
-    named = re.findall(r"(tests/\w+\.py)::(test_\w+)", text)
+    named = re.findall(r"((?:cdk/)?tests/\w+\.py)::(test_\w+)", text)
     assert len(named) >= 10
     for path, name in named:
         assert f"def {name}(" in (ROOT / path).read_text(), f"{path}::{name}"

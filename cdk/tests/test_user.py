@@ -81,7 +81,7 @@ def test_a_secret_outside_the_prefix_is_granted_to_the_deployed_providers_role(s
 
 
 def test_an_imported_provider_cannot_be_granted_and_the_synth_says_so(stack: cdk.Stack, synth: Synth) -> None:
-    secret = secretsmanager.Secret.from_secret_name_v2(stack, "Secret", "shared/app-user")
+    secret = secretsmanager.Secret.from_secret_name_v2(stack, "Secret", "team/app-user")
     user(stack, password_secret=secret)
     synth(stack).resource_count_is("AWS::IAM::Policy", 0)
     Annotations.from_stack(stack).has_warning(
@@ -191,3 +191,20 @@ def test_rotate_needs_a_secret_a_rotation_function_and_a_schedule_secrets_manage
     secret = secretsmanager.Secret(third, "Secret", secret_name="elasticache/a")
     with pytest.raises(ValueError, match="whole days"):
         user(third, password_secret=secret).rotate(after=cdk.Duration.hours(2))
+
+
+def test_service_timeout_outside_cloudformations_bounds_raises(stack: cdk.Stack) -> None:
+    with pytest.raises(RuntimeError, match="serviceTimeout must either be between 1 and 3600 seconds"):
+        user(stack, iam=True, service_timeout=cdk.Duration.hours(2))
+
+
+def test_a_user_in_another_stack_than_the_deployed_provider_keeps_its_grant_in_its_own_stack(synth: Synth) -> None:
+    app = cdk.App(context={"aws:cdk:bundling-stacks": []})
+    providers, application = cdk.Stack(app, "Providers"), cdk.Stack(app, "Application")
+    provider = ElastiCacheUserProvider(providers, "Users")
+    user(application, provider, password_secret=secretsmanager.Secret(application, "Secret"))
+    synth(providers).resource_count_is("AWS::IAM::Policy", 0)
+    synth(application).has_resource_properties(
+        "AWS::IAM::Policy", {"Roles": [{"Fn::ImportValue": Match.string_like_regexp("^Providers:ExportsOutputRef")}]}
+    )
+    assert [s.stack_name for s in application.dependencies] == ["Providers"]
