@@ -3,17 +3,19 @@
 `ElastiCacheUserProvider(...)` includes template.yaml itself (CfnInclude, with its parameters
 set from the construct's arguments, the SAM transform, and each function's CodeUri pointed at
 a CDK asset of src/handler), so the functions, roles and IAM statements deployed by the CDK
-are the template's, not a second description that could drift from it. The template's own
-example user (`CreateExampleUser`) is left out.
+are the template's, not a second description that could drift from it: a change to
+template.yaml (a new function, an IAM statement) reaches CDK apps with no change here.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ from aws_cdk import aws_sam as sam
 from aws_cdk import cloudformation_include as cfn_include
 from constructs import Construct
 
-from cdk_elasticache_user._sources import handler_path, template, template_path
+from cdk_elasticache_user._sources import handler_path, template
 
 USER_TYPE = "Custom::ElastiCacheUser"
 SAM_FUNCTION = "AWS::Serverless::Function"
@@ -88,6 +90,36 @@ class _PipBundling:
         return True
 
 
+def _included_template() -> dict[str, Any]:
+    """template.yaml as a CDK app includes it: without what belongs to a SAM deploy of its own,
+    the Serverless Application Repository listing and the stack description (the app's stack
+    has its own), and without its example Custom::ElastiCacheUser (users belong to the
+    application's stacks), the outputs and conditions only that used, and parameters then unused."""
+    included = copy.deepcopy(template())
+    included.pop("Description", None)
+    included.get("Metadata", {}).pop("AWS::ServerlessRepo::Application", None)
+    resources, outputs = included["Resources"], included.get("Outputs", {})
+    examples = {name for name, resource in resources.items() if resource["Type"] == USER_TYPE}
+    conditions = {resources[name].get("Condition") for name in examples} - {None}
+    for name in examples:
+        del resources[name]
+    for name in [name for name, output in outputs.items() if _mentions(output, examples)]:
+        del outputs[name]
+    for name in [name for name in conditions if not _mentions({**included, "Conditions": None}, {name})]:
+        del included["Conditions"][name]
+    for name in [name for name in included["Parameters"] if not _mentions({**included, "Parameters": None}, {name})]:
+        del included["Parameters"][name]
+    return included
+
+
+def _mentions(value: object, names: set[str]) -> bool:
+    """Whether `value` refers to any of `names` (Ref, Fn::GetAtt, Fn::Sub, Condition)."""
+    text = json.dumps(value)
+    return any(
+        token in text for name in names for token in (f'"{name}"', f'"{name}.', "${" + name + "}", "${" + name + ".")
+    )
+
+
 def _check_parameter(name: str, argument: str, value: object) -> None:
     """The template's own AllowedValues / AllowedPattern for a parameter the construct sets."""
     declared = template()["Parameters"][name]
@@ -130,7 +162,6 @@ class ElastiCacheUserProvider(ElastiCacheUserProviderBase):
             "KmsKeyArns": list(kms_key_arns),
             "Architecture": architecture,
             "LogLevel": log_level,
-            "CreateExampleUser": "false",
         }
         arguments = dict(
             UserIdPrefix="user_id_prefix",
@@ -144,10 +175,16 @@ class ElastiCacheUserProvider(ElastiCacheUserProviderBase):
         self.user_id_prefix, self.user_group_id_prefix = user_id_prefix, user_group_id_prefix
         self.allow_adoption, self.password_secrets_prefix = allow_adoption, password_secrets_prefix
 
-        self.template = cfn_include.CfnInclude(
-            self, "Template", template_file=str(template_path()), parameters=parameters
-        )
-        self._leave_out_example_users()
+        included = _included_template()
+        with tempfile.TemporaryDirectory() as folder:  # CfnInclude reads it in its constructor
+            path = Path(folder) / "template.json"
+            path.write_text(json.dumps(included))
+            self.template = cfn_include.CfnInclude(
+                self,
+                "Template",
+                template_file=str(path),
+                parameters={name: value for name, value in parameters.items() if name in included["Parameters"]},
+            )
         self.code = self._code_asset(architecture)
         for name, resource in template()["Resources"].items():
             if resource["Type"] == SAM_FUNCTION:
@@ -191,23 +228,6 @@ class ElastiCacheUserProvider(ElastiCacheUserProviderBase):
             # (aws/aws-cdk#16739): the template's own value goes in as written.
             function.event_invoke_config = None
             function.add_property_override("EventInvokeConfig", properties["EventInvokeConfig"])
-
-    def _leave_out_example_users(self) -> None:
-        """The template's example Custom::ElastiCacheUser (off by default), its output and
-        its condition: users belong to the application's stacks."""
-        raw = template()
-        examples = {name for name, r in raw["Resources"].items() if r["Type"] == USER_TYPE}
-        outputs = self.template.node.find_child("$Outputs")
-        conditions = self.template.node.find_child("$Conditions")
-        for name in examples:
-            self.template.node.try_remove_child(name)
-        for name, output in raw.get("Outputs", {}).items():
-            if any(f'"{example}' in json.dumps(output) for example in examples):
-                outputs.node.try_remove_child(name)
-        kept = json.dumps({n: r for n, r in raw["Resources"].items() if n not in examples})
-        for name in {raw["Resources"][example].get("Condition") for example in examples} - {None}:
-            if f'"{name}"' not in kept:
-                conditions.node.try_remove_child(name)
 
     @staticmethod
     def from_export(

@@ -75,6 +75,16 @@ def test_the_deployed_provider_is_the_template_with_its_parameters_and_a_code_as
     )
 
 
+def test_the_apps_stack_keeps_its_description_and_gets_no_serverless_repo_listing(synth: Synth) -> None:
+    stack = cdk.Stack(cdk.App(context={"aws:cdk:bundling-stacks": []}), "Users", description="The team's users")
+    ElastiCacheUserProvider(stack, "Provider")
+    synthesized = synth(stack).to_json()
+    assert synthesized["Description"] == "The team's users"
+    assert "AWS::ServerlessRepo::Application" not in synthesized.get("Metadata", {})
+    assert set(synthesized["Outputs"]) == {"ServiceToken", "RotationLambdaArn"}
+    assert set(synthesized["Conditions"]) == {"WithKmsKeys"}
+
+
 def test_a_parameter_the_template_would_refuse_raises() -> None:
     stack = new_stack()
     with pytest.raises(ValueError, match=re.escape("user_id_prefix must match ^[a-z0-9-]*$ (got 'App_')")):
@@ -123,6 +133,23 @@ def test_the_deployed_provider_has_the_templates_functions_and_iam_statements(sy
     expected = _substituted(raw["Resources"], parameters)
     assert _functions_and_statements(deployed) == _functions_and_statements(expected)
     assert set(deployed) == {n for n, r in raw["Resources"].items() if r["Type"] != "Custom::ElastiCacheUser"}
+
+
+def test_the_rules_leave_the_applications_own_modules_of_the_same_name_alone() -> None:
+    import sys
+    from types import ModuleType
+
+    from cdk_elasticache_user._sources import handler_rules
+
+    own = ModuleType("properties")
+    sys.modules["properties"] = own
+    try:
+        with handler_rules() as modules:
+            assert sys.modules["properties"] is modules["properties"] is not own
+        assert sys.modules["properties"] is own
+        assert "property_table" not in sys.modules or sys.modules["property_table"] is not modules["property_table"]
+    finally:
+        del sys.modules["properties"]
 
 
 def test_the_provider_and_the_rules_come_from_this_repository_not_a_copy() -> None:
