@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -152,26 +152,39 @@ class ElastiCacheUserProvider(ElastiCacheUserProviderBase):
         kms_key_arns: Sequence[str] = (),
         architecture: str = "arm64",
         log_level: str = "INFO",
+        parameters: Mapping[str, str] | None = None,
     ) -> None:
+        """`parameters`: any other parameter of template.yaml, by its name; a parameter set by
+        neither takes the template's Default, so the app's stack gets no CloudFormation
+        parameter, and a parameter added to the template later reaches CDK apps by itself."""
         super().__init__(scope, id)
-        parameters: dict[str, Any] = {
-            "UserIdPrefix": user_id_prefix,
-            "UserGroupIdPrefix": user_group_id_prefix,
-            "AllowAdoption": "true" if allow_adoption else "false",
-            "PasswordSecretsPrefix": password_secrets_prefix,
-            "KmsKeyArns": list(kms_key_arns),
-            "Architecture": architecture,
-            "LogLevel": log_level,
-        }
+        declared = template()["Parameters"]
         arguments = dict(
             UserIdPrefix="user_id_prefix",
             UserGroupIdPrefix="user_group_id_prefix",
+            AllowAdoption="allow_adoption",
             PasswordSecretsPrefix="password_secrets_prefix",
+            KmsKeyArns="kms_key_arns",
             Architecture="architecture",
             LogLevel="log_level",
         )
+        values: dict[str, Any] = {name: p["Default"] for name, p in declared.items() if "Default" in p}
+        for name, value in (parameters or {}).items():
+            if name not in declared or name in arguments:
+                raise ValueError(f"parameters: {name!r} is no other parameter of template.yaml (see the arguments).")
+            _check_parameter(name, f"parameters[{name!r}]", value)
+            values[name] = value
+        values.update(
+            UserIdPrefix=user_id_prefix,
+            UserGroupIdPrefix=user_group_id_prefix,
+            AllowAdoption="true" if allow_adoption else "false",
+            PasswordSecretsPrefix=password_secrets_prefix,
+            KmsKeyArns=list(kms_key_arns),
+            Architecture=architecture,
+            LogLevel=log_level,
+        )
         for name, argument in arguments.items():
-            _check_parameter(name, argument, parameters[name])
+            _check_parameter(name, argument, values[name])
         self.user_id_prefix, self.user_group_id_prefix = user_id_prefix, user_group_id_prefix
         self.allow_adoption, self.password_secrets_prefix = allow_adoption, password_secrets_prefix
 
@@ -183,7 +196,7 @@ class ElastiCacheUserProvider(ElastiCacheUserProviderBase):
                 self,
                 "Template",
                 template_file=str(path),
-                parameters={name: value for name, value in parameters.items() if name in included["Parameters"]},
+                parameters={name: value for name, value in values.items() if name in included["Parameters"]},
             )
         self.code = self._code_asset(architecture)
         for name, resource in template()["Resources"].items():
@@ -223,9 +236,9 @@ class ElastiCacheUserProvider(ElastiCacheUserProviderBase):
         function.code_uri = sam.CfnFunction.S3LocationProperty(
             bucket=self.code.s3_bucket_name, key=self.code.s3_object_key
         )
+        # The CDK's SAM specification requires EventInvokeConfig.DestinationConfig.OnSuccess,
+        # which SAM does not (aws/aws-cdk#16739): the template's own value goes in as written.
         if "EventInvokeConfig" in properties:
-            # The CDK's SAM specification requires DestinationConfig.OnSuccess, which SAM does not
-            # (aws/aws-cdk#16739): the template's own value goes in as written.
             function.event_invoke_config = None
             function.add_property_override("EventInvokeConfig", properties["EventInvokeConfig"])
 

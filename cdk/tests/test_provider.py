@@ -160,3 +160,33 @@ def test_the_provider_and_the_rules_come_from_this_repository_not_a_copy() -> No
     with handler_rules() as modules:
         for name in ("properties", "property_table", "access_string", "request"):
             assert modules[name].__file__ == str(ROOT / "src" / "handler" / f"{name}.py")
+
+
+def test_a_parameter_the_template_gains_later_takes_its_default_or_the_value_given(
+    monkeypatch: pytest.MonkeyPatch, synth: Synth
+) -> None:
+    import copy
+
+    from cdk_elasticache_user import provider as module
+
+    grown = copy.deepcopy(template())
+    grown["Parameters"]["NewSetting"] = {"Type": "String", "Default": "one", "AllowedValues": ["one", "two"]}
+    variables = grown["Resources"]["ElastiCacheUserFunction"]["Properties"]["Environment"]["Variables"]
+    variables["NEW_SETTING"] = {"Ref": "NewSetting"}
+    monkeypatch.setattr(module, "template", lambda: grown)
+
+    def setting(**options: Any) -> Any:
+        stack = new_stack("Provider")
+        ElastiCacheUserProvider(stack, "Provider", **options)
+        synthesized = synth(stack).to_json()
+        assert set(synthesized["Parameters"]) == {"BootstrapVersion"}
+        return synthesized["Resources"]["ElastiCacheUserFunction"]["Properties"]["Environment"]["Variables"][
+            "NEW_SETTING"
+        ]
+
+    assert setting() == "one"
+    assert setting(parameters={"NewSetting": "two"}) == "two"
+    with pytest.raises(ValueError, match=re.escape("parameters['NewSetting'] must be one of one, two (got 'three')")):
+        setting(parameters={"NewSetting": "three"})
+    with pytest.raises(ValueError, match="'UserIdPrefix' is no other parameter"):
+        setting(parameters={"UserIdPrefix": "app-"})
