@@ -89,6 +89,8 @@ class ElastiCacheUser(Construct):
         if passwords is not None:
             properties["Passwords"] = list(passwords)
         if password_secret is not None:
+            # The full ARN, or the name of a secret imported by name: a partial ARN would match
+            # neither the ARN nor the name the rotation function compares the user's tag with.
             properties["PasswordSecretId"] = password_secret.secret_full_arn or password_secret.secret_name
         if password_parameter is not None:
             properties["PasswordParameterName"] = password_parameter.parameter_name
@@ -183,7 +185,7 @@ class ElastiCacheUser(Construct):
         schedule = secretsmanager.CfnRotationSchedule(
             self,
             "Rotation",
-            secret_id=self.password_secret.secret_arn,
+            secret_id=self.password_secret.secret_full_arn or self.password_secret.secret_name,
             rotation_lambda_arn=self.provider.rotation_function_arn,
             rotation_rules=secretsmanager.CfnRotationSchedule.RotationRulesProperty(schedule_expression=expression),
         )

@@ -89,6 +89,17 @@ def test_an_imported_provider_cannot_be_granted_and_the_synth_says_so(stack: cdk
     )
 
 
+def test_an_imported_provider_with_a_secret_under_its_prefix_is_named_and_rotated_by_name_without_warning(
+    stack: cdk.Stack, synth: Synth
+) -> None:
+    secret = secretsmanager.Secret.from_secret_name_v2(stack, "Secret", "elasticache/app-user")
+    user(stack, password_secret=secret).rotate()
+    result = synth(stack)
+    result.has_resource_properties(USER, {"PasswordSecretId": "elasticache/app-user"})
+    result.has_resource_properties("AWS::SecretsManager::RotationSchedule", {"SecretId": "elasticache/app-user"})
+    Annotations.from_stack(stack).has_no_warning("*", Match.any_value())
+
+
 def test_a_parameter_outside_the_prefix_is_granted(stack: cdk.Stack, synth: Synth) -> None:
     parameter = ssm.StringParameter.from_secure_string_parameter_attributes(
         stack, "Parameter", parameter_name="/other/app-user"
