@@ -69,7 +69,7 @@ test: engine $(CDK_STAMP)
 	$(BIN)/mypy src/handler local tests tests_sam_local bench lint cfn_lint_rules
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/python -m pytest -n 4
-	$(MAKE) --no-print-directory cdk-test
+	$(CDK_PYTEST)
 
 $(CDK_STAMP): cdk/requirements.txt | $(STAMP)
 	@echo "installing aws-cdk-lib into $(CDK_VENV), layered over $(VENV): about half a minute, once"
@@ -83,8 +83,9 @@ $(CDK_STAMP): cdk/requirements.txt | $(STAMP)
 # The construct library's tests (cdk/tests: Template assertions, synth-time validation, the
 # example app through cfn-lint and the local provider), serially: each test starts no jsii
 # process of its own, and one jsii start costs more than the tests gain from workers.
+CDK_PYTEST = $(CDK_ENV) $(CDK_VENV)/bin/python -m pytest cdk/tests
 cdk-test: $(CDK_STAMP) engine
-	$(CDK_ENV) $(CDK_VENV)/bin/python -m pytest cdk/tests
+	$(CDK_PYTEST)
 
 cdk-lint: $(CDK_STAMP)
 	$(BIN)/ruff check cdk
@@ -111,12 +112,11 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 	$(SAM_VENV)/bin/python -m pip install -q -r requirements-sam.txt
 	touch $@
 
-lint: $(STAMP) $(SAM_VENV)/.installed
+lint: $(STAMP) $(SAM_VENV)/.installed cdk-lint cdk-synth
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/python -m lint.iam_policies template.yaml
 	$(BIN)/python -m lint.reference --check
 	$(SAM_ENV) $(SAM_VENV)/bin/sam validate --lint --template template.yaml
-	$(MAKE) --no-print-directory cdk-lint cdk-synth
 
 build: $(SAM_VENV)/.installed
 	$(SAM_ENV) $(SAM_VENV)/bin/sam build --template template.yaml
