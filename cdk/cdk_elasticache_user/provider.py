@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import jsii
-from aws_cdk import AssetHashType, BundlingOptions, DockerImage, Fn, ILocalBundling, Token
+from aws_cdk import AssetHashType, BundlingOptions, DockerImage, Fn, ILocalBundling, Stack, Token
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sam as sam
 from aws_cdk import cloudformation_include as cfn_include
@@ -157,6 +157,13 @@ class ElastiCacheUserProvider(ElastiCacheUserProviderBase):
         """`parameters`: any other parameter of template.yaml, by its name; a parameter set by
         neither takes the template's Default, so the app's stack gets no CloudFormation
         parameter, and a parameter added to the template later reaches CDK apps by itself."""
+        stack = Stack.of(scope)
+        others = [c.node.path for c in stack.node.find_all() if isinstance(c, ElastiCacheUserProvider)]
+        if others:
+            raise ValueError(
+                f"{stack.stack_name} already has an ElastiCacheUserProvider ({others[0]}): the template's resources "
+                "keep their logical ids and names, so a stack holds one. Use it, or another stack."
+            )
         super().__init__(scope, id)
         declared = template()["Parameters"]
         arguments = dict(

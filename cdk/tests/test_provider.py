@@ -85,6 +85,15 @@ def test_the_apps_stack_keeps_its_description_and_gets_no_serverless_repo_listin
     assert set(synthesized["Conditions"]) == {"WithKmsKeys"}
 
 
+def test_a_second_provider_in_one_stack_raises_saying_why() -> None:
+    stack = new_stack()
+    ElastiCacheUserProvider(stack, "Provider")
+    with pytest.raises(
+        ValueError, match=re.escape("Application already has an ElastiCacheUserProvider (Application/Provider)")
+    ):
+        ElastiCacheUserProvider(stack, "Another")
+
+
 def test_a_parameter_the_template_would_refuse_raises() -> None:
     stack = new_stack()
     with pytest.raises(ValueError, match=re.escape("user_id_prefix must match ^[a-z0-9-]*$ (got 'App_')")):
