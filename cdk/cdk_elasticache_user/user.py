@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from aws_cdk import Annotations, CustomResource, Duration, Token
-from aws_cdk import aws_iam as iam
+from aws_cdk import Annotations, CustomResource, Duration, Token, aws_iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
@@ -128,7 +127,7 @@ class ElastiCacheUser(Construct):
         policy (everything under PasswordSecretsPrefix) does not already cover it."""
         prefix = self.provider.password_secrets_prefix
         what, name = "", None
-        grant: Callable[[iam.IGrantable], iam.Grant] | None = None
+        grant: Callable[[aws_iam.IGrantable], aws_iam.Grant] | None = None
         if self.password_secret is not None:
             secret = self.password_secret
             what, name = "secret", _literal_name(secret)
@@ -150,13 +149,13 @@ class ElastiCacheUser(Construct):
                 f"The provider was imported, so this library cannot grant it read access to the password "
                 f"{what} '{name or '(name known at deploy time)'}'. An imported provider reads only names under "
                 f"its stack's PasswordSecretsPrefix (declared here: {prefix!r}) with the AWS-managed key: name the "
-                f"{what} under that prefix, or grant the provider's role (<stack>-ElastiCacheUserRole) "
-                "read access yourself.",
+                f"{what} under that prefix, or grant the provider stack's ElastiCacheUserRole read access "
+                "yourself.",
             )
             return
         # The role imported in this construct's scope, so its grant policy lives in the user's
         # stack (no reference from the provider's stack back to this one).
-        role = iam.Role.from_role_name(self, "ProviderRole", self.provider.provider_role_name)
+        role = aws_iam.Role.from_role_name(self, "ProviderRole", self.provider.provider_role_name)
         grant(role)
         self.resource.node.add_dependency(role)
 
@@ -195,9 +194,9 @@ class ElastiCacheUser(Construct):
             schedule.node.add_dependency(role)
         return schedule
 
-    def _let_rotation_write(self) -> iam.IRole | None:
+    def _let_rotation_write(self) -> aws_iam.IRole | None:
         """The rotation role's own policy covers secrets under PasswordSecretsPrefix; another
-        secret gets the same four actions on it (README "Password rotation")."""
+        secret gets the four actions the rotation steps call on it (README "Password rotation")."""
         secret, prefix = self.password_secret, self.provider.password_secrets_prefix
         assert secret is not None
         name = _literal_name(secret)
@@ -208,16 +207,12 @@ class ElastiCacheUser(Construct):
                 "cdk-elasticache-user:imported-provider-cannot-rotate",
                 f"The provider was imported, so this library cannot let its rotation function change the secret "
                 f"'{name or '(name known at deploy time)'}': name it under the provider's PasswordSecretsPrefix "
-                f"(declared here: {prefix!r}), or grant <stack>-RotationRole access yourself.",
+                f"(declared here: {prefix!r}), or grant the provider stack's RotationRole access yourself.",
             )
             return None
-        role = iam.Role.from_role_name(self, "RotationRole", self.provider.rotation_role_name)
+        role = aws_iam.Role.from_role_name(self, "RotationRole", self.provider.rotation_role_name)
+        # DescribeSecret, GetSecretValue, PutSecretValue, UpdateSecretVersionStage (and the key's
+        # encrypt and decrypt through Secrets Manager, for a customer-managed key).
         secret.grant_read(role)
         secret.grant_write(role)
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["secretsmanager:DescribeSecret", "secretsmanager:UpdateSecretVersionStage"],
-                resources=[secret.secret_arn],
-            )
-        )
         return role

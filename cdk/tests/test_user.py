@@ -179,11 +179,7 @@ def test_rotate_outside_the_prefix_lets_the_deployed_rotation_role_change_the_se
             "Roles": [{"Ref": "RotationRole"}],
             "PolicyDocument": {
                 "Statement": Match.array_with(
-                    [
-                        Match.object_like(
-                            {"Action": ["secretsmanager:DescribeSecret", "secretsmanager:UpdateSecretVersionStage"]}
-                        )
-                    ]
+                    [Match.object_like({"Action": Match.array_with(["secretsmanager:UpdateSecretVersionStage"])})]
                 )
             },
         },
@@ -219,3 +215,24 @@ def test_a_user_in_another_stack_than_the_deployed_provider_keeps_its_grant_in_i
         "AWS::IAM::Policy", {"Roles": [{"Fn::ImportValue": Match.string_like_regexp("^Providers:ExportsOutputRef")}]}
     )
     assert [s.stack_name for s in application.dependencies] == ["Providers"]
+
+
+ROTATION_ACTIONS = {
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:GetSecretValue",
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:UpdateSecretVersionStage",
+}
+
+
+def test_a_secret_imported_by_name_outside_the_prefix_is_rotated_under_any_arn_suffix(
+    stack: cdk.Stack, synth: Synth
+) -> None:
+    secret = secretsmanager.Secret.from_secret_name_v2(stack, "Secret", "team/app-user")
+    user(stack, ElastiCacheUserProvider(stack, "Users"), password_secret=secret).rotate()
+    policies = synth(stack).find_resources("AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": "RotationRole"}]}})
+    (policy,) = policies.values()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert ROTATION_ACTIONS <= {action for s in statements for action in s["Action"]}
+    for statement in statements:
+        assert statement["Resource"]["Fn::Join"][1][-1] == ":secret:team/app-user-??????"
