@@ -199,3 +199,48 @@ def test_a_parameter_the_template_gains_later_takes_its_default_or_the_value_giv
         setting(parameters={"NewSetting": "three"})
     with pytest.raises(ValueError, match="'UserIdPrefix' is no other parameter"):
         setting(parameters={"UserIdPrefix": "app-"})
+
+
+def test_the_rules_the_library_loads_need_nothing_beyond_the_standard_library() -> None:
+    """A wheel of the library depends on aws-cdk-lib, constructs and PyYAML only: the handler
+    modules it loads (and what they import, at any depth) may import no other package, except
+    for type annotations (`if TYPE_CHECKING:`)."""
+    import ast
+    import sys
+
+    from cdk_elasticache_user._sources import RULE_MODULES, handler_path
+
+    folder = handler_path()
+    handler_modules = {path.stem for path in folder.glob("*.py")}
+
+    def imported(module: str) -> set[str]:
+        tree = ast.parse((folder / f"{module}.py").read_text())
+        skipped = {
+            id(node)
+            for block in ast.walk(tree)
+            if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+            for node in ast.walk(block)
+        }
+        names = set()
+        for node in ast.walk(tree):
+            if id(node) in skipped:
+                continue
+            if isinstance(node, ast.Import):
+                names |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+        return names
+
+    seen: set[str] = set()
+    pending = set(RULE_MODULES)
+    outside: dict[str, set[str]] = {}
+    while pending:
+        module = pending.pop()
+        seen.add(module)
+        names = imported(module)
+        pending |= (names & handler_modules) - seen
+        foreign = names - handler_modules - set(sys.stdlib_module_names)
+        if foreign:
+            outside[module] = foreign
+    assert not outside, outside
+    assert {"properties", "exceptions", "request", "work", "access_string"} <= seen
