@@ -36,7 +36,9 @@ help:
 	@echo "make lint-stack TEMPLATE=stack.yaml - cfn-lint your stack with the Custom::ElastiCacheUser rules"
 	@echo "make invoke-local EVENT=events/delete.json - sam local invoke in a Lambda container (starts its own Docker daemon)"
 	@echo "make test-sam-local - Create, Update, Delete through sam local invoke"
-	@echo "make cdk-synth  - synthesize the CDK example app (cdk/example/app.py) into cdk/cdk.out, offline"
+	@echo "make cdk-test   - the CDK construct library's tests (cdk/tests; part of make test)"
+	@echo "make cdk-synth  - synthesize the CDK example app (cdk/example/app.py) into cdk/cdk.out, offline (BUNDLE=1: with the code asset's requirements)"
+	@echo "make cdk-dist   - the CDK construct library's wheel, into dist/"
 
 $(STAMP): requirements-dev.txt src/handler/requirements.txt
 	@echo "installing the tools into $(VENV) with $(PYTHON) ($$($(PYTHON) --version 2>&1); the Lambda runtime is python$(RUNTIME)): about half a minute, once"
