@@ -12,7 +12,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from cdk_elasticache_user.provider import USER_TYPE, ElastiCacheUserProviderBase
-from cdk_elasticache_user.validation import check_properties
+from cdk_elasticache_user.validation import access_advice, check_properties
 
 # Fn::GetAtt attributes (src/handler/property_table.py ATTRIBUTES) as Python attribute names.
 ATTRIBUTE_NAMES = {
@@ -110,6 +110,8 @@ class ElastiCacheUser(Construct):
             user_group_id_prefix=provider.user_group_id_prefix,
             allow_adoption=provider.allow_adoption,
         )
+        for advice in access_advice(access_string, engine):
+            Annotations.of(self).add_warning_v2("cdk-elasticache-user:access-string", advice)
         self.resource = CustomResource(
             self,
             "Resource",

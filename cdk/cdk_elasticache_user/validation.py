@@ -59,6 +59,19 @@ class _Table:
         self.is_user_id = modules["properties"].is_user_id
 
 
+def access_advice(access_string: object, engine: object) -> list[str]:
+    """What lint rule W9102 says of a literal access string: it works, but probably not as
+    meant (an `off` user, dangerous commands), or it needs a newer engine than redis 6.0."""
+    if not isinstance(access_string, str) or Token.is_unresolved(access_string) or not access_string.strip():
+        return []
+    with handler_rules() as modules:
+        analysis = modules["access_string"].analyse(access_string)
+    advice = [finding.describe() for finding in analysis.warnings]
+    if isinstance(engine, str) and engine.lower() == "redis" and analysis.minimum_engine != "6.0":
+        advice.append(f"AccessString needs Redis OSS {analysis.minimum_engine} or later (a 6.0 engine refuses it).")
+    return advice
+
+
 def check_properties(
     path: str,
     properties: Mapping[str, Any],

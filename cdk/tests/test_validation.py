@@ -7,6 +7,7 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk.assertions import Annotations, Match
 
 from cdk_elasticache_user import ElastiCacheUser, ElastiCacheUserPropertyError, ElastiCacheUserProvider
 from cdk_elasticache_user._sources import handler_rules
@@ -111,3 +112,14 @@ def test_a_deployed_provider_refuses_at_synth_what_its_stack_parameters_refuse()
         assert refused(user_id="web-user") == scope.refusal("web-user", (), False)
         assert refused(user_group_ids=["web-readers"]) == scope.refusal("app-user", ("web-readers",), False)
         assert refused(adopt_existing_user=True) == scope.refusal("app-user", (), True)
+
+
+def test_access_strings_that_work_but_probably_not_as_meant_warn_as_lint_rule_w9102_does(stack: cdk.Stack) -> None:
+    build(stack, engine="redis", access_string="~app:* +@read %R~logs:*", iam=True)
+    with handler_rules() as modules:
+        expected = [f.describe() for f in modules["access_string"].analyse("~app:* +@read %R~logs:*").warnings]
+    assert any("neither 'on' nor 'off'" in text for text in expected)
+    warnings = Annotations.from_stack(stack).find_warning("/Application/AppUser", Match.any_value())
+    texts = [str(w.entry.data).removesuffix(" [ack: cdk-elasticache-user:access-string]") for w in warnings]
+    assert texts[: len(expected)] == expected
+    assert texts[len(expected) :] == ["AccessString needs Redis OSS 7.0 or later (a 6.0 engine refuses it)."]
