@@ -12,8 +12,15 @@ SAM_VENV := .venv-sam
 SAM_ENV  := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 \
             $(shell command -v pyenv >/dev/null 2>&1 && pyenv versions --bare | grep -m1 '^$(RUNTIME)' | sed 's/^/PYENV_VERSION=/')
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+# The CDK construct library (cdk/) gets a venv of its own, layered over $(VENV): a .pth file
+# puts $(VENV)'s packages (pytest, cfn-lint, the stand-ins' dependencies) and cdk/ on its path,
+# and only aws-cdk-lib and constructs are installed into it (~35 s, 440 MB, once).
+CDK_VENV  := cdk/.venv
+CDK_STAMP := $(CDK_VENV)/.installed-$(RUNTIME)-$(shell cat cdk/requirements.txt | cksum | cut -d' ' -f1)
+# jsii prints a banner on every start under Node 20 (deprecated, then end of life since 2026-10-30).
+CDK_ENV   := JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
 
-.PHONY: help run engine lifecycle rotate-demo drift reference test lint lint-stack bench build deploy package publish invoke-local test-sam-local clean
+.PHONY: help run engine lifecycle rotate-demo drift reference test lint lint-stack bench build deploy package publish invoke-local test-sam-local clean cdk-test cdk-lint cdk-synth cdk-dist
 
 help:
 	@echo "make run        - a Delete request end to end (moto + local HTTPS receiver)"
@@ -30,6 +37,9 @@ help:
 	@echo "make lint-stack TEMPLATE=stack.yaml - cfn-lint your stack with the Custom::ElastiCacheUser rules"
 	@echo "make invoke-local EVENT=events/delete.json - sam local invoke in a Lambda container (starts its own Docker daemon)"
 	@echo "make test-sam-local - Create, Update, Delete through sam local invoke"
+	@echo "make cdk-test   - the CDK construct library's tests (cdk/tests; part of make test)"
+	@echo "make cdk-synth  - synthesize the CDK example app (cdk/example/app.py) into cdk/cdk.out, offline (BUNDLE=1: with the code asset's requirements)"
+	@echo "make cdk-dist   - the CDK construct library's wheel, into dist/"
 
 $(STAMP): requirements-dev.txt src/handler/requirements.txt
 	@echo "installing the tools into $(VENV) with $(PYTHON) ($$($(PYTHON) --version 2>&1); the Lambda runtime is python$(RUNTIME)): about half a minute, once"
@@ -60,11 +70,46 @@ drift: engine
 reference: $(STAMP)
 	$(BIN)/python -m lint.reference
 
-test: engine
+test: engine $(CDK_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy src/handler local tests tests_sam_local bench lint cfn_lint_rules
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/python -m pytest -n 4
+	$(CDK_PYTEST)
+
+$(CDK_STAMP): cdk/requirements.txt | $(STAMP)
+	@echo "installing aws-cdk-lib into $(CDK_VENV), layered over $(VENV): about half a minute, once"
+	rm -rf $(CDK_VENV)
+	$(PYTHON) -m venv $(CDK_VENV)
+	printf '%s\n%s\n' "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" "$(abspath cdk)" \
+	    > "$$($(CDK_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/project.pth"
+	$(CDK_VENV)/bin/python -m pip install -q -r cdk/requirements.txt
+	touch $@
+
+# The construct library's tests (cdk/tests: Template assertions, synth-time validation, the
+# example app through cfn-lint and the local provider), serially: each test starts no jsii
+# process of its own, and one jsii start costs more than the tests gain from workers.
+CDK_PYTEST = $(CDK_ENV) $(CDK_VENV)/bin/python -m pytest cdk/tests
+cdk-test: $(CDK_STAMP) engine
+	$(CDK_PYTEST)
+
+cdk-lint: $(CDK_STAMP)
+	$(BIN)/ruff check cdk
+	$(CDK_ENV) MYPYPATH=cdk:cdk/tests $(CDK_VENV)/bin/python -m mypy --cache-dir cdk/.mypy_cache cdk/cdk_elasticache_user cdk/tests cdk/example
+
+# Offline: the code asset is staged as src/handler is; BUNDLE=1 also installs its requirements
+# into it (pip, as `cdk deploy` does), which needs the package index.
+BUNDLE ?=
+cdk-synth: $(CDK_STAMP)
+	rm -rf cdk/cdk.out
+	$(CDK_ENV) CDK_OUTDIR=cdk/cdk.out $(if $(BUNDLE),,CDK_CONTEXT_JSON='{"aws:cdk:bundling-stacks":[]}') \
+	    $(CDK_VENV)/bin/python cdk/example/app.py
+	$(BIN)/cfn-lint cdk/cdk.out/*.template.json --append-rules cfn_lint_rules
+	@echo "synthesized: $$(ls cdk/cdk.out/*.template.json)"
+
+# The library's wheel (dist/), carrying template.yaml and src/handler (cdk/pyproject.toml).
+cdk-dist: $(CDK_STAMP)
+	$(CDK_VENV)/bin/python -m pip wheel ./cdk --no-deps -q -w dist
 
 $(SAM_VENV)/.installed: requirements-sam.txt
 	@echo "installing SAM CLI into $(SAM_VENV): about a minute, once"
@@ -73,7 +118,7 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 	$(SAM_VENV)/bin/python -m pip install -q -r requirements-sam.txt
 	touch $@
 
-lint: $(STAMP) $(SAM_VENV)/.installed
+lint: $(STAMP) $(SAM_VENV)/.installed cdk-lint cdk-synth
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/python -m lint.iam_policies template.yaml
 	$(BIN)/python -m lint.reference --check
@@ -127,5 +172,5 @@ bench: engine
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis .local-image .iam-record
+	rm -rf $(VENV) $(SAM_VENV) $(CDK_VENV) cdk/cdk.out .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis .local-image .iam-record
 	local/docker.sh stop; rm -rf .local-docker

@@ -12,10 +12,11 @@ from tests.conftest import ROOT
 HANDLER = ROOT / "src" / "handler"
 PACKAGES = ("local", "bench", "lint", "cfn_lint_rules", "tests")
 MODULE_LINES_MAX = 350
+CDK_LIBRARY = ROOT / "cdk" / "cdk_elasticache_user"
 
 
 def python_files() -> list[Path]:
-    folders = [HANDLER, *(ROOT / p for p in PACKAGES if p != "tests"), ROOT / "tests_sam_local"]
+    folders = [HANDLER, *(ROOT / p for p in PACKAGES if p != "tests"), ROOT / "tests_sam_local", CDK_LIBRARY]
     return [path for folder in folders for path in sorted(folder.glob("*.py"))]
 
 
@@ -60,5 +61,5 @@ def test_no_modules_import_each_other_in_a_circle() -> None:
 
 def test_the_import_sorter_knows_every_module_as_the_projects_own() -> None:
     settings = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["ruff"]["lint"]["isort"]
-    expected = {p.stem for p in HANDLER.glob("*.py")} | set(PACKAGES)
+    expected = {p.stem for p in HANDLER.glob("*.py")} | set(PACKAGES) | {CDK_LIBRARY.name}
     assert expected <= set(settings["known-first-party"]), sorted(expected - set(settings["known-first-party"]))

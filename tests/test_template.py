@@ -163,6 +163,14 @@ def test_a_failed_invocation_goes_to_the_notifier_which_cannot_loop() -> None:
     assert sub(sids["RemoveLeftPollPermission"]).endswith(":function:${AWS::StackName}-elasticache-user")
 
 
+def test_the_cdk_construct_library_has_the_providers_version() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    library = tomllib.loads((ROOT / "cdk" / "pyproject.toml").read_text())["project"]
+    assert (library["name"], library["version"]) == ("cdk-elasticache-user", project["version"])
+
+
 def test_one_version_and_a_complete_serverless_repo_listing() -> None:
     import tomllib
 

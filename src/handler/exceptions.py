@@ -9,8 +9,10 @@ so no reason can carry one.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
+if TYPE_CHECKING:  # annotations only: the CDK library imports these rules without botocore
+    from botocore.exceptions import ClientError
 
 
 class PropertyError(ValueError):

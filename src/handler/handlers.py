@@ -164,15 +164,9 @@ def _undo_groups(ctx: ActionContext, user_id: str, changes: GroupChanges) -> str
 def _parse_in_scope(request: CfnRequest) -> UserProperties:
     """The validated properties, within what the provider stack allows (before any API call)."""
     properties = parse(request.properties)
-    outside = request.scope.outside(properties.spec.user_id, properties.group_ids)
-    if outside:
-        raise PropertyError(outside)
-    if properties.adopt_existing and not request.scope.allow_adoption:
-        raise PropertyError(
-            "AdoptExistingUser is 'true', but the provider stack's AllowAdoption parameter is 'false', so "
-            "this provider takes over no existing user. Deploy the provider with AllowAdoption=true, or "
-            "remove AdoptExistingUser."
-        )
+    refusal = request.scope.refusal(properties.spec.user_id, properties.group_ids, properties.adopt_existing)
+    if refusal:
+        raise PropertyError(refusal)
     return properties
 
 

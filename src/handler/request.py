@@ -111,6 +111,18 @@ class Scope:
             "provider may not manage it. Use a name with that prefix, or a provider deployed for it."
         )
 
+    def refusal(self, user_id: str, group_ids: tuple[str, ...], adopt_existing: bool) -> str | None:
+        """Why this provider refuses valid properties before any API call, or None. The CDK
+        construct library asks the same at synth for a provider it deploys."""
+        outside = self.outside(user_id, group_ids)
+        if outside is None and adopt_existing and not self.allow_adoption:
+            return (
+                "AdoptExistingUser is 'true', but the provider stack's AllowAdoption parameter is 'false', so "
+                "this provider takes over no existing user. Deploy the provider with AllowAdoption=true, or "
+                "remove AdoptExistingUser."
+            )
+        return outside
+
 
 @dataclass(frozen=True)
 class PollState:

@@ -1,0 +1,282 @@
+"""The provider: deployed from this repository's template.yaml, or imported.
+
+`ElastiCacheUserProvider(...)` includes template.yaml itself (CfnInclude, with its parameters
+set from the construct's arguments, the SAM transform, and each function's CodeUri pointed at
+a CDK asset of src/handler), so the functions, roles and IAM statements deployed by the CDK
+are the template's, not a second description that could drift from it: a change to
+template.yaml (a new function, an IAM statement) reaches CDK apps with no change here.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jsii
+from aws_cdk import AssetHashType, BundlingOptions, DockerImage, Fn, ILocalBundling, Stack, Token
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_sam as sam
+from aws_cdk import cloudformation_include as cfn_include
+from constructs import Construct
+
+from cdk_elasticache_user._sources import handler_path, template
+
+USER_TYPE = "Custom::ElastiCacheUser"
+SAM_FUNCTION = "AWS::Serverless::Function"
+PROVIDER_FUNCTION, ROTATION_FUNCTION = "ElastiCacheUserFunction", "RotationFunction"
+PROVIDER_ROLE, ROTATION_ROLE = "ElastiCacheUserRole", "RotationRole"
+
+
+class ElastiCacheUserProviderBase(Construct):
+    """What an ElastiCacheUser needs of its provider. The prefixes and `allow_adoption` are
+    None when the provider was imported and its stack's parameters are not known here."""
+
+    service_token: str
+    rotation_function_arn: str | None = None
+    password_secrets_prefix: str | None = None
+    user_id_prefix: str | None = None
+    user_group_id_prefix: str | None = None
+    allow_adoption: bool | None = None
+    # The roles' names, when this library deployed the provider and so may grant to them.
+    provider_role_name: str | None = None
+    rotation_role_name: str | None = None
+
+
+class _ImportedProvider(ElastiCacheUserProviderBase):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,  # noqa: A002 - the CDK's own name for it
+        service_token: str,
+        rotation_function_arn: str | None,
+        password_secrets_prefix: str | None,
+    ) -> None:
+        super().__init__(scope, id)
+        self.service_token = service_token
+        self.rotation_function_arn = rotation_function_arn
+        self.password_secrets_prefix = password_secrets_prefix
+
+
+@jsii.implements(ILocalBundling)
+class _PipBundling:
+    """The code asset built here, without Docker: src/handler plus its requirements.txt,
+    installed as wheels for the functions' architecture and the template's Python runtime."""
+
+    def __init__(self, source: Path, architecture: str, python_version: str) -> None:
+        self.source, self.architecture, self.python_version = source, architecture, python_version
+
+    def try_bundle(self, output_dir: str, *_options: Any, **_keywords: Any) -> bool:
+        platform = "manylinux2014_aarch64" if self.architecture == "arm64" else "manylinux2014_x86_64"
+        subprocess.run(  # noqa: S603 - this interpreter's pip, fixed arguments
+            [
+                sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+                "--requirement", str(self.source / "requirements.txt"), "--target", output_dir,
+                "--platform", platform, "--implementation", "cp", "--python-version", self.python_version,
+                "--only-binary=:all:",
+            ],
+            check=True,
+        )  # fmt: skip
+        for path in self.source.iterdir():
+            if path.suffix in (".py", ".json"):
+                shutil.copy2(path, output_dir)
+        return True
+
+
+def _included_template() -> dict[str, Any]:
+    """template.yaml as a CDK app includes it: without what belongs to a SAM deploy of its own,
+    the Serverless Application Repository listing and the stack description (the app's stack
+    has its own), and without its example Custom::ElastiCacheUser (users belong to the
+    application's stacks), the outputs and conditions only that used, and parameters then unused."""
+    included = copy.deepcopy(template())
+    included.pop("Description", None)
+    included.get("Metadata", {}).pop("AWS::ServerlessRepo::Application", None)
+    resources, outputs = included["Resources"], included.get("Outputs", {})
+    examples = {name for name, resource in resources.items() if resource["Type"] == USER_TYPE}
+    conditions = {resources[name].get("Condition") for name in examples} - {None}
+    for name in examples:
+        del resources[name]
+    for name in [name for name, output in outputs.items() if _mentions(output, examples)]:
+        del outputs[name]
+    for name in [name for name in conditions if not _mentions({**included, "Conditions": None}, {name})]:
+        del included["Conditions"][name]
+    for name in [name for name in included["Parameters"] if not _mentions({**included, "Parameters": None}, {name})]:
+        del included["Parameters"][name]
+    return included
+
+
+def _mentions(value: object, names: set[str]) -> bool:
+    """Whether `value` refers to any of `names` (Ref, Fn::GetAtt, Fn::Sub, Condition)."""
+    text = json.dumps(value)
+    return any(
+        token in text for name in names for token in (f'"{name}"', f'"{name}.', "${" + name + "}", "${" + name + ".")
+    )
+
+
+def _check_parameter(name: str, argument: str, value: object) -> None:
+    """The template's own AllowedValues / AllowedPattern for a parameter the construct sets."""
+    declared = template()["Parameters"][name]
+    values = value if isinstance(value, list) else [value]
+    for item in values:
+        if Token.is_unresolved(item):
+            continue
+        if "AllowedValues" in declared and item not in declared["AllowedValues"]:
+            raise ValueError(f"{argument} must be one of {', '.join(declared['AllowedValues'])} (got {item!r}).")
+        if "AllowedPattern" in declared and not re.fullmatch(declared["AllowedPattern"], str(item)):
+            raise ValueError(f"{argument} must match {declared['AllowedPattern']} (got {item!r}).")
+
+
+class ElastiCacheUserProvider(ElastiCacheUserProviderBase):
+    """Deploys the provider (its provider, failure notifier and rotation functions with their
+    roles and log groups) from template.yaml, in this construct's stack. One per stack: the
+    template names its functions after the stack (`<stack>-elasticache-user`), and exports
+    `<stack>-ServiceToken` and `<stack>-RotationLambdaArn`, so other stacks and apps can use
+    it with `from_export(..., export_prefix=<stack name>)`."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,  # noqa: A002 - the CDK's own name for it
+        *,
+        user_id_prefix: str = "",
+        user_group_id_prefix: str = "",
+        allow_adoption: bool = False,
+        password_secrets_prefix: str = "elasticache/",  # noqa: S107 - a name prefix
+        kms_key_arns: Sequence[str] = (),
+        architecture: str = "arm64",
+        log_level: str = "INFO",
+        parameters: Mapping[str, str] | None = None,
+    ) -> None:
+        """`parameters`: any other parameter of template.yaml, by its name; a parameter set by
+        neither takes the template's Default, so the app's stack gets no CloudFormation
+        parameter, and a parameter added to the template later reaches CDK apps by itself."""
+        stack = Stack.of(scope)
+        others = [c.node.path for c in stack.node.find_all() if isinstance(c, ElastiCacheUserProvider)]
+        if others:
+            raise ValueError(
+                f"{stack.stack_name} already has an ElastiCacheUserProvider ({others[0]}): the template's resources "
+                "keep their logical ids and names, so a stack holds one. Use it, or another stack."
+            )
+        super().__init__(scope, id)
+        declared = template()["Parameters"]
+        arguments = dict(
+            UserIdPrefix="user_id_prefix",
+            UserGroupIdPrefix="user_group_id_prefix",
+            AllowAdoption="allow_adoption",
+            PasswordSecretsPrefix="password_secrets_prefix",
+            KmsKeyArns="kms_key_arns",
+            Architecture="architecture",
+            LogLevel="log_level",
+        )
+        values: dict[str, Any] = {name: p["Default"] for name, p in declared.items() if "Default" in p}
+        for name, value in (parameters or {}).items():
+            if name not in declared or name in arguments:
+                raise ValueError(f"parameters: {name!r} is no other parameter of template.yaml (see the arguments).")
+            _check_parameter(name, f"parameters[{name!r}]", value)
+            values[name] = value
+        values.update(
+            UserIdPrefix=user_id_prefix,
+            UserGroupIdPrefix=user_group_id_prefix,
+            AllowAdoption="true" if allow_adoption else "false",
+            PasswordSecretsPrefix=password_secrets_prefix,
+            KmsKeyArns=list(kms_key_arns),
+            Architecture=architecture,
+            LogLevel=log_level,
+        )
+        for name, argument in arguments.items():
+            _check_parameter(name, argument, values[name])
+        self.user_id_prefix, self.user_group_id_prefix = user_id_prefix, user_group_id_prefix
+        self.allow_adoption, self.password_secrets_prefix = allow_adoption, password_secrets_prefix
+
+        included = _included_template()
+        with tempfile.TemporaryDirectory() as folder:  # CfnInclude reads it in its constructor
+            path = Path(folder) / "template.json"
+            path.write_text(json.dumps(included))
+            self.template = cfn_include.CfnInclude(
+                self,
+                "Template",
+                template_file=str(path),
+                parameters={name: value for name, value in values.items() if name in included["Parameters"]},
+            )
+        self.code = self._code_asset(architecture)
+        for name, resource in template()["Resources"].items():
+            if resource["Type"] == SAM_FUNCTION:
+                self._point_at_asset(name, resource["Properties"])
+        function = self.template.get_resource(PROVIDER_FUNCTION)
+        rotation = self.template.get_resource(ROTATION_FUNCTION)
+        self.service_token = Token.as_string(function.get_att("Arn"))
+        self.rotation_function_arn = Token.as_string(rotation.get_att("Arn"))
+        self.provider_role_name = self.template.get_resource(PROVIDER_ROLE).ref
+        self.rotation_role_name = self.template.get_resource(ROTATION_ROLE).ref
+
+    def _code_asset(self, architecture: str) -> s3_assets.Asset:
+        source = handler_path()
+        runtime = template()["Resources"][PROVIDER_FUNCTION]["Properties"]["Runtime"]  # e.g. python3.13
+        image = DockerImage.from_registry(f"public.ecr.aws/sam/build-{runtime}")
+        return s3_assets.Asset(
+            self,
+            "Code",
+            path=str(source),
+            exclude=["__pycache__", "*.pyc"],
+            asset_hash_type=AssetHashType.SOURCE,
+            bundling=BundlingOptions(
+                image=image,
+                command=[
+                    "bash",
+                    "-c",
+                    "pip install --no-compile -r requirements.txt -t /asset-output && cp *.py *.json /asset-output",
+                ],
+                local=_PipBundling(source, architecture, runtime.removeprefix("python")),
+            ),
+        )
+
+    def _point_at_asset(self, name: str, properties: dict[str, Any]) -> None:
+        function = self.template.get_resource(name)
+        assert isinstance(function, sam.CfnFunction)
+        function.code_uri = sam.CfnFunction.S3LocationProperty(
+            bucket=self.code.s3_bucket_name, key=self.code.s3_object_key
+        )
+        # The CDK's SAM specification requires EventInvokeConfig.DestinationConfig.OnSuccess,
+        # which SAM does not (aws/aws-cdk#16739): the template's own value goes in as written.
+        if "EventInvokeConfig" in properties:
+            function.event_invoke_config = None
+            function.add_property_override("EventInvokeConfig", properties["EventInvokeConfig"])
+
+    @staticmethod
+    def from_export(
+        scope: Construct,
+        id: str,  # noqa: A002 - the CDK's own name for it
+        export_prefix: str = "elasticache-user-provider",
+        *,
+        password_secrets_prefix: str | None = "elasticache/",  # noqa: S107 - a name prefix
+    ) -> ElastiCacheUserProviderBase:
+        """A provider deployed from template.yaml (SAM, or this construct in another app) whose
+        stack is named `export_prefix`: its `<prefix>-ServiceToken` and `<prefix>-RotationLambdaArn`
+        exports. `password_secrets_prefix`: that stack's PasswordSecretsPrefix, as far as you
+        know it (None: unknown); this library cannot grant an imported provider anything."""
+        return _ImportedProvider(
+            scope,
+            id,
+            Fn.import_value(f"{export_prefix}-ServiceToken"),
+            Fn.import_value(f"{export_prefix}-RotationLambdaArn"),
+            password_secrets_prefix,
+        )
+
+    @staticmethod
+    def from_service_token(
+        scope: Construct,
+        id: str,  # noqa: A002 - the CDK's own name for it
+        service_token: str,
+        rotation_function_arn: str | None = None,
+        *,
+        password_secrets_prefix: str | None = "elasticache/",  # noqa: S107 - a name prefix
+    ) -> ElastiCacheUserProviderBase:
+        """A provider known by its function's ARN (and its rotation function's, for rotate())."""
+        return _ImportedProvider(scope, id, service_token, rotation_function_arn, password_secrets_prefix)

@@ -1,0 +1,246 @@
+"""Each form of ElastiCacheUserProvider, and the deployed one against template.yaml."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Match
+from conftest import ROOT, Synth, new_stack
+
+from cdk_elasticache_user import ElastiCacheUser, ElastiCacheUserProvider
+from cdk_elasticache_user._sources import template
+
+SAM_FUNCTION = "AWS::Serverless::Function"
+
+
+def _user(stack: cdk.Stack, provider: Any) -> ElastiCacheUser:
+    return ElastiCacheUser(
+        stack,
+        "AppUser",
+        provider=provider,
+        user_id="app-user",
+        engine="valkey",
+        access_string="on ~app:* +@read",
+        iam=True,
+    )
+
+
+def test_from_export_imports_the_service_token_of_the_provider_stack(stack: cdk.Stack, synth: Synth) -> None:
+    _user(stack, ElastiCacheUserProvider.from_export(stack, "Provider"))
+    synth(stack).has_resource_properties(
+        "Custom::ElastiCacheUser", {"ServiceToken": {"Fn::ImportValue": "elasticache-user-provider-ServiceToken"}}
+    )
+
+
+def test_from_export_takes_another_stack_name(stack: cdk.Stack, synth: Synth) -> None:
+    provider = ElastiCacheUserProvider.from_export(stack, "Provider", export_prefix="shared-users")
+    assert stack.resolve(provider.rotation_function_arn) == {"Fn::ImportValue": "shared-users-RotationLambdaArn"}
+    _user(stack, provider)
+    synth(stack).has_resource_properties(
+        "Custom::ElastiCacheUser", {"ServiceToken": {"Fn::ImportValue": "shared-users-ServiceToken"}}
+    )
+
+
+def test_from_service_token_uses_the_arn_given(stack: cdk.Stack, synth: Synth) -> None:
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:users-elasticache-user"
+    provider = ElastiCacheUserProvider.from_service_token(stack, "Provider", arn)
+    assert provider.rotation_function_arn is None
+    _user(stack, provider)
+    synth(stack).has_resource_properties("Custom::ElastiCacheUser", {"ServiceToken": arn})
+
+
+def test_the_deployed_provider_is_the_template_with_its_parameters_and_a_code_asset(
+    stack: cdk.Stack, synth: Synth
+) -> None:
+    provider = ElastiCacheUserProvider(stack, "Provider", user_id_prefix="app-", allow_adoption=True)
+    _user(stack, provider)
+    result = synth(stack)
+    assert result.to_json()["Transform"] == "AWS::Serverless-2016-10-31"
+    result.resource_count_is(SAM_FUNCTION, 3)
+    result.resource_count_is("Custom::ElastiCacheUser", 1)  # the template's example user is left out
+    result.has_resource_properties(
+        SAM_FUNCTION,
+        {
+            "Handler": "app.lambda_handler",
+            "CodeUri": {"Bucket": Match.any_value(), "Key": Match.string_like_regexp(r"^[0-9a-f]{64}\.zip$")},
+            "Environment": {"Variables": Match.object_like({"USER_ID_PREFIX": "app-", "ALLOW_ADOPTION": "true"})},
+        },
+    )
+    assert set(result.to_json()["Parameters"]) == {"BootstrapVersion"}
+    result.has_resource_properties(
+        "Custom::ElastiCacheUser", {"ServiceToken": {"Fn::GetAtt": ["ElastiCacheUserFunction", "Arn"]}}
+    )
+
+
+def test_the_apps_stack_keeps_its_description_and_gets_no_serverless_repo_listing(synth: Synth) -> None:
+    stack = cdk.Stack(cdk.App(context={"aws:cdk:bundling-stacks": []}), "Users", description="The team's users")
+    ElastiCacheUserProvider(stack, "Provider")
+    synthesized = synth(stack).to_json()
+    assert synthesized["Description"] == "The team's users"
+    assert "AWS::ServerlessRepo::Application" not in synthesized.get("Metadata", {})
+    assert set(synthesized["Outputs"]) == {"ServiceToken", "RotationLambdaArn"}
+    assert set(synthesized["Conditions"]) == {"WithKmsKeys"}
+
+
+def test_a_second_provider_in_one_stack_raises_saying_why() -> None:
+    stack = new_stack()
+    ElastiCacheUserProvider(stack, "Provider")
+    with pytest.raises(
+        ValueError, match=re.escape("Application already has an ElastiCacheUserProvider (Application/Provider)")
+    ):
+        ElastiCacheUserProvider(stack, "Another")
+
+
+def test_a_parameter_the_template_would_refuse_raises() -> None:
+    stack = new_stack()
+    with pytest.raises(ValueError, match=re.escape("user_id_prefix must match ^[a-z0-9-]*$ (got 'App_')")):
+        ElastiCacheUserProvider(stack, "Provider", user_id_prefix="App_")
+
+
+def _substituted(value: Any, parameters: dict[str, Any]) -> Any:
+    """template.yaml's value with the parameters' values put in, as CfnInclude does."""
+    if isinstance(value, dict):
+        if set(value) == {"Ref"} and value["Ref"] in parameters:
+            return parameters[value["Ref"]]
+        if set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
+            text = value["Fn::Sub"]
+            for name, given in parameters.items():
+                text = text.replace("${" + name + "}", str(given))
+            return {"Fn::Sub": text}
+        return {key: _substituted(item, parameters) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_substituted(item, parameters) for item in value]
+    return value
+
+
+def _functions_and_statements(resources: dict[str, Any]) -> tuple[dict[str, Any], dict[tuple[str, str], Any]]:
+    functions = {
+        name: {k: v for k, v in r["Properties"].items() if k != "CodeUri"}
+        for name, r in resources.items()
+        if r["Type"] == SAM_FUNCTION
+    }
+    statements = {
+        (name, policy["PolicyName"]): policy["PolicyDocument"]["Statement"]
+        for name, r in resources.items()
+        if r["Type"] == "AWS::IAM::Role"
+        for policy in r["Properties"]["Policies"]
+    }
+    return functions, statements
+
+
+def test_the_deployed_provider_has_the_templates_functions_and_iam_statements(synth: Synth) -> None:
+    """One source: what the construct deploys is template.yaml, parameters put in."""
+    stack = new_stack("Provider")
+    ElastiCacheUserProvider(stack, "Provider", user_id_prefix="app-", password_secrets_prefix="secrets/app/")
+    deployed = synth(stack).to_json()["Resources"]
+    raw = template()
+    parameters = {name: p.get("Default") for name, p in raw["Parameters"].items()}
+    parameters.update(UserIdPrefix="app-", PasswordSecretsPrefix="secrets/app/", KmsKeyArns=[])
+    expected = _substituted(raw["Resources"], parameters)
+    assert _functions_and_statements(deployed) == _functions_and_statements(expected)
+    assert set(deployed) == {n for n, r in raw["Resources"].items() if r["Type"] != "Custom::ElastiCacheUser"}
+
+
+def test_the_rules_leave_the_applications_own_modules_of_the_same_name_alone() -> None:
+    import sys
+    from types import ModuleType
+
+    from cdk_elasticache_user._sources import handler_rules
+
+    own = ModuleType("properties")
+    sys.modules["properties"] = own
+    try:
+        with handler_rules() as modules:
+            assert sys.modules["properties"] is modules["properties"] is not own
+        assert sys.modules["properties"] is own
+        assert "property_table" not in sys.modules or sys.modules["property_table"] is not modules["property_table"]
+    finally:
+        del sys.modules["properties"]
+
+
+def test_the_provider_and_the_rules_come_from_this_repository_not_a_copy() -> None:
+    from cdk_elasticache_user._sources import handler_path, handler_rules, template_path
+
+    assert template_path() == ROOT / "template.yaml"
+    assert handler_path() == ROOT / "src" / "handler"
+    with handler_rules() as modules:
+        for name in ("properties", "property_table", "access_string", "request"):
+            assert modules[name].__file__ == str(ROOT / "src" / "handler" / f"{name}.py")
+
+
+def test_a_parameter_the_template_gains_later_takes_its_default_or_the_value_given(
+    monkeypatch: pytest.MonkeyPatch, synth: Synth
+) -> None:
+    import copy
+
+    from cdk_elasticache_user import provider as module
+
+    grown = copy.deepcopy(template())
+    grown["Parameters"]["NewSetting"] = {"Type": "String", "Default": "one", "AllowedValues": ["one", "two"]}
+    variables = grown["Resources"]["ElastiCacheUserFunction"]["Properties"]["Environment"]["Variables"]
+    variables["NEW_SETTING"] = {"Ref": "NewSetting"}
+    monkeypatch.setattr(module, "template", lambda: grown)
+
+    def setting(**options: Any) -> Any:
+        stack = new_stack("Provider")
+        ElastiCacheUserProvider(stack, "Provider", **options)
+        synthesized = synth(stack).to_json()
+        assert set(synthesized["Parameters"]) == {"BootstrapVersion"}
+        return synthesized["Resources"]["ElastiCacheUserFunction"]["Properties"]["Environment"]["Variables"][
+            "NEW_SETTING"
+        ]
+
+    assert setting() == "one"
+    assert setting(parameters={"NewSetting": "two"}) == "two"
+    with pytest.raises(ValueError, match=re.escape("parameters['NewSetting'] must be one of one, two (got 'three')")):
+        setting(parameters={"NewSetting": "three"})
+    with pytest.raises(ValueError, match="'UserIdPrefix' is no other parameter"):
+        setting(parameters={"UserIdPrefix": "app-"})
+
+
+def test_the_rules_the_library_loads_need_nothing_beyond_the_standard_library() -> None:
+    """A wheel of the library depends on aws-cdk-lib, constructs and PyYAML only: the handler
+    modules it loads (and what they import, at any depth) may import no other package, except
+    for type annotations (`if TYPE_CHECKING:`)."""
+    import ast
+    import sys
+
+    from cdk_elasticache_user._sources import RULE_MODULES, handler_path
+
+    folder = handler_path()
+    handler_modules = {path.stem for path in folder.glob("*.py")}
+
+    def imported(module: str) -> set[str]:
+        tree = ast.parse((folder / f"{module}.py").read_text())
+        skipped = {
+            id(node)
+            for block in ast.walk(tree)
+            if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+            for node in ast.walk(block)
+        }
+        names = set()
+        for node in ast.walk(tree):
+            if id(node) in skipped:
+                continue
+            if isinstance(node, ast.Import):
+                names |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+        return names
+
+    seen: set[str] = set()
+    pending = set(RULE_MODULES)
+    outside: dict[str, set[str]] = {}
+    while pending:
+        module = pending.pop()
+        seen.add(module)
+        names = imported(module)
+        pending |= (names & handler_modules) - seen
+        foreign = names - handler_modules - set(sys.stdlib_module_names)
+        if foreign:
+            outside[module] = foreign
+    assert not outside, outside
+    assert {"properties", "exceptions", "request", "work", "access_string"} <= seen
