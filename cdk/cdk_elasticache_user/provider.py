@@ -112,6 +112,68 @@ def _included_template() -> dict[str, Any]:
     return included
 
 
+def _settled(included: dict[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """`included` with each condition that the construct's literal parameters decide taken out:
+    the resources and outputs under a false one dropped, `Fn::If` on it replaced by its branch.
+    Left in, such a condition is a constant comparison that cfn-lint flags (W8003) in every
+    app's template. A condition that reads a token or a pseudo parameter stays."""
+    known: dict[str, bool] = {}
+
+    def value_of(node: Any) -> Any:
+        if isinstance(node, dict) and len(node) == 1:
+            [(name, argument)] = node.items()
+            if name == "Ref" and argument in values and not Token.is_unresolved(values[argument]):
+                return values[argument]
+            if name == "Fn::Join" and isinstance(argument, list) and len(argument) == 2:
+                parts = value_of(argument[1])
+                if isinstance(parts, list) and all(isinstance(p, str) for p in parts):
+                    return str(argument[0]).join(parts)
+            if name == "Condition":
+                return known.get(str(argument), _UNKNOWN)
+            if name in ("Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or") and isinstance(argument, list):
+                operands = [value_of(a) for a in argument]
+                if _UNKNOWN in operands or any(isinstance(o, dict) for o in operands):
+                    return _UNKNOWN
+                if name == "Fn::Equals":
+                    return operands[0] == operands[1]
+                return not operands[0] if name == "Fn::Not" else all(operands) if name == "Fn::And" else any(operands)
+            return _UNKNOWN
+        return node if isinstance(node, (str, list)) else _UNKNOWN
+
+    for name, condition in included.get("Conditions", {}).items():
+        decided = value_of(condition)
+        if isinstance(decided, bool):
+            known[name] = decided
+
+    def rewritten(node: Any) -> Any:
+        if isinstance(node, dict):
+            if set(node) == {"Fn::If"} and node["Fn::If"][0] in known:
+                name, when_true, when_false = node["Fn::If"]
+                return rewritten(when_true if known[name] else when_false)
+            return {k: v for k, v in ((k, rewritten(v)) for k, v in node.items()) if v != _NO_VALUE}
+        if isinstance(node, list):
+            return [item for item in map(rewritten, node) if item != _NO_VALUE]
+        return node
+
+    for section in ("Resources", "Outputs"):
+        entries = included.get(section, {})
+        for name in [n for n, entry in entries.items() if known.get(entry.get("Condition", ""), True) is False]:
+            del entries[name]
+        for entry in entries.values():
+            if entry.get("Condition") in known:
+                del entry["Condition"]
+    included = rewritten(included)
+    for name in known:
+        del included["Conditions"][name]
+    if not included.get("Conditions"):
+        included.pop("Conditions", None)
+    return included
+
+
+_UNKNOWN = object()
+_NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
 def _mentions(value: object, names: set[str]) -> bool:
     """Whether `value` refers to any of `names` (Ref, Fn::GetAtt, Fn::Sub, Condition)."""
     text = json.dumps(value)
@@ -195,7 +257,7 @@ class ElastiCacheUserProvider(ElastiCacheUserProviderBase):
         self.user_id_prefix, self.user_group_id_prefix = user_id_prefix, user_group_id_prefix
         self.allow_adoption, self.password_secrets_prefix = allow_adoption, password_secrets_prefix
 
-        included = _included_template()
+        included = _settled(_included_template(), values)
         with tempfile.TemporaryDirectory() as folder:  # CfnInclude reads it in its constructor
             path = Path(folder) / "template.json"
             path.write_text(json.dumps(included))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -59,7 +60,10 @@ def test_the_deployed_provider_is_the_template_with_its_parameters_and_a_code_as
     _user(stack, provider)
     result = synth(stack)
     assert result.to_json()["Transform"] == "AWS::Serverless-2016-10-31"
-    result.resource_count_is(SAM_FUNCTION, 3)
+    # Every function of the template; the drift schedule is there too (DriftCheckSchedule's default).
+    functions = [n for n, r in template()["Resources"].items() if r["Type"] == SAM_FUNCTION]
+    result.resource_count_is(SAM_FUNCTION, len(functions))
+    result.resource_count_is("AWS::Events::Rule", 1)
     result.resource_count_is("Custom::ElastiCacheUser", 1)  # the template's example user is left out
     result.has_resource_properties(
         SAM_FUNCTION,
@@ -81,8 +85,20 @@ def test_the_apps_stack_keeps_its_description_and_gets_no_serverless_repo_listin
     synthesized = synth(stack).to_json()
     assert synthesized["Description"] == "The team's users"
     assert "AWS::ServerlessRepo::Application" not in synthesized.get("Metadata", {})
-    assert set(synthesized["Outputs"]) == {"ServiceToken", "RotationLambdaArn"}
-    assert set(synthesized["Conditions"]) == {"WithKmsKeys"}
+    assert set(synthesized["Outputs"]) == {"ServiceToken", "RotationLambdaArn", "DriftFunctionName"}
+    # Conditions the construct's literal parameters decide are settled, not left for cfn-lint
+    # to flag as constant comparisons (W8003): no KMS key given, no KMS statement.
+    assert "Conditions" not in synthesized
+    assert "kms:" not in json.dumps(synthesized)
+
+
+def test_an_empty_drift_schedule_deploys_no_schedule_and_kms_keys_their_statements(synth: Synth) -> None:
+    stack = cdk.Stack(cdk.App(context={"aws:cdk:bundling-stacks": []}), "Users")
+    key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    ElastiCacheUserProvider(stack, "Provider", kms_key_arns=[key], parameters={"DriftCheckSchedule": ""})
+    synthesized = synth(stack).to_json()
+    assert not [r for r in synthesized["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
+    assert key in json.dumps(synthesized) and "Fn::If" not in json.dumps(synthesized)
 
 
 def test_a_second_provider_in_one_stack_raises_saying_why() -> None:
@@ -100,19 +116,24 @@ def test_a_parameter_the_template_would_refuse_raises() -> None:
         ElastiCacheUserProvider(stack, "Provider", user_id_prefix="App_")
 
 
-def _substituted(value: Any, parameters: dict[str, Any]) -> Any:
-    """template.yaml's value with the parameters' values put in, as CfnInclude does."""
+def _substituted(value: Any, parameters: dict[str, Any], conditions: dict[str, bool]) -> Any:
+    """template.yaml's value with the parameters' values put in, as CfnInclude does, and the
+    `Fn::If`s of the conditions they decide (given here by hand) taken."""
     if isinstance(value, dict):
         if set(value) == {"Ref"} and value["Ref"] in parameters:
             return parameters[value["Ref"]]
+        if set(value) == {"Fn::If"} and value["Fn::If"][0] in conditions:
+            name, when_true, when_false = value["Fn::If"]
+            return _substituted(when_true if conditions[name] else when_false, parameters, conditions)
         if set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
             text = value["Fn::Sub"]
             for name, given in parameters.items():
                 text = text.replace("${" + name + "}", str(given))
             return {"Fn::Sub": text}
-        return {key: _substituted(item, parameters) for key, item in value.items()}
+        return {key: _substituted(item, parameters, conditions) for key, item in value.items()}
     if isinstance(value, list):
-        return [_substituted(item, parameters) for item in value]
+        items = [_substituted(item, parameters, conditions) for item in value]
+        return [item for item in items if item != {"Ref": "AWS::NoValue"}]
     return value
 
 
@@ -139,7 +160,8 @@ def test_the_deployed_provider_has_the_templates_functions_and_iam_statements(sy
     raw = template()
     parameters = {name: p.get("Default") for name, p in raw["Parameters"].items()}
     parameters.update(UserIdPrefix="app-", PasswordSecretsPrefix="secrets/app/", KmsKeyArns=[])
-    expected = _substituted(raw["Resources"], parameters)
+    # No KMS key given: no KMS statement; the drift schedule's default deploys it.
+    expected = _substituted(raw["Resources"], parameters, {"WithKmsKeys": False, "WithDriftSchedule": True})
     assert _functions_and_statements(deployed) == _functions_and_statements(expected)
     assert set(deployed) == {n for n, r in raw["Resources"].items() if r["Type"] != "Custom::ElastiCacheUser"}
 
