@@ -233,6 +233,11 @@ def _take_over(
     # Only the ownership tags first: the IAM policy allows changes to owned users only (and
     # forbids removing those tags again). The template's tags follow once ModifyUser succeeded.
     ctx.lifecycle.change_tags(existing, TagChange(set=request.owner.tags), ctx.deadline, found)
+    # The secret binding (so that the rotation function may rotate it) in a call of its own:
+    # the IAM policy allows that reserved key only alone.
+    binding = binding_tags(properties)
+    if binding:
+        ctx.lifecycle.change_tags(existing, TagChange(set=binding), ctx.deadline, {**found, **request.owner.tags})
     wanted = dataclasses.replace(spec, passwords=passwords)
     arguments = modify_arguments(observed_spec(existing), wanted, passwords_changed=True)
     template_tags = TagChange(set={k: v for k, v in spec.tags.items() if k not in request.owner.tags})

