@@ -44,3 +44,49 @@ def test_a_take_over_binds_the_user_to_its_secret_in_a_call_of_its_own(
     # (A call met while tagging is busy is retried: every try carries the key alone.)
     binding = [p for a, p in fake.calls if a == "AddTagsToResource" and SECRET_TAG in p.values()]
     assert binding and all([v for k, v in p.items() if k.endswith(".Key")] == [SECRET_TAG] for p in binding)
+
+
+def group_update(receiver: Receiver, old: dict[str, object], new: dict[str, object]) -> dict[str, object]:
+    """An Update of app-user-1 from the create event's properties changed by `old` to those changed by `new`."""
+    event = load_event("update.json", receiver)
+    base = load_event("create.json", receiver)["ResourceProperties"]
+    event["OldResourceProperties"] = with_properties({"ResourceProperties": base}, **old)["ResourceProperties"]
+    return with_properties({**event, "ResourceProperties": base}, **new)
+
+
+def test_a_new_password_goes_before_the_valkey_group_that_needs_it(
+    fake: FakeElastiCache, receiver: Receiver, invoke: Invoke
+) -> None:
+    fake.add_user(
+        "app-user-1",
+        access_string="on ~app:* +@read +@write",
+        authentication_type="no-password",
+        password_count=0,
+        tags={**OWNER, "team": "payments"},
+    )
+    fake.add_group("valkey-group", engine="valkey")
+    event = group_update(
+        receiver, {"Passwords": None, "NoPasswordRequired": "true"}, {"UserGroupIds": ["valkey-group"]}
+    )
+    [answer] = invoke(event)
+    assert answer.body["Status"] == "SUCCESS", answer.body["Reason"]
+    assert "app-user-1" in fake.groups["valkey-group"].user_ids
+    assert fake.users["app-user-1"].authentication_type == "password"
+    actions = fake.actions()
+    assert actions.index("ModifyUser") < actions.index("ModifyUserGroup")
+
+
+def test_the_target_authentication_is_checked_against_every_group_it_stays_in(
+    fake: FakeElastiCache, receiver: Receiver, invoke: Invoke
+) -> None:
+    fake.add_user("app-user-1", access_string="on ~app:* +@read +@write", tags={**OWNER, "team": "payments"})
+    fake.add_group("valkey-group", engine="valkey", members=("app-user-1",))
+    event = group_update(
+        receiver,
+        {"UserGroupIds": ["valkey-group"]},
+        {"UserGroupIds": ["valkey-group"], "Passwords": None, "NoPasswordRequired": "true"},
+    )
+    [answer] = invoke(event)
+    assert answer.body["Status"] == "FAILED"
+    assert "valkey group" in answer.body["Reason"]
+    assert "ModifyUser" not in fake.actions() and fake.users["app-user-1"].authentication_type == "password"

@@ -10,35 +10,18 @@ CloudFormation's rollback deletes nothing else (`OnFailure`).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from clients import bounded_by
+from converge import converge
 from exceptions import DeadlineReached, DeletionCutShort, PropertyError, UserAlreadyExistsError, UserOperationError
 from log import logger
 from outcomes import ActionContext, Done, Failed, Outcome, Pending
 from properties import UserProperties, adopts_existing_user, binding_tags, is_user_id, needs_replacement
 from properties import parse_properties as parse
-from property_table import ATTRIBUTES
 from request import CfnRequest
 from secrets_source import passwords_for, reference_passwords
 from user_spec import TagChange, modify_arguments, observed_spec
 from work import Converging, Deleting, OnFailure, Removing, Work, on_failure_of
-
-if TYPE_CHECKING:
-    from mypy_boto3_elasticache.type_defs import UserTypeDef
-
-
-def user_data(user: UserTypeDef) -> dict[str, str]:
-    """The Fn::GetAtt attributes of a user (strings, as CloudFormation passes them on)."""
-    data = {}
-    for attribute in ATTRIBUTES:
-        value: object = user
-        for key in attribute.path or (attribute.name,):
-            value = value.get(key) if isinstance(value, Mapping) else None
-        data[attribute.name] = ",".join(map(str, value)) if isinstance(value, list) else str(value or attribute.missing)
-    return data
 
 
 def outcome_of(request: CfnRequest, ctx: ActionContext) -> Outcome:
@@ -91,74 +74,6 @@ def _settle(ctx: ActionContext, outcome: Outcome, on_failure: OnFailure | None) 
     if on_failure.remove:
         return _remove_failed_user(ctx, outcome.physical_id, outcome.reason, on_failure.answer)
     return Failed(outcome.reason, on_failure.answer)
-
-
-def converge(ctx: ActionContext, user_id: str, work: Work, passwords: tuple[str, ...] = ()) -> Outcome:
-    """Apply `work` to the user and wait until it is active: Done, Failed, or Pending with the
-    work that remains. Groups first (joined before left, so a user moving between groups is
-    never in none), then ModifyUser, then tags (they need an active user). Any failure after
-    a group change undoes the group changes this call really made (a join of a group the user
-    was already in changed nothing, and is not undone), so a failed request leaves the user's
-    groups as they were."""
-    remaining, changes = work, GroupChanges()
-    try:
-        if remaining.join or remaining.leave:
-            ctx.lifecycle.wait_until_active(user_id, ctx.deadline)
-        for group_id in remaining.join:
-            if ctx.groups.join(user_id, group_id, ctx.deadline):
-                changes.joined.append(group_id)
-            remaining = dataclasses.replace(remaining, join=remaining.join[1:])
-        for group_id in remaining.leave:
-            if ctx.groups.leave(user_id, group_id, ctx.deadline):
-                changes.left.append(group_id)
-            remaining = dataclasses.replace(remaining, leave=remaining.leave[1:])
-        if remaining.modify:
-            ctx.lifecycle.modify(user_id, remaining.arguments(passwords), ctx.deadline)
-            remaining = dataclasses.replace(remaining, modify={})
-        user = ctx.lifecycle.wait_until_active(user_id, ctx.deadline)  # its UserGroupIds, read back
-        if remaining.tags:
-            ctx.lifecycle.change_tags(user, remaining.tags, ctx.deadline)
-    except DeadlineReached:
-        if remaining.needs_passwords and remaining.secret is None:
-            return Failed(
-                f"User '{user_id}' stayed busy until the invocation deadline, before it accepted the new "
-                "passwords; passwords written in the template are not carried to a later poll. Retry the "
-                "update, or keep the passwords in Secrets Manager (PasswordSecretId)."
-                + _undo_groups(ctx, user_id, changes),
-                user_id,
-            )
-        return Pending(user_id, Converging(remaining))
-    except UserOperationError as error:
-        return Failed(str(error) + _undo_groups(ctx, user_id, changes), user_id)
-    logger.info("user active", extra={"user_id": user_id, "status": user["Status"]})
-    return Done(user_id, user_data(user))
-
-
-@dataclass
-class GroupChanges:
-    """The group changes one converge really made (what a failure undoes)."""
-
-    joined: list[str] = field(default_factory=list)
-    left: list[str] = field(default_factory=list)
-
-
-def _undo_groups(ctx: ActionContext, user_id: str, changes: GroupChanges) -> str:
-    """Leave the groups a failed request joined and rejoin those it left, within the undo
-    budget; returns what could not be undone, as a sentence for the reason ('' if all was)."""
-    missed = []
-    steps = [(g, "leave", ctx.groups.leave) for g in changes.joined] + [
-        (g, "rejoin", ctx.groups.join) for g in changes.left
-    ]
-    for group_id, what, undo in steps:
-        try:
-            with bounded_by(ctx.undo_deadline):
-                undo(user_id, group_id, ctx.undo_deadline)
-        except (UserOperationError, DeadlineReached) as error:
-            logger.warning("could not undo a group change", extra={"user_group_id": group_id, "error": f"{error}"})
-            missed.append(f"{what} '{group_id}'")
-    if not missed:
-        return ""
-    return f" Its group changes could not all be undone: {', '.join(missed)} by hand."
 
 
 def _parse_in_scope(request: CfnRequest) -> UserProperties:
@@ -299,8 +214,11 @@ def update(request: CfnRequest, ctx: ActionContext) -> Outcome:
         join=tuple(g for g in new.group_ids if g not in old_groups),
         leave=tuple(g for g in old_groups if g not in new.group_ids),
     )
+    # Before anything changes, against the target: every group the user will be in when its
+    # authentication changes (a group it stays in must take the new one too), else the joins.
+    checked = new.group_ids if before is None or before.authentication != target.authentication else work.join
     try:
-        ctx.groups.check(target.user_id, target.authentication, work.join)  # before anything changes
+        ctx.groups.check(target.user_id, target.authentication, checked)
     except UserOperationError as error:
         return Failed(str(error), physical_id)
     outcome = converge(ctx, target.user_id, work, passwords_for(new) if work.needs_passwords else ())

@@ -189,8 +189,9 @@ PROPERTIES = (
         f"(cached 60 s). The user is bound to it (tag `{SECRET_TAG}`, written by Create and by a take-over), so "
         "the provider's rotation function may rotate it: see [Password rotation](#password-rotation); that "
         'function needs the JSON object `{"username": "…", "password": "…", "user_arn": "…"}` (AWS\'s '
-        "ElastiCache rotation shape; `username` or `user_arn` names the user). While a rotation is under way (an `AWSPENDING` "
-        f"version that differs from `AWSCURRENT`), both passwords are set. At most {TAGS_MAX - 1} `Tags` with it.",
+        "ElastiCache rotation shape; `username` or `user_arn` names the user). While a rotation is under way "
+        "(an `AWSPENDING` version that differs from `AWSCURRENT`), both passwords are set. "
+        f"At most {TAGS_MAX - 1} `Tags` with it.",
         TEXT_SCHEMA,
         "stand-in",
     ),

@@ -175,12 +175,11 @@ class Rotation:
         if pending is None or pending["password"] == current["password"]:
             self._test_configuration(described, current, pending)
             return
-        user_id, current, pending = self._checked(described)
+        user_id = self._checked(described)[0]
         user = self.lifecycle.wait_until_active(user_id, self.deadline)
-        expected = 2 if current != pending else 1
         count = int(user.get("Authentication", {}).get("PasswordCount", 0) or 0)
-        if count != expected:
-            raise RotationError(f"User '{user_id}' holds {count} password(s), not the {expected} setSecret sets.")
+        if count != 2:  # pending differs from current: setSecret set both
+            raise RotationError(f"User '{user_id}' holds {count} password(s), not the 2 setSecret sets.")
         logger.info("user active with both passwords", extra={"user_id": user_id})
 
     def _test_configuration(
