@@ -9,7 +9,7 @@ import json
 from local.fake_elasticache import FakeElastiCache
 from local.fake_secrets import FakeSecrets
 from local.receiver import Receiver
-from tests.conftest import OWNER, Invoke, load_event, with_properties
+from tests.conftest import OWNER, Invoke, load_event, stored_poll, with_properties
 
 SECRET = "elasticache/app-user-1"
 SECRET_TAG = "elasticache-user-resource:password-secret"
@@ -90,3 +90,33 @@ def test_the_target_authentication_is_checked_against_every_group_it_stays_in(
     assert answer.body["Status"] == "FAILED"
     assert "valkey group" in answer.body["Reason"]
     assert "ModifyUser" not in fake.actions() and fake.users["app-user-1"].authentication_type == "password"
+
+
+def test_a_poll_that_fails_undoes_the_joins_of_the_invocation_before_it(
+    fake: FakeElastiCache, poll_function: str, receiver: Receiver, invoke: Invoke
+) -> None:
+    fake.add_user("app-user-1", access_string="on ~app:* +@read +@write", tags={**OWNER, "team": "payments"})
+    fake.add_group("a")
+    fake.add_group("b")
+    fake.group_modify_seconds = 2.0
+    # The first invocation joins a, and hands over while a is still modifying.
+    assert invoke(group_update(receiver, {}, {"UserGroupIds": ["a", "b"]}), timeout=3.0) == []
+    poll = json.loads(stored_poll()[1])
+    assert poll["ElastiCacheUserPoll"]["resume"]["joined"] == ["a"]
+    # The poll finds a joined, and b refuses the user: the whole request's joins are undone.
+    fake.faults = [("ModifyUserGroup", "InvalidParameterValue")]
+    [answer] = invoke(poll, timeout=15.0)
+    assert answer.body["Status"] == "FAILED" and answer.body["PhysicalResourceId"] == "app-user-1"
+    assert fake.wait_until(lambda f: f.groups["a"].status == "active")
+    assert "app-user-1" not in fake.groups["a"].user_ids + fake.groups["b"].user_ids
+
+
+def test_a_poll_state_of_an_earlier_version_is_still_read() -> None:
+    from work import Converging, as_json, from_json
+
+    old = {"modify": {}, "remove_tags": [], "set_tags": {}, "secret": None, "join": ["b"], "leave": []}
+    state = from_json(old)
+    assert isinstance(state, Converging) and state.joined == () and state.work.join == ("b",)
+    assert from_json(as_json(Converging(state.work, joined=("a",), left=("c",)))) == Converging(
+        state.work, joined=("a",), left=("c",)
+    )

@@ -30,15 +30,23 @@ def user_data(user: UserTypeDef) -> dict[str, str]:
     return data
 
 
-def converge(ctx: ActionContext, user_id: str, work: Work, passwords: tuple[str, ...] = ()) -> Outcome:
+def converge(
+    ctx: ActionContext,
+    user_id: str,
+    work: Work,
+    passwords: tuple[str, ...] = (),
+    before: Converging | None = None,
+) -> Outcome:
     """Apply `work` to the user and wait until it is active: Done, Failed, or Pending with the
     work that remains. Groups first (joined before left, so a user moving between groups is
     never in none), then ModifyUser, then tags (they need an active user); but a change to
     password or IAM authentication goes before the joins that may depend on it. Any failure after
-    a group change undoes the group changes this call really made (a join of a group the user
+    a group change undoes the group changes the request really made (a join of a group the user
     was already in changed nothing, and is not undone), so a failed request leaves the user's
-    groups as they were."""
-    remaining, changes = work, GroupChanges()
+    groups as they were: those of earlier invocations come in `before` (the poll state), and
+    a hand-over carries them on, each recorded once ElastiCache accepted it."""
+    remaining = work
+    changes = GroupChanges(list(before.joined), list(before.left)) if before else GroupChanges()
     try:
         if remaining.modify and remaining.modify.get("AuthenticationMode") and remaining.join:
             # A new password or IAM authentication first: a valkey group refuses a user without
@@ -49,12 +57,10 @@ def converge(ctx: ActionContext, user_id: str, work: Work, passwords: tuple[str,
         if remaining.join or remaining.leave:
             ctx.lifecycle.wait_until_active(user_id, ctx.deadline)
         for group_id in remaining.join:
-            if ctx.groups.join(user_id, group_id, ctx.deadline):
-                changes.joined.append(group_id)
+            ctx.groups.join(user_id, group_id, ctx.deadline, accepted=changes.joined)
             remaining = dataclasses.replace(remaining, join=remaining.join[1:])
         for group_id in remaining.leave:
-            if ctx.groups.leave(user_id, group_id, ctx.deadline):
-                changes.left.append(group_id)
+            ctx.groups.leave(user_id, group_id, ctx.deadline, accepted=changes.left)
             remaining = dataclasses.replace(remaining, leave=remaining.leave[1:])
         if remaining.modify:
             ctx.lifecycle.modify(user_id, remaining.arguments(passwords), ctx.deadline)
@@ -71,7 +77,7 @@ def converge(ctx: ActionContext, user_id: str, work: Work, passwords: tuple[str,
                 + _undo_groups(ctx, user_id, changes),
                 user_id,
             )
-        return Pending(user_id, Converging(remaining))
+        return Pending(user_id, Converging(remaining, joined=tuple(changes.joined), left=tuple(changes.left)))
     except UserOperationError as error:
         return Failed(str(error) + _undo_groups(ctx, user_id, changes), user_id)
     logger.info("user active", extra={"user_id": user_id, "status": user["Status"]})
@@ -80,7 +86,7 @@ def converge(ctx: ActionContext, user_id: str, work: Work, passwords: tuple[str,
 
 @dataclass
 class GroupChanges:
-    """The group changes one converge really made (what a failure undoes)."""
+    """The group changes the request really made so far (what a failure undoes)."""
 
     joined: list[str] = field(default_factory=list)
     left: list[str] = field(default_factory=list)

@@ -65,17 +65,21 @@ class GroupMembership:
             lambda: self.describe(group_id, user_id), "user group", {"user_group_id": group_id}
         )
 
-    def join(self, user_id: str, group_id: str, deadline: Deadline) -> bool:
+    def join(self, user_id: str, group_id: str, deadline: Deadline, accepted: list[str] | None = None) -> bool:
         """Add the user to the group; return once the group is active and lists the user.
-        True if this call made the change (False: the user was a member already)."""
-        return self._change(user_id, group_id, deadline, joining=True)
+        True if this call made the change (False: the user was a member already). The group
+        is appended to `accepted` as soon as ElastiCache accepts the change: a deadline met
+        while waiting for it to show must not lose it (a failure later undoes it)."""
+        return self._change(user_id, group_id, deadline, joining=True, record=accepted)
 
-    def leave(self, user_id: str, group_id: str, deadline: Deadline) -> bool:
+    def leave(self, user_id: str, group_id: str, deadline: Deadline, accepted: list[str] | None = None) -> bool:
         """Remove the user from the group; a group without it (or gone) is already done.
-        True if this call made the change."""
-        return self._change(user_id, group_id, deadline, joining=False)
+        True if this call made the change; `accepted` as for `join`."""
+        return self._change(user_id, group_id, deadline, joining=False, record=accepted)
 
-    def _change(self, user_id: str, group_id: str, deadline: Deadline, *, joining: bool) -> bool:
+    def _change(
+        self, user_id: str, group_id: str, deadline: Deadline, *, joining: bool, record: list[str] | None = None
+    ) -> bool:
         waiter = Waiter(self._schedule, deadline)
         accepted: float | None = None
         while True:
@@ -110,6 +114,8 @@ class GroupMembership:
                     return False  # another delivery removed it first: what was asked for holds
                 raise api_error("ModifyUserGroup", user_id, error, group=group_id) from error
             accepted = time.monotonic()
+            if record is not None and group_id not in record:
+                record.append(group_id)
             logger.info(
                 "user group change accepted",
                 extra={"user_group_id": group_id, "user_id": user_id, "change": "join" if joining else "leave"},

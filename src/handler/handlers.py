@@ -235,7 +235,7 @@ def resume(request: CfnRequest, ctx: ActionContext) -> Outcome:
         state = Converging()  # nothing readable is left to apply: wait until the user is active
     work = state.work
     passwords = reference_passwords(work.secret) if work.needs_passwords and work.secret else ()
-    return _settle(ctx, converge(ctx, request.physical_id, work, passwords), state.on_failure)
+    return _settle(ctx, converge(ctx, request.physical_id, work, passwords, state), state.on_failure)
 
 
 def delete(request: CfnRequest, ctx: ActionContext) -> Outcome:

@@ -67,10 +67,14 @@ class OnFailure:
 
 @dataclass(frozen=True)
 class Converging:
-    """A Create or Update applying `work`; a failure is answered as `on_failure` says."""
+    """A Create or Update applying `work`; a failure is answered as `on_failure` says, after
+    undoing the group changes the request already made (`joined`, `left`: accepted by
+    ElastiCache in earlier invocations)."""
 
     work: Work = field(default_factory=Work)
     on_failure: OnFailure | None = None
+    joined: tuple[str, ...] = ()
+    left: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,8 @@ def as_json(state: PollWork | None) -> dict[str, Any]:
     }
     if state.on_failure is not None:
         value["on_failure"] = dataclasses.asdict(state.on_failure)
+    if state.joined or state.left:  # absent in the state of earlier versions: nothing made yet
+        value["joined"], value["left"] = list(state.joined), list(state.left)
     return value
 
 
@@ -137,4 +143,5 @@ def from_json(value: object) -> PollWork | None:
     on_failure = None
     if isinstance(failure, Mapping) and isinstance(failure.get("answer"), str):
         on_failure = OnFailure(failure["answer"], bool(failure.get("remove")))
-    return Converging(work, on_failure)
+    joined, left = (tuple(str(g) for g in value.get(key) or ()) for key in ("joined", "left"))
+    return Converging(work, on_failure, joined, left)
