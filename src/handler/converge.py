@@ -109,5 +109,3 @@ def _undo_groups(ctx: ActionContext, user_id: str, changes: GroupChanges) -> str
     if not missed:
         return ""
     return f" Its group changes could not all be undone: {', '.join(missed)} by hand."
-
-
