@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from local.fake_elasticache import FakeElastiCache
+from local.fake_handover import FakeHandOver
 from local.fake_secrets import FakeSecrets
 from local.receiver import Receiver
 from tests.conftest import OWNER, Invoke, load_event, stored_poll, with_properties
@@ -120,3 +121,22 @@ def test_a_poll_state_of_an_earlier_version_is_still_read() -> None:
     assert from_json(as_json(Converging(state.work, joined=("a",), left=("c",)))) == Converging(
         state.work, joined=("a",), left=("c",)
     )
+
+
+def test_the_first_invocation_answers_within_service_timeout_and_undoes_first(
+    fake: FakeElastiCache, poll_function: str, hand_over: FakeHandOver, receiver: Receiver, invoke: Invoke
+) -> None:
+    import time
+
+    group = fake.add_group("busy")
+    group.status, group.settle_at = "modifying", fake.clock() + 60  # busy for a minute
+    event = with_properties(load_event("create.json", receiver), UserGroupIds=["busy"], ServiceTimeout="5")
+    started = time.monotonic()
+    [answer] = invoke(event, timeout=30.0)
+    # Bounded by deadlines (work, undo, answer), not by the machine's speed: well inside 5 s.
+    assert time.monotonic() - started < 5.0
+    assert answer.body["Status"] == "FAILED" and "ServiceTimeout (5 s)" in answer.body["Reason"]
+    assert answer.body["PhysicalResourceId"].startswith("not-created_")
+    # Undone before the answer (the user it made is gone), and nothing after it: no poll.
+    assert "app-user-1" not in fake.users and fake.count("ModifyUserGroup") == 0
+    assert hand_over.calls == []

@@ -162,10 +162,9 @@ class UserResource(CfnResource):
         request = CfnRequest.from_event(
             event, now=invocation.started, is_poll=CRHELPER_POLL in event, scope=self.settings.scope
         )
-        seconds = context.get_remaining_time_in_millis() / 1000 - self.settings.deadline_margin
-        if request.is_poll:
-            # A poll must end before EventBridge starts the next one, or two could answer.
-            seconds = min(seconds, self.settings.poll_window)
+        seconds, final = request.work_seconds(
+            context.get_remaining_time_in_millis() / 1000, self.settings.deadline_margin, self.settings.poll_window
+        )
         # The undo budget comes out of the work's time, not out of the margin kept for the answer.
         reserve = min(self.settings.undo_seconds, seconds / 3)
         deadline, cleanup = Deadline(seconds - reserve), Deadline(seconds)
@@ -179,6 +178,7 @@ class UserResource(CfnResource):
             deadline,
             invocation.claim,
             cleanup,
+            request.state.timeout if final else None,
         )
         with bounded_by(deadline):
             outcome = handlers.outcome_of(request, action_context)

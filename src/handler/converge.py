@@ -69,6 +69,14 @@ def converge(
         if remaining.tags:
             ctx.lifecycle.change_tags(user, remaining.tags, ctx.deadline)
     except DeadlineReached:
+        if ctx.service_timeout is not None:
+            return Failed(
+                f"User '{user_id}' was still changing when the resource's ServiceTimeout "
+                f"({ctx.service_timeout:.0f} s) was about to run out, after which CloudFormation no longer "
+                "waits; the request stopped there and undid what it could (user groups take minutes when "
+                "attached to clusters). Raise ServiceTimeout, then retry." + _undo_groups(ctx, user_id, changes),
+                user_id,
+            )
         if remaining.needs_passwords and remaining.secret is None:
             return Failed(
                 f"User '{user_id}' stayed busy until the invocation deadline, before it accepted the new "

@@ -15,7 +15,7 @@ from clients import bounded_by
 from converge import converge
 from exceptions import DeadlineReached, DeletionCutShort, PropertyError, UserAlreadyExistsError, UserOperationError
 from log import logger
-from outcomes import ActionContext, Done, Failed, Outcome, Pending
+from outcomes import ActionContext, Done, Failed, Outcome, Pending, cut_short_id
 from properties import UserProperties, adopts_existing_user, binding_tags, is_user_id, needs_replacement
 from properties import parse_properties as parse
 from request import CfnRequest
@@ -26,6 +26,35 @@ from work import Converging, Deleting, OnFailure, Removing, Work, on_failure_of
 
 def outcome_of(request: CfnRequest, ctx: ActionContext) -> Outcome:
     """Run the action for a request (or a poll); never raises."""
+    outcome = _outcome(request, ctx)
+    if isinstance(outcome, Pending) and ctx.service_timeout is not None:
+        return _past_service_timeout(request, outcome, ctx.service_timeout)
+    return outcome
+
+
+def _past_service_timeout(request: CfnRequest, pending: Pending, timeout: float) -> Failed:
+    """Work still under way when ServiceTimeout ends the first invocation: no poll could answer
+    in time, so answer now. A user a failed Create made and could not finish removing is named:
+    CloudFormation's rollback Delete then removes it."""
+    state = pending.resume
+    late = f"still under way when the resource's ServiceTimeout ({timeout:.0f} s) was about to run out."
+    if isinstance(state, Removing):
+        if request.request_type == "Create":
+            return Failed(f"{state.reason} The user '{state.user_id}' it made is being removed: {late}", state.user_id)
+        return Failed(
+            f"{state.reason} The removal of user '{state.user_id}' it made was {late} Check it, and delete it by hand "
+            "if it is still there.",
+            pending.physical_id,
+        )
+    if isinstance(state, Deleting):
+        return Failed(f"The deletion of user '{pending.physical_id}' was {late} Retry the delete.", pending.physical_id)
+    return Failed(
+        f"The change of user '{pending.physical_id}' was {late} Raise ServiceTimeout, then retry.",
+        cut_short_id(request.request_type, pending.physical_id, on_failure_of(state)),
+    )
+
+
+def _outcome(request: CfnRequest, ctx: ActionContext) -> Outcome:
     try:
         if request.request_type == "Delete":
             return delete(request, ctx)
