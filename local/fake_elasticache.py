@@ -20,7 +20,9 @@ groups"), each with a test in tests/test_fake.py:
   (its UserIds change only then; meanwhile PendingChanges lists them), and another change
   meets InvalidUserGroupState (terraform-provider-aws #28688); removing a user that is not a
   member fails the WHOLE call with InvalidParameterValue (#43281); a group must keep a user
-  named `default` (DefaultUserRequired); a `valkey` group takes only users with password or
+  named `default` (DefaultUserRequired); a group is one engine ACL keyed by user name, so
+  a change that would leave two members with one UserName answers DuplicateUserName
+  (botocore model, ModifyUserGroup); a `valkey` group takes only users with password or
   IAM authentication (RBAC docs); DeleteUser removes the user from its groups, which are
   `modifying` until `group_modify_seconds` after the user is gone;
 - reads lag behind writes (AWS APIs are eventually consistent; Terraform's waiters tolerate

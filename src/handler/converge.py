@@ -4,7 +4,7 @@ undoing the group changes of a request that fails (`handlers.py` decides what to
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -46,7 +46,7 @@ def converge(
     groups as they were: those of earlier invocations come in `before` (the poll state), and
     a hand-over carries them on, each recorded once ElastiCache accepted it."""
     remaining = work
-    changes = GroupChanges(list(before.joined), list(before.left)) if before else GroupChanges()
+    changes = GroupChanges(list(before.joined), list(before.left), list(before.swapped)) if before else GroupChanges()
     try:
         if remaining.modify and remaining.modify.get("AuthenticationMode") and remaining.join:
             # A new password or IAM authentication first: a valkey group refuses a user without
@@ -57,7 +57,7 @@ def converge(
         if remaining.join or remaining.leave:
             ctx.lifecycle.wait_until_active(user_id, ctx.deadline)
         for group_id in remaining.join:
-            ctx.groups.join(user_id, group_id, ctx.deadline, accepted=changes.joined)
+            ctx.groups.join(user_id, group_id, ctx.deadline, changes.joined, remaining.replaces, changes.swapped)
             remaining = dataclasses.replace(remaining, join=remaining.join[1:])
         for group_id in remaining.leave:
             ctx.groups.leave(user_id, group_id, ctx.deadline, accepted=changes.left)
@@ -74,7 +74,8 @@ def converge(
                 f"User '{user_id}' was still changing when the resource's ServiceTimeout "
                 f"({ctx.service_timeout:.0f} s) was about to run out, after which CloudFormation no longer "
                 "waits; the request stopped there and undid what it could (user groups take minutes when "
-                "attached to clusters). Raise ServiceTimeout, then retry." + _undo_groups(ctx, user_id, changes),
+                "attached to clusters). Raise ServiceTimeout, then retry."
+                + _undo_groups(ctx, user_id, changes, work.replaces),
                 user_id,
             )
         if remaining.needs_passwords and remaining.secret is None:
@@ -82,12 +83,14 @@ def converge(
                 f"User '{user_id}' stayed busy until the invocation deadline, before it accepted the new "
                 "passwords; passwords written in the template are not carried to a later poll. Retry the "
                 "update, or keep the passwords in Secrets Manager (PasswordSecretId)."
-                + _undo_groups(ctx, user_id, changes),
+                + _undo_groups(ctx, user_id, changes, work.replaces),
                 user_id,
             )
-        return Pending(user_id, Converging(remaining, joined=tuple(changes.joined), left=tuple(changes.left)))
+        return Pending(
+            user_id, Converging(remaining, None, tuple(changes.joined), tuple(changes.left), tuple(changes.swapped))
+        )
     except UserOperationError as error:
-        return Failed(str(error) + _undo_groups(ctx, user_id, changes), user_id)
+        return Failed(str(error) + _undo_groups(ctx, user_id, changes, work.replaces), user_id)
     logger.info("user active", extra={"user_id": user_id, "status": user["Status"]})
     return Done(user_id, user_data(user))
 
@@ -98,19 +101,27 @@ class GroupChanges:
 
     joined: list[str] = field(default_factory=list)
     left: list[str] = field(default_factory=list)
+    swapped: list[str] = field(default_factory=list)
 
 
-def _undo_groups(ctx: ActionContext, user_id: str, changes: GroupChanges) -> str:
-    """Leave the groups a failed request joined and rejoin those it left, within the undo
-    budget; returns what could not be undone, as a sentence for the reason ('' if all was)."""
+def _undo_groups(ctx: ActionContext, user_id: str, changes: GroupChanges, replaced: str | None) -> str:
+    """Leave the groups a failed request joined (swapping the replaced user back in where it
+    was swapped out) and rejoin those it left, within the undo budget; returns what could not
+    be undone, as a sentence for the reason ('' if all was)."""
     missed = []
-    steps = [(g, "leave", ctx.groups.leave) for g in changes.joined] + [
-        (g, "rejoin", ctx.groups.join) for g in changes.left
-    ]
+    steps: list[tuple[str, str, Callable[[str], object]]] = []
+    for group_id in changes.joined:
+        if group_id in changes.swapped and replaced:
+            steps.append(
+                (group_id, "swap back", lambda g: ctx.groups.join(replaced, g, ctx.undo_deadline, None, user_id))
+            )
+        else:
+            steps.append((group_id, "leave", lambda g: ctx.groups.leave(user_id, g, ctx.undo_deadline)))
+    steps += [(g, "rejoin", lambda g: ctx.groups.join(user_id, g, ctx.undo_deadline)) for g in changes.left]
     for group_id, what, undo in steps:
         try:
             with bounded_by(ctx.undo_deadline):
-                undo(user_id, group_id, ctx.undo_deadline)
+                undo(group_id)
         except (UserOperationError, DeadlineReached) as error:
             logger.warning("could not undo a group change", extra={"user_group_id": group_id, "error": f"{error}"})
             missed.append(f"{what} '{group_id}'")

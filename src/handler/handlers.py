@@ -139,11 +139,11 @@ def create(request: CfnRequest, ctx: ActionContext, replaces: str | None = None)
         ctx.groups.check(spec.user_id, spec.authentication, properties.group_ids)
         ctx.lifecycle.create(spec)
     except UserAlreadyExistsError as exists:
-        return _take_over(request, ctx, properties, passwords, exists, fallback)
+        return _take_over(request, ctx, properties, passwords, exists, fallback, replaces)
     except UserOperationError as error:
         return Failed(str(error), fallback)
     ctx.claim.user_id = spec.user_id
-    outcome = converge(ctx, spec.user_id, Work(secret=properties.secret, join=properties.group_ids))
+    outcome = converge(ctx, spec.user_id, Work(secret=properties.secret, join=properties.group_ids, replaces=replaces))
     return _settle(ctx, outcome, OnFailure(fallback, remove=True))
 
 
@@ -154,6 +154,7 @@ def _take_over(
     passwords: tuple[str, ...],
     exists: Exception,
     fallback: str,
+    replaces: str | None = None,
 ) -> Outcome:
     """Bring an existing user in line with the properties, if this resource owns it or may adopt it.
 
@@ -185,7 +186,9 @@ def _take_over(
     wanted = dataclasses.replace(spec, passwords=passwords)
     arguments = modify_arguments(observed_spec(existing), wanted, passwords_changed=True)
     template_tags = TagChange(set={k: v for k, v in spec.tags.items() if k not in request.owner.tags})
-    work = Work.of(arguments, template_tags, properties.secret, join=properties.group_ids)
+    work = dataclasses.replace(
+        Work.of(arguments, template_tags, properties.secret, join=properties.group_ids), replaces=replaces
+    )
     return _settle(ctx, converge(ctx, spec.user_id, work, passwords), OnFailure(fallback, remove=False))
 
 
