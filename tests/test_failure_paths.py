@@ -15,6 +15,7 @@ from local.context import LambdaContext
 from local.fake_elasticache import FakeElastiCache
 from local.fake_handover import FakeHandOver
 from local.receiver import Receiver
+from property_table import ADOPTED_TAG as ADOPTED
 from tests.conftest import OWNER, ROOT, Invoke, aged, load_event, stored_poll, with_properties
 
 FOREIGN = {"owner": "someone-else"}
@@ -47,8 +48,9 @@ def test_a_failed_adoption_answers_an_id_the_rollback_leaves_alone(
     assert invoke(rollback_of(answer.body, receiver, AdoptExistingUser="true"))[-1].body["Status"] == "SUCCESS"
     user = fake.users["app-user-1"]
     assert "DeleteUser" not in fake.actions() and user.access_string == "on ~* +@all"
-    # The ownership tags stay (IAM forbids removing them, README); the template's are never set.
-    assert user.tags == {**FOREIGN, **OWNER}
+    # The ownership tags and the take-over's mark stay (IAM forbids removing them, README); the
+    # template's are never set.
+    assert user.tags == {**FOREIGN, **OWNER, ADOPTED: "6f1e4a52-0001-4c8e-9d1a-000000000001"}
 
 
 def test_a_take_over_cut_short_by_the_timer_names_nothing(

@@ -18,6 +18,7 @@ from log import logger
 from outcomes import ActionContext, Done, Failed, Outcome, Pending, cut_short_id
 from properties import UserProperties, adopts_existing_user, binding_tags, is_user_id, needs_replacement
 from properties import parse_properties as parse
+from property_table import ADOPTED_TAG
 from request import CfnRequest
 from secrets_source import passwords_for, reference_passwords
 from user_spec import TagChange, modify_arguments, observed_spec
@@ -177,12 +178,18 @@ def _take_over(
     logger.info("taking over existing user", extra={"user_id": spec.user_id, "owned": owned})
     # Only the ownership tags first: the IAM policy allows changes to owned users only (and
     # forbids removing those tags again). The template's tags follow once ModifyUser succeeded.
-    ctx.lifecycle.change_tags(existing, TagChange(set=request.owner.tags), ctx.deadline, found)
+    # A user taken over is marked so in the same call: should the invocation die from here on,
+    # the failure notifier must not take it for a user this request made (its rollback would
+    # delete it).
+    adopted = {} if owned else {ADOPTED_TAG: request.request_id[:256]}
+    ctx.lifecycle.change_tags(existing, TagChange(set={**request.owner.tags, **adopted}), ctx.deadline, found)
     # The secret binding (so that the rotation function may rotate it) in a call of its own:
     # the IAM policy allows that reserved key only alone.
     binding = binding_tags(properties)
     if binding:
-        ctx.lifecycle.change_tags(existing, TagChange(set=binding), ctx.deadline, {**found, **request.owner.tags})
+        ctx.lifecycle.change_tags(
+            existing, TagChange(set=binding), ctx.deadline, {**found, **request.owner.tags, **adopted}
+        )
     wanted = dataclasses.replace(spec, passwords=passwords)
     arguments = modify_arguments(observed_spec(existing), wanted, passwords_changed=True)
     template_tags = TagChange(set={k: v for k, v in spec.tags.items() if k not in request.owner.tags})

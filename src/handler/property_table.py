@@ -36,6 +36,10 @@ STACK_TAG = OWNER_TAG_PREFIX + "stack-id"
 LOGICAL_ID_TAG = OWNER_TAG_PREFIX + "logical-id"
 # The Secrets Manager secret a user was declared with: the rotation function rotates only it.
 SECRET_TAG = OWNER_TAG_PREFIX + "password-secret"
+# On a user taken over (AdoptExistingUser), written with the ownership tags in one call: a user
+# this provider did not make. The failure notifier never names such a user, so that a rollback
+# after a killed take-over deletes nothing.
+ADOPTED_TAG = OWNER_TAG_PREFIX + "adopted"
 OWNERSHIP_TAGS = {
     PROVIDER_TAG: "the provider stack's id (`PROVIDER_ID`): the IAM policy changes only users carrying it",
     STACK_TAG: "the stack's id",
