@@ -14,6 +14,7 @@ from tests.conftest import OWNER, Invoke, load_event, stored_poll, with_properti
 
 SECRET = "elasticache/app-user-1"
 SECRET_TAG = "elasticache-user-resource:password-secret"
+ADOPTED = "elasticache-user-resource:adopted"
 
 
 def test_a_password_made_of_digits_is_plain_text(
@@ -40,7 +41,14 @@ def test_a_take_over_binds_the_user_to_its_secret_in_a_call_of_its_own(
     event = with_properties(load_event("create-secret.json", receiver), AdoptExistingUser="true")
     [answer] = invoke(event)
     assert answer.body["Status"] == "SUCCESS", answer.body["Reason"]
-    assert fake.users["app-user-1"].tags == {"owner": "someone-else", "team": "payments", **OWNER, SECRET_TAG: SECRET}
+    tags = fake.users["app-user-1"].tags
+    assert tags == {
+        "owner": "someone-else",
+        "team": "payments",
+        **OWNER,
+        SECRET_TAG: SECRET,
+        ADOPTED: event["RequestId"],
+    }
     # The IAM policy allows the binding key only alone (stream of the IAM evaluator).
     # (A call met while tagging is busy is retried: every try carries the key alone.)
     binding = [p for a, p in fake.calls if a == "AddTagsToResource" and SECRET_TAG in p.values()]
