@@ -123,7 +123,7 @@ def test_a_poll_that_fails_undoes_the_joins_of_the_invocation_before_it(
 def test_a_poll_state_of_an_earlier_version_is_still_read() -> None:
     from work import Converging, as_json, from_json
 
-    old = {"modify": {}, "remove_tags": [], "set_tags": {}, "secret": None, "join": ["b"], "leave": []}
+    old: dict[str, object] = {"modify": {}, "remove_tags": [], "set_tags": {}, "secret": None, "join": ["b"]}
     state = from_json(old)
     assert isinstance(state, Converging) and state.joined == () and state.work.join == ("b",)
     assert from_json(as_json(Converging(state.work, joined=("a",), left=("c",)))) == Converging(

@@ -35,11 +35,11 @@ import outcomes
 from clients import bounded_by, elasticache_client
 from config import Settings
 from deadline import Deadline
+from envelope import envelope_problem
 from exceptions import DeadlineReached, HandOverError
 from groups import GroupMembership
 from log import logger, quiet_libraries
 from polling import Polling, PollRule, PollSetupError
-from properties import envelope_problem
 from request import (
     CRHELPER_DATA,
     CRHELPER_PERMISSION,

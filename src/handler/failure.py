@@ -25,11 +25,11 @@ from typing import Any
 from clients import bounded_by, elasticache_client
 from config import Settings, allowed_hosts
 from deadline import Deadline
+from envelope import envelope_problem, is_user_id
+from limits import ADOPTED_TAG
 from log import logger, quiet_libraries
 from outcomes import cut_short_id
 from polling import PollRule, remove_poll
-from properties import envelope_problem, is_user_id
-from property_table import ADOPTED_TAG
 from request import CRHELPER_PERMISSION, CRHELPER_POLL, CRHELPER_RULE, CfnRequest, Scope, echoed_physical_id
 from response import answer_failed
 from users import UserLifecycle

@@ -10,19 +10,20 @@ CloudFormation's rollback deletes nothing else (`OnFailure`).
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from clients import bounded_by
-from converge import converge
+from envelope import adopts_existing_user, is_user_id
 from exceptions import DeadlineReached, DeletionCutShort, PropertyError, UserAlreadyExistsError, UserOperationError
+from limits import ADOPTED_TAG
 from log import logger
 from outcomes import ActionContext, Done, Failed, Outcome, Pending, cut_short_id
-from properties import UserProperties, adopts_existing_user, binding_tags, is_user_id, needs_replacement
-from properties import parse_properties as parse
-from property_table import ADOPTED_TAG
 from request import CfnRequest
-from secrets_source import passwords_for, reference_passwords
 from user_spec import TagChange, modify_arguments, observed_spec
 from work import Converging, Deleting, OnFailure, Removing, Work, on_failure_of
+
+if TYPE_CHECKING:
+    from properties import UserProperties
 
 
 def outcome_of(request: CfnRequest, ctx: ActionContext) -> Outcome:
@@ -108,7 +109,9 @@ def _settle(ctx: ActionContext, outcome: Outcome, on_failure: OnFailure | None) 
 
 def _parse_in_scope(request: CfnRequest) -> UserProperties:
     """The validated properties, within what the provider stack allows (before any API call)."""
-    properties = parse(request.properties)
+    from properties import parse_properties  # Create and Update only: a Delete imports less at cold start
+
+    properties = parse_properties(request.properties)
     outside = request.scope.outside(properties.spec.user_id, properties.group_ids)
     if outside:
         raise PropertyError(outside)
@@ -123,12 +126,17 @@ def _parse_in_scope(request: CfnRequest) -> UserProperties:
 
 def _desired(request: CfnRequest, properties: UserProperties) -> tuple[tuple[str, ...], dict[str, str]]:
     """The passwords (read from their secret if need be) and the tags, ownership included."""
+    from properties import binding_tags
+    from secrets_source import passwords_for
+
     return passwords_for(properties), {**properties.spec.tags, **binding_tags(properties), **request.owner.tags}
 
 
 def create(request: CfnRequest, ctx: ActionContext, replaces: str | None = None) -> Outcome:
     """Create the user (or take over one this resource owns or may adopt). `replaces`: the
     physical id of the user an Update replaces, which every failure of it answers with."""
+    from converge import converge  # Create and Update only: a Delete imports less at cold start
+
     fallback = replaces or request.not_created_id
     try:
         properties = _parse_in_scope(request)
@@ -163,6 +171,8 @@ def _take_over(
     the rollback of a replacement; any other user only with AdoptExistingUser. The user was
     not made by this request, so no failure names it: the rollback Delete must leave it.
     """
+    from converge import converge
+
     spec = properties.spec
     existing = ctx.lifecycle.settled(spec.user_id, ctx.deadline)  # tags are readable only then
     if existing is None:
@@ -185,6 +195,8 @@ def _take_over(
     ctx.lifecycle.change_tags(existing, TagChange(set={**request.owner.tags, **adopted}), ctx.deadline, found)
     # The secret binding (so that the rotation function may rotate it) in a call of its own:
     # the IAM policy allows that reserved key only alone.
+    from properties import binding_tags
+
     binding = binding_tags(properties)
     if binding:
         ctx.lifecycle.change_tags(
@@ -218,13 +230,16 @@ def _remove_failed_user(ctx: ActionContext, user_id: str, reason: str, answer: s
 
 def update(request: CfnRequest, ctx: ActionContext) -> Outcome:
     """Change the user in place, or replace it when its UserId changes."""
+    from converge import converge
+    from properties import binding_tags, needs_replacement, parse_properties
+
     physical_id = request.physical_id
     try:
         new = _parse_in_scope(request)
     except PropertyError as error:
         return Failed(str(error), physical_id)
     try:
-        old: UserProperties | None = parse(request.old_properties or {})
+        old: UserProperties | None = parse_properties(request.old_properties or {})
     except PropertyError:
         old = None  # unreadable old properties: everything is set again
     target = new.spec
@@ -260,6 +275,8 @@ def update(request: CfnRequest, ctx: ActionContext) -> Outcome:
         ctx.groups.check(target.user_id, target.authentication, checked)
     except UserOperationError as error:
         return Failed(str(error), physical_id)
+    from secrets_source import passwords_for
+
     outcome = converge(ctx, target.user_id, work, passwords_for(new) if work.needs_passwords else ())
     return _settle(ctx, outcome, OnFailure(physical_id, remove=False))
 
@@ -267,12 +284,16 @@ def update(request: CfnRequest, ctx: ActionContext) -> Outcome:
 def resume(request: CfnRequest, ctx: ActionContext) -> Outcome:
     """A poll after a Create or Update was handed over: apply what remains, then wait; or
     finish removing the user a failed request made, then answer its failure."""
+    from converge import converge
+
     state = request.state.resume
     if isinstance(state, Removing):
         return _remove_failed_user(ctx, state.user_id, state.reason, request.physical_id)
     if not isinstance(state, Converging):
         state = Converging()  # nothing readable is left to apply: wait until the user is active
     work = state.work
+    from secrets_source import reference_passwords
+
     passwords = reference_passwords(work.secret) if work.needs_passwords and work.secret else ()
     return _settle(ctx, converge(ctx, request.physical_id, work, passwords, state), state.on_failure)
 

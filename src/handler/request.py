@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import work
+from envelope import owner_tags
 from environment import SETTING
-from properties import owner_tags
-from property_table import SERVICE_TIMEOUT_MAX
+from limits import SERVICE_TIMEOUT_MAX
 from user_spec import Ownership
 from work import PollWork
 

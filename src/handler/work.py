@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from properties import SecretReference
+from envelope import SecretReference
 from user_spec import TagChange
 
 
