@@ -148,3 +148,25 @@ def test_the_first_invocation_answers_within_service_timeout_and_undoes_first(
     # Undone before the answer (the user it made is gone), and nothing after it: no poll.
     assert "app-user-1" not in fake.users and fake.count("ModifyUserGroup") == 0
     assert hand_over.calls == []
+
+
+def test_a_delete_imports_no_property_table() -> None:
+    """Cold start: the handler's import (what a Delete pays) leaves the property and access-string
+    tables, and the Create/Update machinery, to the first Create or Update (bench: coldstart)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = "import sys, app; print(sorted(m for m in {LAZY} if m in sys.modules))"
+    lazy = ("properties", "property_table", "access_string", "converge", "secrets_source")
+    path = os.pathsep.join([str(ROOT / "src" / "handler"), str(ROOT)])
+    done = subprocess.run(
+        [sys.executable, "-c", code.format(LAZY=lazy)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": path},
+        check=True,
+    )
+    assert done.stdout.strip() == "[]"
