@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             ("detection lag, 4 s deletion, median <= 1 s", figures["lag_4"] <= 1.0),
             ("detection lag, 60 s deletion, median <= 2 s", figures["lag_60"] <= 2.0),
             ("DescribeUsers per second of waiting <= 1", figures["calls_per_second"] <= 1.0),
-            ("cold start <= 1.15x baseline", figures["ratio"] <= 1.15),
+            ("cold start <= 1.10x baseline", figures["ratio"] <= 1.10),
             ("peak RSS < 128 MB", figures["peak_mb"] < 128),
             ("all 200 scale answers SUCCESS", figures["success"] == 200),
             (

@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT / "src" / "handler"))
 
 from environment import SETTINGS, Setting  # noqa: E402
 from property_table import (  # noqa: E402
+    ADOPTED_TAG,
     ATTRIBUTES,
     AUTHENTICATION_PROPERTIES,
     ENGINES,
@@ -59,6 +60,14 @@ def tags() -> str:
     rows = [(f"`{key}`", meaning) for key, meaning in OWNERSHIP_TAGS.items()]
     rows.append(
         (f"`{SECRET_TAG}`", "with `PasswordSecretId` only: the secret the rotation function may rotate the user from")
+    )
+    rows.append(
+        (
+            f"`{ADOPTED_TAG}`",
+            "on a user taken over (`AdoptExistingUser`) only, written with the ownership tags: the request id "
+            "of the take-over. It was not made by the stack: if the take-over dies, the failure notifier "
+            "does not name it, and the rollback leaves it",
+        )
     )
     return _table(("Tag key", "Value"), rows)
 

@@ -20,9 +20,9 @@ groups"), each with a test in tests/test_fake.py:
   (its UserIds change only then; meanwhile PendingChanges lists them), and another change
   meets InvalidUserGroupState (terraform-provider-aws #28688); removing a user that is not a
   member fails the WHOLE call with InvalidParameterValue (#43281); a group must keep a user
-  named `default` (DefaultUserRequired); a `valkey` group takes only users with password or
-  IAM authentication (RBAC docs); DeleteUser removes the user from its groups, which are
-  `modifying` until `group_modify_seconds` after the user is gone;
+  named `default` (DefaultUserRequired) and one user per UserName (DuplicateUserName); a
+  `valkey` group takes only password or IAM users (RBAC docs); DeleteUser removes the user
+  from its groups, which are `modifying` until `group_modify_seconds` after it is gone;
 - reads lag behind writes (AWS APIs are eventually consistent; Terraform's waiters tolerate
   "not found" right after a create): for `read_lag_seconds` after CreateUser, DescribeUsers
   and the tagging calls answer UserNotFound for the new user, and after ModifyUserGroup,
@@ -77,6 +77,8 @@ class FakeElastiCache(UserGroupsApi, TaggingApi, EngineMirror):
     # its message quotes every request parameter).
     faults: list[tuple[str, str]] = field(default_factory=list)
     slow_seconds: float = 3.0
+    # Told each action as it arrives, before it is applied (a test kills the caller there).
+    on_call: Callable[[str], None] | None = None
     # Action -> error code it answers every time (a permanent failure).
     broken: dict[str, str] = field(default_factory=dict)
     read_lag_seconds: float = 0.0
@@ -200,6 +202,8 @@ class FakeElastiCache(UserGroupsApi, TaggingApi, EngineMirror):
         """Record the call, and take the first fault planned for it (if any)."""
         with self.lock:
             self.calls.append((action, params))
+            if self.on_call is not None:
+                self.on_call(action)
             for index, (target, kind) in enumerate(self.faults):
                 if target in ("*", action):
                     del self.faults[index]

@@ -53,6 +53,10 @@ class UserGroupsApi:
                     f"User {user_id} has no password: a valkey user group takes only password or IAM users.",
                 )
         kept = [u for u in group.user_ids if u not in removing] + adding
+        names = [self.users[u].user_name for u in kept if u in self.users]
+        if len(names) != len(set(names)):
+            # One engine ACL per group, keyed by user name (botocore model: DuplicateUserNameFault).
+            raise ApiError("DuplicateUserName", "A user with this username already exists.")
         if not any(self.users[u].user_name == "default" for u in kept if u in self.users):
             raise ApiError("DefaultUserRequired", f"User group {group.group_id} needs a user named default.")
         if self.read_lag_seconds:

@@ -10,7 +10,8 @@ As the Secrets Manager API reference and rotation guide say:
   its holder (InvalidParameterException otherwise), and that version becomes AWSPREVIOUS;
 - GetSecretValue of a stage no version has: ResourceNotFoundException;
 - RotateSecret starts a rotation: a version with no value yet, labelled AWSPENDING, whose id
-  the steps receive as ClientRequestToken;
+  the steps receive as ClientRequestToken (with RotateImmediately=false Secrets Manager runs
+  testSecret alone on it and then removes it: `rotation_driver.test_alone` plays that part);
 - DescribeSecret reports RotationEnabled and VersionIdsToStages; GetRandomPassword honours
   ExcludeCharacters and never yields a space unless IncludeSpace.
 """
@@ -166,12 +167,18 @@ class FakeSecrets:
         secret = self._secret(body["SecretId"])
         stage, to, source = body["VersionStage"], body.get("MoveToVersionId"), body.get("RemoveFromVersionId")
         holder = secret.holder(stage)
-        if holder is not None and holder != to and source != holder:
+        if to is not None and holder is not None and holder != to and source != holder:
             raise SecretsError(
                 "InvalidParameterException",
                 f"The parameter RemoveFromVersionId can't be empty. Staging label {stage} is currently attached to "
                 f"version {holder}, so you must explicitly reference that version in RemoveFromVersionId.",
             )
+        if to is None and source is not None:
+            # Only RemoveFromVersionId: the label leaves that version (how a configuration test's
+            # AWSPENDING is removed).
+            if source in secret.stages and stage in secret.stages[source]:
+                secret.stages[source].remove(stage)
+            return {"ARN": secret.arn, "Name": secret.name}
         if to not in secret.versions:
             raise SecretsError("ResourceNotFoundException", f"Version {to} does not exist.")
         if stage == "AWSCURRENT" and holder not in (None, to):

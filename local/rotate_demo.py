@@ -1,5 +1,7 @@
 """`make rotate-demo`: three password rotations of a user declared with PasswordSecretId, while an
-application keeps connecting to a real engine with the password it reads from the secret.
+application keeps connecting to a real engine with the password it reads from the secret; then
+the configuration test Secrets Manager runs for RotateImmediately=false (testSecret alone, on an
+empty AWSPENDING version and on a copy of AWSCURRENT), which must change nothing.
 
 Each step of each rotation is printed with the passwords the engine accepts at that moment
 (the previous, current and pending versions of the secret), and at the end the application's
@@ -37,6 +39,8 @@ def main() -> int:
             "POWERTOOLS_METRICS_DISABLED": "true",
         }
     )
+    import boto3
+
     import local  # noqa: F401 - the function's modules on the import path
     from local import rotation_driver as driver
     from local.engine import Engine
@@ -76,8 +80,6 @@ def main() -> int:
         print(f"Create {USER} with PasswordSecretId {SECRET}: {receiver.wait_for(1)[-1].body['Status']}")
 
         def versions() -> str:
-            import boto3
-
             stages = boto3.client("secretsmanager").describe_secret(SecretId=SECRET)["VersionIdsToStages"]
             shown = []
             for version, labels in stages.items():
@@ -101,7 +103,20 @@ def main() -> int:
             f"\napplication: {client.accepted} connections accepted, {client.refused} refused "
             f"(password cached 0.5 s, re-read on WRONGPASS, a connection every 30 ms)"
         )
-        return 0 if client.refused == 0 else 1
+
+        def accepted() -> list[bool]:
+            # What the function could change: which of the secret's passwords the engine takes.
+            stages = boto3.client("secretsmanager").describe_secret(SecretId=SECRET)["VersionIdsToStages"]
+            return [engine.authenticates(USER, driver.password(SECRET, VersionId=v)) for v in sorted(stages)]
+
+        before, modified = (accepted(), driver.password(SECRET)), fake.count("ModifyUser")
+        for copy in (False, True):
+            driver.test_alone(SECRET, copy=copy)
+            shape = "a copy of AWSCURRENT" if copy else "empty"
+            print(f"\ntestSecret alone (RotateImmediately=false, AWSPENDING {shape}): succeeded; engine: {versions()}")
+        unchanged = (accepted(), driver.password(SECRET)) == before and fake.count("ModifyUser") == modified
+        print(f"configuration tests changed {'nothing' if unchanged else 'SOMETHING'}")
+        return 0 if client.refused == 0 and unchanged else 1
 
 
 if __name__ == "__main__":

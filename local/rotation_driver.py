@@ -29,6 +29,25 @@ def start(secret: str) -> str:
     return str(operator_client("secretsmanager").rotate_secret(SecretId=secret)["VersionId"])
 
 
+def test_alone(secret: str, copy: bool = False, seconds: float = 900) -> str:
+    """RotateSecret with RotateImmediately=false, as Secrets Manager runs it: "The test creates an
+    AWSPENDING version of the secret and then removes it" (RotateSecret API reference), with only
+    testSecret in between. The version is empty, or with `copy` a copy of AWSCURRENT (the
+    reference does not say which). Returns the version's id."""
+    client = operator_client("secretsmanager")
+    token = str(client.rotate_secret(SecretId=secret, RotateImmediately=False)["VersionId"])
+    if copy:
+        current = client.get_secret_value(SecretId=secret)["SecretString"]
+        client.put_secret_value(
+            SecretId=secret, ClientRequestToken=token, SecretString=current, VersionStages=["AWSPENDING"]
+        )
+    try:
+        step(secret, token, "testSecret", seconds)
+    finally:
+        client.update_secret_version_stage(SecretId=secret, VersionStage="AWSPENDING", RemoveFromVersionId=token)
+    return token
+
+
 def password(secret: str, **version: str) -> str:
     """The password the secret holds (AWSCURRENT unless a VersionId / VersionStage is given)."""
     value = operator_client("secretsmanager").get_secret_value(SecretId=secret, **version)["SecretString"]

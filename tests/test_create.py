@@ -157,7 +157,9 @@ def test_existing_user_is_adopted_when_allowed(fake: FakeElastiCache, receiver: 
     [answer] = invoke(create_event(receiver, AdoptExistingUser="true"))
     assert answer.body["Status"] == "SUCCESS"
     user = fake.users["app-user-1"]
-    assert user.tags == {"owner": "someone-else", "team": "payments", **OWNER}
+    # Marked as taken over, in the same call as the ownership tags: not made by this stack.
+    adopted = {"elasticache-user-resource:adopted": "6f1e4a52-0001-4c8e-9d1a-000000000001"}
+    assert user.tags == {"owner": "someone-else", "team": "payments", **OWNER, **adopted}
     assert user.access_string == "on ~app:* +@read +@write"
     # Tagged as owned before it is changed (the IAM policy allows changes to owned users only);
     # the template's own tags only once ModifyUser succeeded, so a failed adoption adds none.
@@ -165,6 +167,7 @@ def test_existing_user_is_adopted_when_allowed(fake: FakeElastiCache, receiver: 
     first_tags = actions.index("AddTagsToResource")
     assert first_tags < actions.index("ModifyUser") < len(actions) - 1 - actions[::-1].index("AddTagsToResource")
     assert fake.calls[first_tags][1].get("Tags.Tag.1.Key", "").startswith("elasticache-user-resource:")
+    assert "elasticache-user-resource:adopted" in fake.calls[first_tags][1].values()
     assert "team" not in [v for k, v in fake.calls[first_tags][1].items() if k.endswith(".Key")]
 
 

@@ -1,28 +1,75 @@
 """docs/aws-behaviour.md, the evidence of every AWS behaviour the code relies on, names tests
-that exist; and the code cites that evidence, not notes outside the project."""
+that exist; and the project cites that evidence, not notes outside the project.
+
+Each check is a function run on the real files and, to show it can fail, on a text that
+holds the defect it names."""
 
 from __future__ import annotations
 
+import ast
 import re
+from pathlib import Path
 
 from tests.conftest import ROOT
 
-SOURCES = ("src", "local", "tests", "bench", "lint", "cfn_lint_rules", "tests_sam_local")
 # The CDK library by its folders: not cdk/.venv.
-CDK_SOURCES = ("cdk/cdk_elasticache_user", "cdk/tests", "cdk/example")
-OUTSIDE = ("field" + "-notes", "shared" + "/")  # split: this file must not match itself
+SOURCES = (
+    *("src", "local", "tests", "bench", "lint", "cfn_lint_rules", "tests_sam_local", "docs"),
+    *("cdk/cdk_elasticache_user", "cdk/tests", "cdk/example"),
+)
+SUFFIXES = (".py", ".md", ".yaml", ".yml", ".toml", ".json", ".sh")
+OUTSIDE = re.compile(r"field" r"-notes|design" r"-notes|/work/" r"shared")  # split: this file must not match
+
+
+def defined_tests(path: Path) -> set[str]:
+    """The test functions a module really defines (not a name in a comment or a string)."""
+    tree = ast.parse(path.read_text())
+    return {node.name for node in tree.body if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")}
+
+
+def missing_evidence(text: str) -> list[str]:
+    """Rows of the evidence tables (the Test cell last) whose Test cell names no test, a module
+    that does not exist, or a test function its module does not define."""
+    problems = []
+    for row in (line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| Behaviour")):
+        cells = [cell.strip() for cell in row.strip().strip("|").split("|")]
+        if set(cells[0]) <= {"-", " "}:
+            continue  # the header's rule
+        if len(cells) not in (3, 4) or not cells[1]:  # the crhelper table has no "Modelled by"
+            problems.append(f"not a row with a source and a test: {row[:60]}")
+            continue
+        named = re.findall(r"`((?:cdk/)?tests/\w+\.py)(?:::(test_\w+))?`", cells[-1])
+        if not named:
+            problems.append(f"no test named: {row[:60]}")
+        for module, name in named:
+            path = ROOT / module
+            if not path.is_file():
+                problems.append(f"no module {module}")
+            elif name and name not in defined_tests(path):
+                problems.append(f"{module} defines no {name}")
+    return problems
 
 
 def test_every_test_the_evidence_names_exists() -> None:
     text = (ROOT / "docs" / "aws-behaviour.md").read_text()
-    named = re.findall(r"((?:cdk/)?tests/\w+\.py)::(test_\w+)", text)
-    assert len(named) >= 10
-    for path, name in named:
-        assert f"def {name}(" in (ROOT / path).read_text(), f"{path}::{name}"
+    assert missing_evidence(text) == []
+    assert len(re.findall(r"tests/\w+\.py::test_\w+", text)) >= 10
+    # The check sees a name that only a string holds, a missing module and an empty Test cell.
+    in_a_string = "| b | s | m | `tests/test_docs.py::test_named_only_in_this_string` |"
+    assert missing_evidence(in_a_string) == ["tests/test_docs.py defines no test_named_only_in_this_string"]
+    assert missing_evidence("| b | s | m | `tests/test_nothing_here.py` |") == ["no module tests/test_nothing_here.py"]
+    assert missing_evidence("| b | s | m | by hand |") == ["no test named: | b | s | m | by hand |"]
 
 
-def test_the_code_cites_the_projects_own_evidence() -> None:
-    for folder in (*SOURCES, *CDK_SOURCES):
-        for path in (ROOT / folder).rglob("*.py"):
-            text = path.read_text()
-            assert not any(marker in text for marker in OUTSIDE), path
+def citing_outside(root: Path) -> list[str]:
+    """Files under `root` that cite the notes kept outside the project."""
+    files = (p for folder in SOURCES for p in (root / folder).rglob("*") if p.suffix in SUFFIXES and p.is_file())
+    named = [root / "README.md", root / "Makefile", root / "template.yaml"]
+    return sorted(str(p.relative_to(root)) for p in [*files, *named] if p.is_file() and OUTSIDE.search(p.read_text()))
+
+
+def test_the_project_cites_its_own_evidence(tmp_path: Path) -> None:
+    assert citing_outside(ROOT) == []
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "notes.md").write_text("As the " + "field" + "-notes say.")
+    assert citing_outside(tmp_path) == ["docs/notes.md"]

@@ -16,6 +16,7 @@ from local.context import LambdaContext
 from local.fake_elasticache import FakeElastiCache
 from local.fake_handover import FakeHandOver
 from local.receiver import Receiver
+from property_table import ADOPTED_TAG as ADOPTED
 from tests.conftest import OWNER, ROOT, Invoke, aged, load_event, stored_poll, with_properties
 
 FOREIGN = {"owner": "someone-else"}
@@ -48,8 +49,9 @@ def test_a_failed_adoption_answers_an_id_the_rollback_leaves_alone(
     assert invoke(rollback_of(answer.body, receiver, AdoptExistingUser="true"))[-1].body["Status"] == "SUCCESS"
     user = fake.users["app-user-1"]
     assert "DeleteUser" not in fake.actions() and user.access_string == "on ~* +@all"
-    # The ownership tags stay (IAM forbids removing them, README); the template's are never set.
-    assert user.tags == {**FOREIGN, **OWNER}
+    # The ownership tags and the take-over's mark stay (IAM forbids removing them, README); the
+    # template's are never set.
+    assert user.tags == {**FOREIGN, **OWNER, ADOPTED: "6f1e4a52-0001-4c8e-9d1a-000000000001"}
 
 
 def test_a_take_over_cut_short_by_the_timer_names_nothing(
@@ -178,16 +180,17 @@ def test_group_changes_are_undone_even_when_the_deadline_cut_the_work(
 ) -> None:
     fake.group_modify_seconds = 0.5  # undoing the join must wait for the group: time the deadline no longer has
     fake.add_user("app-user-1", tags={**OWNER, "team": "payments"})
-    fake.add_group("app-writers")
+    fake.add_group("app-writers", members=("app-user-1",))
     fake.faults = [("ModifyUser", "InvalidUserState")] * 200  # busy until the deadline
     event = load_event("update.json", receiver)
-    event = with_properties(event, UserGroupIds=["app-writers"], Passwords=["Another-Passw0rd-7654321"])
+    event = with_properties(event, Passwords=["Another-Passw0rd-7654321"])
+    event["OldResourceProperties"] = {**event["OldResourceProperties"], "UserGroupIds": ["app-writers"]}
     [answer] = invoke(event, timeout=6.0)
     assert answer.body["Status"] == "FAILED" and "passwords written in the template" in answer.body["Reason"]
     joined = [p for a, p in fake.calls if a == "ModifyUserGroup" and "UserIdsToAdd.member.1" in p]
     left = [p for a, p in fake.calls if a == "ModifyUserGroup" and "UserIdsToRemove.member.1" in p]
-    assert len(joined) == 1 and len(left) == 1  # joined, then undone after the deadline
-    assert "app-user-1" not in fake.groups["app-writers"].user_ids
+    assert len(left) == 1 and len(joined) == 1  # left, then undone (rejoined) after the deadline
+    assert fake.wait_until(lambda f: "app-user-1" in f.groups["app-writers"].user_ids)
 
 
 def test_what_could_not_be_undone_is_named_in_the_reason(

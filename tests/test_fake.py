@@ -153,6 +153,17 @@ def test_group_rules_default_user_engine_and_missing_groups(api: tuple[FakeElast
     assert error(client.describe_user_groups, UserGroupId="nope")[:3:2] == ("UserGroupNotFound", 404)
 
 
+def test_a_group_holds_one_user_per_user_name(api: tuple[FakeElastiCache, Any]) -> None:
+    fake, client = api
+    fake.add_user("old", user_name="app")
+    fake.add_user("new", user_name="app")
+    fake.add_group("g1", members=("old",))
+    code, message, _ = error(client.modify_user_group, UserGroupId="g1", UserIdsToAdd=["new"])
+    assert (code, message) == ("DuplicateUserName", "A user with this username already exists.")
+    # Added and removed in one call, the name is held once: accepted.
+    client.modify_user_group(UserGroupId="g1", UserIdsToAdd=["new"], UserIdsToRemove=["old"])
+
+
 def test_delete_user_leaves_its_groups_modifying_until_after_it_is_gone(api: tuple[FakeElastiCache, Any]) -> None:
     fake, client = api
     fake.create_seconds, fake.delete_seconds, fake.group_modify_seconds = 0, 0.2, 0.3

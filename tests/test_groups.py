@@ -1,4 +1,4 @@
-"""Issue 11: UserGroupIds. A user joins and leaves existing user groups by itself, one group per
+"""UserGroupIds: a user joins and leaves existing user groups by itself, one group per
 call, each change read back; busy groups are waited out; deletes answer once its groups are
 active again; errors name the group. Against the fake's user-group model (tests/test_fake.py)."""
 

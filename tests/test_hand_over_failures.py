@@ -88,17 +88,29 @@ def test_after_a_timeout_the_notifier_adds_no_answer_it_cannot_be_sure_of(
     assert receiver.wait_for(1, timeout=1.0) == []
 
 
-def test_the_timer_and_the_notifier_name_the_same_user(
-    fake: FakeElastiCache, receiver: Receiver, invoke: Invoke
+@pytest.mark.parametrize("adopt", [False, True], ids=["created", "taken-over"])
+def test_the_notifier_never_names_another_id_than_the_timer(
+    fake: FakeElastiCache, receiver: Receiver, invoke: Invoke, adopt: bool
 ) -> None:
-    fake.create_seconds = 5.0  # still creating when the invocation times out
+    """The invocation times out: crhelper's timer answers, then Lambda's record reaches the
+    notifier. Whatever the notifier adds names the timer's id: the user a Create made, or for
+    a take-over (a user it did not make, already tagged as owned) the id that names none."""
     event = load_event("create.json", receiver)
-    fake.faults = [("DescribeUsers", "slow")]
+    if adopt:
+        fake.add_user("app-user-1", tags={"owner": "someone-else"})
+        event["ResourceProperties"] = {**event["ResourceProperties"], "AdoptExistingUser": "true"}
+        fake.faults = [("ModifyUser", "slow")]  # after the ownership tags: the timer answers meanwhile
+    else:
+        fake.create_seconds = 5.0  # still creating when the invocation times out
+        fake.faults = [("DescribeUsers", "slow")]
     fake.slow_seconds = 4.0
     [timer] = invoke(event, timeout=3.0, settle=5)
-    notify(timed_out(event))
-    answers = receiver.wait_for(2)
-    assert [a.body["PhysicalResourceId"] for a in answers] == ["app-user-1", "app-user-1"], timer.body
+    expected = "not-created_" if adopt else "app-user-1"
+    assert timer.body["PhysicalResourceId"].startswith(expected)
+    assert fake.wait_until(lambda f: f.users["app-user-1"].status == "active")
+    notify(timed_out(event))  # answers (or not) before it returns
+    ids = {a.body["PhysicalResourceId"] for a in receiver.deliveries if a.body["RequestId"] == event["RequestId"]}
+    assert ids == {timer.body["PhysicalResourceId"]}
 
 
 # 6: a crashed poll is stopped -----------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Issue 9: real ElastiCache and CloudFormation behaviour, against the unkind fake: tagging
+"""Real ElastiCache and CloudFormation behaviour, against the unkind fake: tagging
 while busy, ModifyUser races, duplicate deliveries, no orphans, hand-over limits."""
 
 from __future__ import annotations

@@ -57,9 +57,15 @@ def test_oversized_data_is_trimmed_and_the_status_kept(value: str) -> None:
         assert all(item == "g" * 40 for item in sent["Data"]["Big"][:-3].rstrip(",").split(","))
 
 
-def test_oversized_echoed_fields_are_clipped_to_fit() -> None:
-    body = {**BODY, "StackId": "s" * 3000, "LogicalResourceId": "l" * 3000, "Reason": "r" * 3000}
-    assert len(encode_body(body)) <= MAX_BODY_BYTES
+@pytest.mark.parametrize("char", ["s", '"', "\\", "\u00e9"], ids=["plain", "quote", "backslash", "non-ascii"])
+def test_oversized_echoed_fields_are_clipped_to_fit(char: str) -> None:
+    # Escaped in JSON, a character takes 2 to 6 bytes: clipping by characters overflowed.
+    echoed = {"StackId": char * 3000, "LogicalResourceId": char * 3000, "Reason": char * 3000}
+    encoded = encode_body({**BODY, "Status": "FAILED", **echoed})
+    sent = json.loads(encoded)
+    assert len(encoded) <= MAX_BODY_BYTES and sent["Status"] == "FAILED"
+    for key, value in echoed.items():
+        assert sent[key] and value.startswith(sent[key])  # clipped, keeping its beginning
 
 
 def test_a_disallowed_url_is_never_contacted(receiver: Receiver) -> None:

@@ -93,15 +93,31 @@ def test_an_interrupted_set_secret_is_retried_and_converges(
     assert engine.authenticates("app-user-1", FIRST) and engine.authenticates("app-user-1", current_password())
 
 
-def test_test_secret_has_no_side_effects(declared: str, fake: FakeElastiCache, secrets: FakeSecrets) -> None:
-    token = start()
-    step("createSecret", token)
-    step("setSecret", token)
-    calls = len(secrets.calls), fake.count("ModifyUser")
-    step("testSecret", token)
-    step("testSecret", token)
-    writes = [c for c in secrets.calls[calls[0] :] if c in ("PutSecretValue", "UpdateSecretVersionStage")]
-    assert writes == [] and fake.count("ModifyUser") == calls[1]
+def test_test_secret_run_alone_succeeds_and_changes_nothing(
+    declared: str, fake: FakeElastiCache, engine: Engine, secrets: FakeSecrets
+) -> None:
+    """RotateImmediately=false: testSecret with no createSecret or setSecret before it, on an
+    empty AWSPENDING version and on a copy of AWSCURRENT, before and after a whole rotation
+    (which leaves the user two passwords)."""
+    import rotation
+
+    driver.test_alone(SECRET)
+    driver.test_alone(SECRET, copy=True)
+    driver.rotate(SECRET, seconds=30)
+    current, calls = current_password(), len(secrets.calls)
+    modified = fake.count("ModifyUser")
+    driver.test_alone(SECRET)
+    driver.test_alone(SECRET, copy=True)
+    # Only the driver (as Secrets Manager) wrote to the secret: RotateSecret, the copy, the label removal.
+    writes = [c for c in secrets.calls[calls:] if c in ("PutSecretValue", "UpdateSecretVersionStage")]
+    assert writes == ["UpdateSecretVersionStage", "PutSecretValue", "UpdateSecretVersionStage"]
+    assert fake.count("ModifyUser") == modified and current_password() == current
+    assert engine.authenticates("app-user-1", current) and fake.users["app-user-1"].password_count == 2
+    assert "AWSPENDING" not in str(operator_client("secretsmanager").describe_secret(SecretId=SECRET))
+    # What it can check, it checks: a user no longer bound to this secret is refused.
+    fake.users["app-user-1"].tags.pop("elasticache-user-resource:password-secret")
+    with pytest.raises(rotation.RotationError, match="not declared with secret"):
+        driver.test_alone(SECRET)
 
 
 def refused(token: str, match: str, secret: str = SECRET) -> None:

@@ -1,5 +1,5 @@
-"""Issue 10, the code's half: a provider touches only users under its UserIdPrefix, made
-(tagged) by itself, and adopts none unless its stack sets AllowAdoption."""
+"""The provider's scope, as the code enforces it: a provider touches only users under its
+UserIdPrefix, made (tagged) by itself, and adopts none unless its stack sets AllowAdoption."""
 
 from __future__ import annotations
 

@@ -36,11 +36,11 @@ import records
 from clients import bounded_by, elasticache_client
 from config import Settings
 from deadline import Deadline
+from envelope import envelope_problem
 from exceptions import DeadlineReached, HandOverError
 from groups import GroupMembership
 from log import logger, quiet_libraries
 from polling import Polling, PollRule, PollSetupError
-from properties import envelope_problem
 from request import (
     CRHELPER_DATA,
     CRHELPER_PERMISSION,
@@ -163,10 +163,9 @@ class UserResource(CfnResource):
         request = CfnRequest.from_event(
             event, now=invocation.started, is_poll=CRHELPER_POLL in event, scope=self.settings.scope
         )
-        seconds = context.get_remaining_time_in_millis() / 1000 - self.settings.deadline_margin
-        if request.is_poll:
-            # A poll must end before EventBridge starts the next one, or two could answer.
-            seconds = min(seconds, self.settings.poll_window)
+        seconds, final = request.work_seconds(
+            context.get_remaining_time_in_millis() / 1000, self.settings.deadline_margin, self.settings.poll_window
+        )
         # The undo budget comes out of the work's time, not out of the margin kept for the answer.
         reserve = min(self.settings.undo_seconds, seconds / 3)
         deadline, cleanup = Deadline(seconds - reserve), Deadline(seconds)
@@ -180,6 +179,7 @@ class UserResource(CfnResource):
             deadline,
             invocation.claim,
             cleanup,
+            request.state.timeout if final else None,
         )
         with bounded_by(deadline):
             outcome = handlers.outcome_of(request, action_context)

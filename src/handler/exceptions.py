@@ -84,6 +84,11 @@ CATALOGUE: dict[tuple[str, str], str] = {
         "User group '{group}' refused user '{user}' ({code}): {message}. A valkey group takes only users "
         "with password or IAM authentication."
     ),
+    ("ModifyUserGroup", "DuplicateUserName"): (
+        "User group '{group}' already holds another user with the UserName of user '{user}': a group is "
+        "one engine ACL, keyed by user name. Only the user a replacement replaces is swapped out; remove "
+        "the other user from the group, or choose another UserName."
+    ),
     ("ModifyUserGroup", "DefaultUserRequired"): (
         "User group '{group}' must keep a user named 'default', and user '{user}' is it. Make another "
         "user the group's default user first."

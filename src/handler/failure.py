@@ -10,8 +10,9 @@ function. Its own failure goes nowhere (no destination, no retry): so it never r
 
 One request, one physical id: after a Lambda timeout the provider's own timer has already
 answered, naming the user a Create made (or echoing the request's id). The notifier names the
-same: the user when it exists with this resource's ownership tags, else the impossible id; if
-it cannot tell (the lookup failed), it adds no second answer to a timed-out request.
+same: the user when it exists with this resource's ownership tags and was not taken over
+(`ADOPTED_TAG`, written with them), else the impossible id; if it cannot tell (the lookup
+failed), it adds no second answer to a timed-out request.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from typing import Any
 from clients import bounded_by, elasticache_client
 from config import Settings, allowed_hosts
 from deadline import Deadline
+from envelope import envelope_problem, is_user_id
+from limits import ADOPTED_TAG
 from log import logger, quiet_libraries
 from outcomes import cut_short_id
 from polling import PollRule, remove_poll
-from properties import envelope_problem, is_user_id
 from request import CRHELPER_PERMISSION, CRHELPER_POLL, CRHELPER_RULE, CfnRequest, Scope, echoed_physical_id
 from response import answer_failed
 from users import UserLifecycle
@@ -55,8 +57,9 @@ def poll_rule_of(event: Mapping[str, Any], request: CfnRequest, function: str) -
 
 
 def made_user(request: CfnRequest) -> Made:
-    """Whether a user with the Create's UserId exists carrying this resource's ownership tags:
-    what the provider's own (timer) answer named, the user this request made."""
+    """Whether a user with the Create's UserId exists carrying this resource's ownership tags,
+    and not the mark of a take-over: what the provider's own (timer) answer named, the user
+    this request made. A user it took over was not made by it: a rollback must leave it."""
     user_id = str(request.properties.get("UserId", "")).lower()
     if not is_user_id(user_id):
         return Made.NO
@@ -67,7 +70,9 @@ def made_user(request: CfnRequest) -> Made:
         lifecycle = UserLifecycle(client, settings.schedule)
         with bounded_by(deadline):
             user = lifecycle.settled(user_id, deadline)
-            owned = user is not None and request.owner.describe_mismatch(lifecycle.tags_of(user, deadline)) is None
+            tags = lifecycle.tags_of(user, deadline) if user is not None else {}
+            # A user taken over carries ADOPTED_TAG from the moment it carries the ownership tags.
+            owned = user is not None and request.owner.describe_mismatch(tags) is None and ADOPTED_TAG not in tags
     except Exception as error:  # noqa: BLE001 - any failure of the lookup only means "cannot tell".
         logger.warning("could not check for a user the failed Create made", extra={"error": type(error).__name__})
         return Made.UNKNOWN

@@ -65,19 +65,47 @@ class GroupMembership:
             lambda: self.describe(group_id, user_id), "user group", {"user_group_id": group_id}
         )
 
-    def join(self, user_id: str, group_id: str, deadline: Deadline) -> bool:
+    def join(
+        self,
+        user_id: str,
+        group_id: str,
+        deadline: Deadline,
+        accepted: list[str] | None = None,
+        replacing: str | None = None,
+        swapped: list[str] | None = None,
+    ) -> bool:
         """Add the user to the group; return once the group is active and lists the user.
-        True if this call made the change (False: the user was a member already)."""
-        return self._change(user_id, group_id, deadline, joining=True)
+        True if this call made the change (False: the user was a member already). The group
+        is appended to `accepted` as soon as ElastiCache accepts the change: a deadline met
+        while waiting for it to show must not lose it (a failure later undoes it).
 
-    def leave(self, user_id: str, group_id: str, deadline: Deadline) -> bool:
+        A group is one engine ACL keyed by user name: while `replacing` (the user this one
+        replaces, with the same UserName) is a member, adding this one answers
+        DuplicateUserName. Then both change in one call, this one added and that one removed,
+        so that the group never lacks the name; such a group is appended to `swapped` too."""
+        return self._change(
+            user_id, group_id, deadline, joining=True, record=accepted, replacing=replacing, swapped=swapped
+        )
+
+    def leave(self, user_id: str, group_id: str, deadline: Deadline, accepted: list[str] | None = None) -> bool:
         """Remove the user from the group; a group without it (or gone) is already done.
-        True if this call made the change."""
-        return self._change(user_id, group_id, deadline, joining=False)
+        True if this call made the change; `accepted` as for `join`."""
+        return self._change(user_id, group_id, deadline, joining=False, record=accepted)
 
-    def _change(self, user_id: str, group_id: str, deadline: Deadline, *, joining: bool) -> bool:
+    def _change(
+        self,
+        user_id: str,
+        group_id: str,
+        deadline: Deadline,
+        *,
+        joining: bool,
+        record: list[str] | None = None,
+        replacing: str | None = None,
+        swapped: list[str] | None = None,
+    ) -> bool:
         waiter = Waiter(self._schedule, deadline)
         accepted: float | None = None
+        swap = False
         while True:
             group = self.settled(group_id, user_id, deadline)
             if group is None:
@@ -98,10 +126,16 @@ class GroupMembership:
                     "once active it does not show the change. Check the group in ElastiCache, then retry."
                 )
             arguments: dict[str, Any] = {"UserIdsToAdd" if joining else "UserIdsToRemove": [user_id]}
+            if swap:
+                arguments["UserIdsToRemove"] = [replacing]
             try:
                 self._client.modify_user_group(UserGroupId=group_id, **arguments)
             except ClientError as error:
                 code = error_code(error)
+                if code == "DuplicateUserName" and not swap and replacing in group.get("UserIds", []):
+                    logger.info("user name taken by the user it replaces: swapped", extra={"user_group_id": group_id})
+                    swap = True
+                    continue
                 if code == "InvalidUserGroupState":
                     logger.info("user group busy, change retried", extra={"user_group_id": group_id})
                     waiter.pause()
@@ -110,6 +144,9 @@ class GroupMembership:
                     return False  # another delivery removed it first: what was asked for holds
                 raise api_error("ModifyUserGroup", user_id, error, group=group_id) from error
             accepted = time.monotonic()
+            for records, made in ((record, True), (swapped, swap)):
+                if made and records is not None and group_id not in records:
+                    records.append(group_id)
             logger.info(
                 "user group change accepted",
                 extra={"user_group_id": group_id, "user_id": user_id, "change": "join" if joining else "leave"},

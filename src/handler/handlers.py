@@ -10,39 +10,53 @@ CloudFormation's rollback deletes nothing else (`OnFailure`).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from clients import bounded_by
+from envelope import adopts_existing_user, is_user_id
 from exceptions import DeadlineReached, DeletionCutShort, PropertyError, UserAlreadyExistsError, UserOperationError
+from limits import ADOPTED_TAG
 from log import logger
-from outcomes import ActionContext, Done, Failed, Outcome, Pending
-from properties import UserProperties, adopts_existing_user, binding_tags, is_user_id, needs_replacement
-from properties import parse_properties as parse
-from property_table import ATTRIBUTES
+from outcomes import ActionContext, Done, Failed, Outcome, Pending, cut_short_id
 from request import CfnRequest
-from secrets_source import passwords_for, reference_passwords
 from user_spec import TagChange, modify_arguments, observed_spec
 from work import Converging, Deleting, OnFailure, Removing, Work, on_failure_of
 
 if TYPE_CHECKING:
-    from mypy_boto3_elasticache.type_defs import UserTypeDef
-
-
-def user_data(user: UserTypeDef) -> dict[str, str]:
-    """The Fn::GetAtt attributes of a user (strings, as CloudFormation passes them on)."""
-    data = {}
-    for attribute in ATTRIBUTES:
-        value: object = user
-        for key in attribute.path or (attribute.name,):
-            value = value.get(key) if isinstance(value, Mapping) else None
-        data[attribute.name] = ",".join(map(str, value)) if isinstance(value, list) else str(value or attribute.missing)
-    return data
+    from properties import UserProperties
 
 
 def outcome_of(request: CfnRequest, ctx: ActionContext) -> Outcome:
     """Run the action for a request (or a poll); never raises."""
+    outcome = _outcome(request, ctx)
+    if isinstance(outcome, Pending) and ctx.service_timeout is not None:
+        return _past_service_timeout(request, outcome, ctx.service_timeout)
+    return outcome
+
+
+def _past_service_timeout(request: CfnRequest, pending: Pending, timeout: float) -> Failed:
+    """Work still under way when ServiceTimeout ends the first invocation: no poll could answer
+    in time, so answer now. A user a failed Create made and could not finish removing is named:
+    CloudFormation's rollback Delete then removes it."""
+    state = pending.resume
+    late = f"still under way when the resource's ServiceTimeout ({timeout:.0f} s) was about to run out."
+    if isinstance(state, Removing):
+        if request.request_type == "Create":
+            return Failed(f"{state.reason} The user '{state.user_id}' it made is being removed: {late}", state.user_id)
+        return Failed(
+            f"{state.reason} The removal of user '{state.user_id}' it made was {late} Check it, and delete it by hand "
+            "if it is still there.",
+            pending.physical_id,
+        )
+    if isinstance(state, Deleting):
+        return Failed(f"The deletion of user '{pending.physical_id}' was {late} Retry the delete.", pending.physical_id)
+    return Failed(
+        f"The change of user '{pending.physical_id}' was {late} Raise ServiceTimeout, then retry.",
+        cut_short_id(request.request_type, pending.physical_id, on_failure_of(state)),
+    )
+
+
+def _outcome(request: CfnRequest, ctx: ActionContext) -> Outcome:
     try:
         if request.request_type == "Delete":
             return delete(request, ctx)
@@ -93,77 +107,11 @@ def _settle(ctx: ActionContext, outcome: Outcome, on_failure: OnFailure | None) 
     return Failed(outcome.reason, on_failure.answer)
 
 
-def converge(ctx: ActionContext, user_id: str, work: Work, passwords: tuple[str, ...] = ()) -> Outcome:
-    """Apply `work` to the user and wait until it is active: Done, Failed, or Pending with the
-    work that remains. Groups first (joined before left, so a user moving between groups is
-    never in none), then ModifyUser, then tags (they need an active user). Any failure after
-    a group change undoes the group changes this call really made (a join of a group the user
-    was already in changed nothing, and is not undone), so a failed request leaves the user's
-    groups as they were."""
-    remaining, changes = work, GroupChanges()
-    try:
-        if remaining.join or remaining.leave:
-            ctx.lifecycle.wait_until_active(user_id, ctx.deadline)
-        for group_id in remaining.join:
-            if ctx.groups.join(user_id, group_id, ctx.deadline):
-                changes.joined.append(group_id)
-            remaining = dataclasses.replace(remaining, join=remaining.join[1:])
-        for group_id in remaining.leave:
-            if ctx.groups.leave(user_id, group_id, ctx.deadline):
-                changes.left.append(group_id)
-            remaining = dataclasses.replace(remaining, leave=remaining.leave[1:])
-        if remaining.modify:
-            ctx.lifecycle.modify(user_id, remaining.arguments(passwords), ctx.deadline)
-            remaining = dataclasses.replace(remaining, modify={})
-        user = ctx.lifecycle.wait_until_active(user_id, ctx.deadline)  # its UserGroupIds, read back
-        if remaining.tags:
-            ctx.lifecycle.change_tags(user, remaining.tags, ctx.deadline)
-    except DeadlineReached:
-        if remaining.needs_passwords and remaining.secret is None:
-            return Failed(
-                f"User '{user_id}' stayed busy until the invocation deadline, before it accepted the new "
-                "passwords; passwords written in the template are not carried to a later poll. Retry the "
-                "update, or keep the passwords in Secrets Manager (PasswordSecretId)."
-                + _undo_groups(ctx, user_id, changes),
-                user_id,
-            )
-        return Pending(user_id, Converging(remaining))
-    except UserOperationError as error:
-        return Failed(str(error) + _undo_groups(ctx, user_id, changes), user_id)
-    logger.info("user active", extra={"user_id": user_id, "status": user["Status"]})
-    return Done(user_id, user_data(user), access_string=str(user.get("AccessString", "")))
-
-
-@dataclass
-class GroupChanges:
-    """The group changes one converge really made (what a failure undoes)."""
-
-    joined: list[str] = field(default_factory=list)
-    left: list[str] = field(default_factory=list)
-
-
-def _undo_groups(ctx: ActionContext, user_id: str, changes: GroupChanges) -> str:
-    """Leave the groups a failed request joined and rejoin those it left, within the undo
-    budget; returns what could not be undone, as a sentence for the reason ('' if all was)."""
-    missed = []
-    steps = [(g, "leave", ctx.groups.leave) for g in changes.joined] + [
-        (g, "rejoin", ctx.groups.join) for g in changes.left
-    ]
-    for group_id, what, undo in steps:
-        try:
-            with bounded_by(ctx.undo_deadline):
-                undo(user_id, group_id, ctx.undo_deadline)
-        except (UserOperationError, DeadlineReached) as error:
-            logger.warning("could not undo a group change", extra={"user_group_id": group_id, "error": f"{error}"})
-            missed.append(f"{what} '{group_id}'")
-    if not missed:
-        return ""
-    return f" Its group changes could not all be undone: {', '.join(missed)} by hand."
-
-
 def _parse_in_scope(request: CfnRequest) -> UserProperties:
     """The validated properties, within what the provider stack allows (before any API call)."""
-    properties = parse(request.properties)
+    from properties import parse_properties  # Create and Update only: a Delete imports less at cold start
+
+    properties = parse_properties(request.properties)
     refusal = request.scope.refusal(properties.spec.user_id, properties.group_ids, properties.adopt_existing)
     if refusal:
         raise PropertyError(refusal)
@@ -172,12 +120,17 @@ def _parse_in_scope(request: CfnRequest) -> UserProperties:
 
 def _desired(request: CfnRequest, properties: UserProperties) -> tuple[tuple[str, ...], dict[str, str]]:
     """The passwords (read from their secret if need be) and the tags, ownership included."""
+    from properties import binding_tags
+    from secrets_source import passwords_for
+
     return passwords_for(properties), {**properties.spec.tags, **binding_tags(properties), **request.owner.tags}
 
 
 def create(request: CfnRequest, ctx: ActionContext, replaces: str | None = None) -> Outcome:
     """Create the user (or take over one this resource owns or may adopt). `replaces`: the
     physical id of the user an Update replaces, which every failure of it answers with."""
+    from converge import converge  # Create and Update only: a Delete imports less at cold start
+
     fallback = replaces or request.not_created_id
     try:
         properties = _parse_in_scope(request)
@@ -189,11 +142,11 @@ def create(request: CfnRequest, ctx: ActionContext, replaces: str | None = None)
         ctx.groups.check(spec.user_id, spec.authentication, properties.group_ids)
         ctx.lifecycle.create(spec)
     except UserAlreadyExistsError as exists:
-        return _take_over(request, ctx, properties, passwords, exists, fallback)
+        return _take_over(request, ctx, properties, passwords, exists, fallback, replaces)
     except UserOperationError as error:
         return Failed(str(error), fallback)
     ctx.claim.user_id = spec.user_id
-    outcome = converge(ctx, spec.user_id, Work(secret=properties.secret, join=properties.group_ids))
+    outcome = converge(ctx, spec.user_id, Work(secret=properties.secret, join=properties.group_ids, replaces=replaces))
     return _settle(ctx, outcome, OnFailure(fallback, remove=True))
 
 
@@ -204,6 +157,7 @@ def _take_over(
     passwords: tuple[str, ...],
     exists: Exception,
     fallback: str,
+    replaces: str | None = None,
 ) -> Outcome:
     """Bring an existing user in line with the properties, if this resource owns it or may adopt it.
 
@@ -211,6 +165,8 @@ def _take_over(
     the rollback of a replacement; any other user only with AdoptExistingUser. The user was
     not made by this request, so no failure names it: the rollback Delete must leave it.
     """
+    from converge import converge
+
     spec = properties.spec
     existing = ctx.lifecycle.settled(spec.user_id, ctx.deadline)  # tags are readable only then
     if existing is None:
@@ -228,11 +184,26 @@ def _take_over(
     logger.info("taking over existing user", extra={"user_id": spec.user_id, "owned": owned})
     # Only the ownership tags first: the IAM policy allows changes to owned users only (and
     # forbids removing those tags again). The template's tags follow once ModifyUser succeeded.
-    ctx.lifecycle.change_tags(existing, TagChange(set=request.owner.tags), ctx.deadline, found)
+    # A user taken over is marked so in the same call: should the invocation die from here on,
+    # the failure notifier must not take it for a user this request made (its rollback would
+    # delete it).
+    adopted = {} if owned else {ADOPTED_TAG: request.request_id[:256]}
+    ctx.lifecycle.change_tags(existing, TagChange(set={**request.owner.tags, **adopted}), ctx.deadline, found)
+    # The secret binding (so that the rotation function may rotate it) in a call of its own:
+    # the IAM policy allows that reserved key only alone.
+    from properties import binding_tags
+
+    binding = binding_tags(properties)
+    if binding:
+        ctx.lifecycle.change_tags(
+            existing, TagChange(set=binding), ctx.deadline, {**found, **request.owner.tags, **adopted}
+        )
     wanted = dataclasses.replace(spec, passwords=passwords)
     arguments = modify_arguments(observed_spec(existing), wanted, passwords_changed=True)
-    template_tags = TagChange(set={**spec.tags, **binding_tags(properties)})  # the secret binding too
-    work = Work.of(arguments, template_tags, properties.secret, join=properties.group_ids)
+    template_tags = TagChange(set={k: v for k, v in spec.tags.items() if k not in request.owner.tags})
+    work = dataclasses.replace(
+        Work.of(arguments, template_tags, properties.secret, join=properties.group_ids), replaces=replaces
+    )
     return _settle(ctx, converge(ctx, spec.user_id, work, passwords), OnFailure(fallback, remove=False))
 
 
@@ -255,13 +226,16 @@ def _remove_failed_user(ctx: ActionContext, user_id: str, reason: str, answer: s
 
 def update(request: CfnRequest, ctx: ActionContext) -> Outcome:
     """Change the user in place, or replace it when its UserId changes."""
+    from converge import converge
+    from properties import binding_tags, needs_replacement, parse_properties
+
     physical_id = request.physical_id
     try:
         new = _parse_in_scope(request)
     except PropertyError as error:
         return Failed(str(error), physical_id)
     try:
-        old: UserProperties | None = parse(request.old_properties or {})
+        old: UserProperties | None = parse_properties(request.old_properties or {})
     except PropertyError:
         old = None  # unreadable old properties: everything is set again
     target = new.spec
@@ -290,10 +264,15 @@ def update(request: CfnRequest, ctx: ActionContext) -> Outcome:
         join=tuple(g for g in new.group_ids if g not in old_groups),
         leave=tuple(g for g in old_groups if g not in new.group_ids),
     )
+    # Before anything changes, against the target: every group the user will be in when its
+    # authentication changes (a group it stays in must take the new one too), else the joins.
+    checked = new.group_ids if before is None or before.authentication != target.authentication else work.join
     try:
-        ctx.groups.check(target.user_id, target.authentication, work.join)  # before anything changes
+        ctx.groups.check(target.user_id, target.authentication, checked)
     except UserOperationError as error:
         return Failed(str(error), physical_id)
+    from secrets_source import passwords_for
+
     outcome = converge(ctx, target.user_id, work, passwords_for(new) if work.needs_passwords else ())
     return _settle(ctx, outcome, OnFailure(physical_id, remove=False))
 
@@ -301,14 +280,18 @@ def update(request: CfnRequest, ctx: ActionContext) -> Outcome:
 def resume(request: CfnRequest, ctx: ActionContext) -> Outcome:
     """A poll after a Create or Update was handed over: apply what remains, then wait; or
     finish removing the user a failed request made, then answer its failure."""
+    from converge import converge
+
     state = request.state.resume
     if isinstance(state, Removing):
         return _remove_failed_user(ctx, state.user_id, state.reason, request.physical_id)
     if not isinstance(state, Converging):
         state = Converging()  # nothing readable is left to apply: wait until the user is active
     work = state.work
+    from secrets_source import reference_passwords
+
     passwords = reference_passwords(work.secret) if work.needs_passwords and work.secret else ()
-    return _settle(ctx, converge(ctx, request.physical_id, work, passwords), state.on_failure)
+    return _settle(ctx, converge(ctx, request.physical_id, work, passwords, state), state.on_failure)
 
 
 def delete(request: CfnRequest, ctx: ActionContext) -> Outcome:

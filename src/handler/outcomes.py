@@ -65,6 +65,9 @@ class ActionContext:
     deadline: Deadline
     claim: Claim = field(default_factory=Claim)
     cleanup: Deadline | None = None
+    # The resource's ServiceTimeout when it, not Lambda, ends this invocation's work: no poll
+    # could answer in time, so work left at the deadline is a failure, undone here.
+    service_timeout: float | None = None
 
     @property
     def undo_deadline(self) -> Deadline:

@@ -8,41 +8,64 @@ it (`python -m lint.reference`; a test fails when they drift apart).
 
 from __future__ import annotations
 
-import string
 from dataclasses import dataclass
 from typing import Any
 
-# ElastiCache's limits (API reference, CreateUser; the RBAC guide for passwords).
-USER_ID_REGEX = "[a-zA-Z][a-zA-Z0-9-]*"
-USER_ID_MAX = 40
-USER_NAME_MAX = 120
-ENGINES = ("redis", "valkey")
-PASSWORD_MIN, PASSWORD_MAX, PASSWORDS_MAX = 16, 128, 2
-# ElastiCache RBAC docs (Clusters.RBAC): 16-128 printable characters, none of , " / @.
-# Space is refused too: the docs do not name it, and passwords become `>password` rules
-# of a Redis ACL, whose rules are separated by spaces.
-PASSWORD_FORBIDDEN = frozenset(' ,"/@')
-PASSWORD_ALLOWED = frozenset(string.printable) - frozenset(string.whitespace) - PASSWORD_FORBIDDEN
-AUTHENTICATION_TYPES = ("password", "iam", "no-password-required")
-TAG_KEY_MAX, TAG_VALUE_MAX, USER_TAGS_MAX = 128, 256, 50
-GROUPS_MAX = 100
-# CloudFormation's own: ServiceTimeout is 1 to 3600 seconds, 3600 when not set.
-SERVICE_TIMEOUT_MAX = 3600
+from limits import (
+    ADOPTED_TAG,
+    AUTHENTICATION_TYPES,
+    ENGINES,
+    GROUPS_MAX,
+    LOGICAL_ID_TAG,
+    OWNER_TAG_PREFIX,
+    OWNERSHIP_TAGS,
+    PASSWORD_ALLOWED,
+    PASSWORD_FORBIDDEN,
+    PASSWORD_MAX,
+    PASSWORD_MIN,
+    PASSWORDS_MAX,
+    PROVIDER_TAG,
+    RESERVED_TAG_PREFIXES,
+    SECRET_TAG,
+    SERVICE_TIMEOUT_MAX,
+    STACK_TAG,
+    TAG_KEY_MAX,
+    TAG_VALUE_MAX,
+    TAGS_MAX,
+    USER_ID_MAX,
+    USER_ID_REGEX,
+    USER_NAME_MAX,
+    USER_TAGS_MAX,
+)
 
-# Keys the resource writes itself to mark what it owns; a template may not set them.
-OWNER_TAG_PREFIX = "elasticache-user-resource:"
-PROVIDER_TAG = OWNER_TAG_PREFIX + "provider"
-STACK_TAG = OWNER_TAG_PREFIX + "stack-id"
-LOGICAL_ID_TAG = OWNER_TAG_PREFIX + "logical-id"
-# The Secrets Manager secret a user was declared with: the rotation function rotates only it.
-SECRET_TAG = OWNER_TAG_PREFIX + "password-secret"
-OWNERSHIP_TAGS = {
-    PROVIDER_TAG: "the provider stack's id (`PROVIDER_ID`): the IAM policy changes only users carrying it",
-    STACK_TAG: "the stack's id",
-    LOGICAL_ID_TAG: "the resource's logical id",
-}
-TAGS_MAX = USER_TAGS_MAX - len(OWNERSHIP_TAGS)
-RESERVED_TAG_PREFIXES = ("aws:", OWNER_TAG_PREFIX)
+# The limits and tag keys are defined in limits.py (light, on every request path); readers of
+# the tables take them from here too.
+__all__ = [
+    "ADOPTED_TAG",
+    "AUTHENTICATION_TYPES",
+    "ENGINES",
+    "GROUPS_MAX",
+    "LOGICAL_ID_TAG",
+    "OWNERSHIP_TAGS",
+    "OWNER_TAG_PREFIX",
+    "PASSWORDS_MAX",
+    "PASSWORD_ALLOWED",
+    "PASSWORD_FORBIDDEN",
+    "PASSWORD_MAX",
+    "PASSWORD_MIN",
+    "PROVIDER_TAG",
+    "RESERVED_TAG_PREFIXES",
+    "SECRET_TAG",
+    "SERVICE_TIMEOUT_MAX",
+    "STACK_TAG",
+    "TAGS_MAX",
+    "TAG_KEY_MAX",
+    "TAG_VALUE_MAX",
+    "USER_ID_MAX",
+    "USER_ID_REGEX",
+    "USER_NAME_MAX",
+    "USER_TAGS_MAX",
+]
 
 
 def any_case(word: str) -> str:
@@ -184,10 +207,14 @@ PROPERTIES = (
         "String",
         CHOICE,
         'A Secrets Manager secret (name or ARN) holding the password as text, or JSON `{"password": "…"}`, '
-        '`{"passwords": ["…", "…"]}` or `["…", "…"]`; same password rules. Read with powertools Parameters '
-        f"(cached 60 s). The user is bound to it (tag `{SECRET_TAG}`), so the provider's rotation function may "
-        "rotate it: see [Password rotation](#password-rotation). While a rotation is under way (an `AWSPENDING` "
-        f"version that differs from `AWSCURRENT`), both passwords are set. At most {TAGS_MAX - 1} `Tags` with it.",
+        '`{"passwords": ["…", "…"]}` or `["…", "…"]`; same password rules. Only a JSON object or array is read '
+        "as JSON: any other text (`1234567890123456789` too) is the password. Read with powertools Parameters "
+        f"(cached 60 s). The user is bound to it (tag `{SECRET_TAG}`, written by Create and by a take-over), so "
+        "the provider's rotation function may rotate it: see [Password rotation](#password-rotation); that "
+        'function needs the JSON object `{"username": "…", "password": "…", "user_arn": "…"}` (AWS\'s '
+        "ElastiCache rotation shape; `username` or `user_arn` names the user). While a rotation is under way "
+        "(an `AWSPENDING` version that differs from `AWSCURRENT`), both passwords are set. "
+        f"At most {TAGS_MAX - 1} `Tags` with it.",
         TEXT_SCHEMA,
         "stand-in",
     ),

@@ -8,14 +8,15 @@ PollState the hand-over wrote instead.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import work
+from envelope import owner_tags
 from environment import SETTING
-from properties import owner_tags
-from property_table import SERVICE_TIMEOUT_MAX
+from limits import SERVICE_TIMEOUT_MAX
 from user_spec import Ownership
 from work import PollWork
 
@@ -198,3 +199,20 @@ class CfnRequest:
         delivery of the request, so duplicates share one rule, and within RULE_NAME_MAX."""
         digest = hashlib.sha256(f"{self.stack_id}|{self.logical_id}|{self.request_id}".encode()).hexdigest()
         return f"{self.logical_id[: RULE_NAME_MAX - 1 - RULE_DIGEST]}-{digest[:RULE_DIGEST]}"
+
+    def work_seconds(self, remaining: float, margin: float, poll_window: float) -> tuple[float, bool]:
+        """The seconds this invocation may work and undo, and whether ServiceTimeout set them.
+
+        `remaining`: Lambda's time left; `margin` is kept for the answer or the hand-over. A poll
+        must end within `poll_window`, before EventBridge starts the next one, or two could
+        answer. The first invocation must answer within ServiceTimeout counted from its own
+        start (`state.since`): CloudFormation stops waiting then and rolls back, and a user made
+        later is left (the answer came at 25.6 s for a ServiceTimeout of 20 before this bound).
+        The answer is one PUT of at most RESPONSE_TIMEOUT_SECONDS (5 s by default): a quarter of
+        ServiceTimeout, at most the margin, is kept for it."""
+        seconds = remaining - margin
+        if self.is_poll:
+            return min(seconds, poll_window), False
+        timeout = self.state.timeout
+        service = max(0.0, timeout - (time.time() - self.state.since) - min(margin, timeout / 4))
+        return (service, True) if service < seconds else (seconds, False)

@@ -39,8 +39,9 @@ def is_s3_host(host: str) -> bool:
 MAX_BODY_BYTES = 4096
 MAX_REASON_CHARS = 256
 # A field echoed from the request is clipped so that a hostile request cannot push the body
-# past the limit; a real StackId, RequestId or LogicalResourceId is far shorter.
-MAX_ECHO_CHARS = 600
+# past the limit; a real StackId, RequestId or LogicalResourceId is far shorter. Counted in
+# bytes of JSON: an escaped character (a quote, a backslash, any non-ASCII one) takes 2 to 6.
+MAX_ECHO_BYTES = 600
 
 
 def response_host(url: object) -> str:
@@ -107,9 +108,18 @@ def encode_body(body: Mapping[str, Any]) -> bytes:
         encoded = json.dumps(fitted, default=str).encode()
     if len(encoded) > MAX_BODY_BYTES:
         for key in ("Reason", "PhysicalResourceId", "StackId", "RequestId", "LogicalResourceId"):
-            fitted[key] = str(fitted.get(key, ""))[:MAX_ECHO_CHARS]
+            fitted[key] = _clipped(str(fitted.get(key, "")))
         encoded = json.dumps(fitted, default=str).encode()
     return encoded
+
+
+def _clipped(value: str) -> str:
+    """The longest beginning of `value` whose JSON form takes at most MAX_ECHO_BYTES."""
+    low, high = 0, len(value)
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if len(json.dumps(value[:middle])) <= MAX_ECHO_BYTES else (low, middle - 1)
+    return value[:low]
 
 
 def put_response(

@@ -7,8 +7,13 @@ steps, each possibly more than once (rotation guide):
   token and another value is refused, so a retried step must reuse what it stored);
 - setSecret: the user's passwords become [AWSCURRENT, AWSPENDING], never the pending one
   alone (ModifyUser replaces the whole list: clients still on the current one keep working);
-- testSecret: no side effects (Secrets Manager runs it alone to check a configuration): the
-  user is active and holds both passwords;
+- testSecret: no side effects. In a rotation, the user is active and holds both passwords.
+  Secrets Manager also runs it alone, to check a configuration (RotateSecret with
+  RotateImmediately=false: "The test creates an AWSPENDING version of the secret and then
+  removes it", API reference): that version is empty or a copy of AWSCURRENT, and the user
+  holds whatever the last rotation left (two passwords), so it checks what holds without a
+  rotation: the user is active, a password user, owned, bound to this secret, and holds a
+  password (DescribeUsers shows only PasswordCount, never the passwords);
 - finishSecret: AWSCURRENT moves to the new version. The old password stays on the user
   until the next rotation's setSecret: readers that cached it have the whole interval.
 
@@ -105,13 +110,9 @@ class Rotation:
 
     def create(self, described: dict[str, Any]) -> None:
         current = _value(self.secrets, self.secret_id, "AWSCURRENT")
-        try:
-            _value(self.secrets, self.secret_id, "AWSPENDING", self.token)
+        if self._pending() is not None:
             logger.info("pending version exists already: kept")
             return
-        except ClientError as error:
-            if error_code(error) != "ResourceNotFoundException":
-                raise
         password = self.secrets.get_random_password(
             PasswordLength=PASSWORD_LENGTH, ExcludeCharacters=EXCLUDED, IncludeSpace=False
         )["RandomPassword"]
@@ -131,6 +132,21 @@ class Rotation:
         user_id = _user_id(current)
         if not user_id or _user_id(pending) != user_id:
             raise RotationError("AWSCURRENT and AWSPENDING name different users (or none): refused.")
+        self._checked_user(described, user_id)
+        check_passwords([current["password"], pending["password"]], "The secret's passwords")
+        return user_id, current["password"], pending["password"]
+
+    def _pending(self) -> dict[str, Any] | None:
+        """This rotation's AWSPENDING value; None while the version is still empty."""
+        try:
+            return _value(self.secrets, self.secret_id, "AWSPENDING", self.token)
+        except ClientError as error:
+            if error_code(error) != "ResourceNotFoundException":
+                raise
+            return None
+
+    def _checked_user(self, described: dict[str, Any], user_id: str) -> None:
+        """The rules about the user itself: in scope, a password user, owned, bound to this secret."""
         if not user_id.startswith(self.settings.scope.user_id_prefix):
             raise RotationError(f"User '{user_id}' is outside the provider's UserIdPrefix: refused.")
         user = self.lifecycle.settled(user_id, self.deadline)
@@ -144,8 +160,6 @@ class Rotation:
             raise RotationError(f"User '{user_id}' is not owned by this provider: refused.")
         if tags.get(SECRET_TAG) not in (described.get("ARN"), described.get("Name")):
             raise RotationError(f"User '{user_id}' was not declared with secret {described.get('Name')}: refused.")
-        check_passwords([current["password"], pending["password"]], "The secret's passwords")
-        return user_id, current["password"], pending["password"]
 
     def set(self, described: dict[str, Any]) -> None:
         user_id, current, pending = self._checked(described)
@@ -157,13 +171,29 @@ class Rotation:
         logger.info("user now takes the current and the pending password", extra={"user_id": user_id})
 
     def test(self, described: dict[str, Any]) -> None:
-        user_id, current, pending = self._checked(described)
+        current, pending = _value(self.secrets, self.secret_id, "AWSCURRENT"), self._pending()
+        if pending is None or pending["password"] == current["password"]:
+            self._test_configuration(described, current, pending)
+            return
+        user_id = self._checked(described)[0]
         user = self.lifecycle.wait_until_active(user_id, self.deadline)
-        expected = 2 if current != pending else 1
         count = int(user.get("Authentication", {}).get("PasswordCount", 0) or 0)
-        if count != expected:
-            raise RotationError(f"User '{user_id}' holds {count} password(s), not the {expected} setSecret sets.")
+        if count != 2:  # pending differs from current: setSecret set both
+            raise RotationError(f"User '{user_id}' holds {count} password(s), not the 2 setSecret sets.")
         logger.info("user active with both passwords", extra={"user_id": user_id})
+
+    def _test_configuration(
+        self, described: dict[str, Any], current: dict[str, Any], pending: dict[str, Any] | None
+    ) -> None:
+        """testSecret run alone (no createSecret, no setSecret before it): reads only."""
+        user_id = _user_id(current)
+        if not user_id or (pending is not None and _user_id(pending) != user_id):
+            raise RotationError("AWSCURRENT and AWSPENDING name different users (or none): refused.")
+        self._checked_user(described, user_id)
+        user = self.lifecycle.wait_until_active(user_id, self.deadline)
+        if int(user.get("Authentication", {}).get("PasswordCount", 0) or 0) < 1:
+            raise RotationError(f"User '{user_id}' holds no password: the secret's password cannot be one of them.")
+        logger.info("rotation configuration checked: nothing changed", extra={"user_id": user_id})
 
     def finish(self, described: dict[str, Any]) -> None:
         holder = next(v for v, s in described["VersionIdsToStages"].items() if "AWSCURRENT" in s)

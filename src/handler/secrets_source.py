@@ -32,10 +32,15 @@ def _providers_of(secrets: Any, ssm: Any) -> tuple[Any, Any]:
 
 
 def _decode(raw: str) -> list[str]:
-    """A secret holds one password as plain text, or JSON: {"password": ...}, {"passwords": [...]} or [...]."""
+    """A secret holds one password as plain text, or JSON: {"password": ...}, {"passwords": [...]} or [...].
+
+    Told apart by shape: only a JSON object or array is JSON. Any other text is the password
+    itself, even when it would parse as a JSON number, string or literal (`1234567890123456789`)."""
     try:
         value = json.loads(raw)
     except ValueError:
+        return [raw]
+    if not isinstance(value, dict | list):
         return [raw]
     if isinstance(value, dict):
         value = value.get("passwords", [value["password"]] if "password" in value else None)

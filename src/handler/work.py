@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from properties import SecretReference
+from envelope import SecretReference
 from user_spec import TagChange
 
 
@@ -22,13 +22,15 @@ from user_spec import TagChange
 class Work:
     """Changes still to apply to a user: ModifyUser arguments (passwords left out: they are
     filled in from the template or re-read from `secret`), tag changes, groups to join and
-    groups to leave."""
+    groups to leave; `replaces`: the user a replacement replaces (it may hold the same
+    UserName in a group to join: the two are swapped, see `GroupMembership.join`)."""
 
     modify: Mapping[str, Any] = field(default_factory=dict)
     tags: TagChange = field(default_factory=TagChange)
     secret: SecretReference | None = None
     join: tuple[str, ...] = ()
     leave: tuple[str, ...] = ()
+    replaces: str | None = None
 
     @classmethod
     def of(
@@ -67,10 +69,15 @@ class OnFailure:
 
 @dataclass(frozen=True)
 class Converging:
-    """A Create or Update applying `work`; a failure is answered as `on_failure` says."""
+    """A Create or Update applying `work`; a failure is answered as `on_failure` says, after
+    undoing the group changes the request already made (`joined`, `left`: accepted by
+    ElastiCache in earlier invocations)."""
 
     work: Work = field(default_factory=Work)
     on_failure: OnFailure | None = None
+    joined: tuple[str, ...] = ()
+    left: tuple[str, ...] = ()
+    swapped: tuple[str, ...] = ()  # of `joined`, those where the replaced user was swapped out
 
 
 @dataclass(frozen=True)
@@ -115,6 +122,11 @@ def as_json(state: PollWork | None) -> dict[str, Any]:
     }
     if state.on_failure is not None:
         value["on_failure"] = dataclasses.asdict(state.on_failure)
+    # Keys absent from the state of earlier versions are read as empty: only written when set.
+    if state.joined or state.left:
+        value["joined"], value["left"], value["swapped"] = list(state.joined), list(state.left), list(state.swapped)
+    if work.replaces:
+        value["replaces"] = work.replaces
     return value
 
 
@@ -133,8 +145,10 @@ def from_json(value: object) -> PollWork | None:
         secret=SecretReference(**secret) if isinstance(secret, Mapping) else None,
         join=tuple(value.get("join") or ()),
         leave=tuple(value.get("leave") or ()),
+        replaces=str(value["replaces"]) if value.get("replaces") else None,
     )
     on_failure = None
     if isinstance(failure, Mapping) and isinstance(failure.get("answer"), str):
         on_failure = OnFailure(failure["answer"], bool(failure.get("remove")))
-    return Converging(work, on_failure)
+    joined, left, swapped = (tuple(str(g) for g in value.get(key) or ()) for key in ("joined", "left", "swapped"))
+    return Converging(work, on_failure, joined, left, swapped)
