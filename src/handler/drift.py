@@ -41,8 +41,8 @@ from drift_repair import Repairer, repair
 from environment import SETTING
 from exceptions import DeadlineReached
 from groups import GroupMembership
+from limits import PROVIDER_TAG
 from log import SERVICE, logger, quiet_libraries
-from property_table import PROVIDER_TAG
 from records import Record, RecordError, RecordStore, base_path
 from users import UserLifecycle
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from property_table import OWNER_TAG_PREFIX
+from limits import OWNER_TAG_PREFIX
 from records import Record
 from user_spec import DESCRIBED_AUTHENTICATION
 

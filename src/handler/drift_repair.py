@@ -18,8 +18,8 @@ from deadline import Deadline
 from drift_compare import REPAIRABLE, is_ownership_tag, visible_tags
 from exceptions import UserOperationError
 from groups import GroupMembership
+from limits import SECRET_TAG
 from log import logger
-from property_table import SECRET_TAG
 from records import Record
 from user_spec import TagChange
 from users import UserLifecycle

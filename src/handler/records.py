@@ -32,11 +32,11 @@ from botocore.exceptions import ClientError
 
 from clients import aws_client, bounded_by
 from deadline import Deadline
+from envelope import is_user_id
 from environment import SETTING
 from exceptions import error_code
 from log import SERVICE, logger
 from outcomes import Done, Outcome, Pending
-from properties import binding_tags, is_user_id, parse_properties
 from request import CfnRequest
 from work import Converging
 
@@ -113,6 +113,8 @@ class Record:
 
 def of_request(request: CfnRequest, reported_access_string: str = "") -> Record:
     """The record of a Create or Update's properties (PropertyError if they do not parse)."""
+    from properties import binding_tags, parse_properties  # Create and Update only: not at a Delete's cold start
+
     properties = parse_properties(request.properties)
     spec = properties.spec
     return Record(

@@ -34,8 +34,8 @@ from exceptions import (
     error_code,
     reason_for,
 )
+from limits import OWNER_TAG_PREFIX, SECRET_TAG
 from log import logger
-from property_table import OWNER_TAG_PREFIX, SECRET_TAG
 from user_spec import Ownership, TagChange, UserSpec
 
 if TYPE_CHECKING:
