@@ -30,6 +30,7 @@ from typing import Any
 
 from crhelper import CfnResource
 
+import admission
 import handlers
 import outcomes
 from clients import bounded_by, elasticache_client
@@ -38,7 +39,7 @@ from deadline import Deadline
 from exceptions import DeadlineReached, HandOverError
 from groups import GroupMembership
 from log import logger, quiet_libraries
-from polling import Polling, PollRule, PollSetupError
+from polling import Polling, PollRule, PollSetupError, rule_arn_for
 from properties import envelope_problem
 from request import (
     CRHELPER_DATA,
@@ -70,6 +71,7 @@ class Result(enum.Enum):
     FAILED = "Failed"
     HANDED_OVER = "HandedOver"
     IGNORED = "Ignored"
+    REFUSED = "Refused"
 
 
 @dataclass
@@ -82,6 +84,7 @@ class Invocation:
     pending: tuple[CfnRequest, outcomes.Pending] | None = None
     answered: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+    request: CfnRequest | None = None  # as CloudFormation confirmed it (admission.py)
 
 
 def answer_fields(outcome: outcomes.Done | outcomes.Failed) -> tuple[str, str, dict[str, str], str]:
@@ -149,6 +152,9 @@ class UserResource(CfnResource):
         )
         problem = envelope_problem(event)
         if problem is None:
+            invocation.request = admission.admit(event, context, self.settings)
+            if invocation.request is None:
+                return Result.REFUSED  # CloudFormation does not show it under way: nothing is done
             self(event, context)
             return invocation.result
         # crhelper cannot parse it: answer FAILED, echoing what the request has.
@@ -159,9 +165,7 @@ class UserResource(CfnResource):
     def _act(self, event: dict[str, Any], context: Any) -> str | None:
         """crhelper's create/update/delete/poll function: run the action, map its outcome."""
         invocation = self._invocation
-        request = CfnRequest.from_event(
-            event, now=invocation.started, is_poll=CRHELPER_POLL in event, scope=self.settings.scope
-        )
+        request = invocation.request or admission.request_of(event, self.settings)
         seconds = context.get_remaining_time_in_millis() / 1000 - self.settings.deadline_margin
         if request.is_poll:
             # A poll must end before EventBridge starts the next one, or two could answer.
@@ -243,8 +247,9 @@ class UserResource(CfnResource):
     def _record_progress(self, request: CfnRequest, pending: outcomes.Pending) -> None:
         """A poll that got further rewrites the rule's Input, so that the next poll does not
         repeat a ModifyUser that was accepted (each would start another modification)."""
-        rule_arn = self._event[CRHELPER_RULE]
-        self._event = self._poll_event(request, pending, rule_arn, self._event[CRHELPER_PERMISSION])
+        name = request.poll_rule_name  # never the event's: an edited poll could name another request's rule
+        rule_arn = rule_arn_for(self._context.invoked_function_arn, name)
+        self._event = self._poll_event(request, pending, rule_arn, name)
         deadline = self._protocol_deadline()
         try:
             with bounded_by(deadline):
@@ -297,14 +302,12 @@ class UserResource(CfnResource):
             return True
 
     def _remove_polling(self) -> None:
-        rule, permission = self._event.get(CRHELPER_RULE), self._event.get(CRHELPER_PERMISSION)
-        if not isinstance(rule, str) or not isinstance(permission, str):
-            logger.error("poll without its rule: nothing to remove")
-            return
+        # The request's own rule, computed from it: never a rule the (editable) poll event names.
+        rule = admission.poll_rule(admission.request_of(self._event, self.settings), self._context.function_name)
         deadline = self._protocol_deadline()
         try:
             with bounded_by(deadline):
-                self._polling().remove(PollRule.from_arn(rule, self._context.function_name, permission), deadline)
+                self._polling().remove(rule, deadline)
         except DeadlineReached:
             logger.error("poll not removed before the deadline: a later poll retries")
 
