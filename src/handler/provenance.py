@@ -60,7 +60,7 @@ def _not_shown(request: CfnRequest, status: str, shown: str) -> str:
 def judge(request: CfnRequest, detail: Any, stack_status: str | None) -> Verdict:
     """The verdict on what DescribeStackResource (and, for a Delete, DescribeStacks) show."""
     status, shown = str(detail.get("ResourceStatus", "")), str(detail.get("PhysicalResourceId", "") or "")
-    if request.resource_type and detail.get("ResourceType") != request.resource_type:
+    if detail.get("ResourceType") != request.resource_type:
         return Verdict(False, f"resource {request.logical_id[:100]} is not of type {request.resource_type[:60]}.")
     wanted = IN_PROGRESS.get(request.request_type)
     same_id = shown == request.physical_id
