@@ -25,10 +25,11 @@ Two sides, as in the real service:
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape
@@ -278,3 +279,59 @@ def serve_cloudformation(api: FakeCloudFormation) -> AbstractContextManager[str]
     """Serve the stand-in on 127.0.0.1 for the block; yields the endpoint URL
     (AWS_ENDPOINT_URL_CLOUDFORMATION)."""
     return serve(api)
+
+
+def sent(api: FakeCloudFormation, event: object) -> None:
+    """CloudFormation is about to invoke the provider with `event`: show its request under way.
+    A poll re-invokes a request CloudFormation already shows, and leaves it as it is."""
+    if not api.plays_cloudformation or not isinstance(event, dict):
+        return
+    if "CrHelperPoll" not in event or str(event.get("RequestId")) not in api.requests:
+        api.begin(event)
+
+
+@contextmanager
+def playing_cloudformation(api: FakeCloudFormation) -> Iterator[FakeCloudFormation]:
+    """For in-process invocations (tests, local/run.py, bench/): every event handed to the
+    provider (`UserResource.handle`), or inside a failure record handed to the notifier, is first
+    shown under way by `sent`, as CloudFormation does before it invokes."""
+    import failure
+    from cfn_resource import UserResource
+
+    handle, notify = UserResource.handle, failure.lambda_handler
+
+    def handle_sent(self: UserResource, event: Any, context: Any) -> Any:
+        sent(api, event)
+        return handle(self, event, context)
+
+    def notify_sent(record: Any, context: Any) -> None:
+        payload = record.get("requestPayload") if isinstance(record, dict) else None
+        if isinstance(payload, dict) and str(payload.get("RequestId")) not in api.requests:
+            sent(api, payload)
+        notify(record, context)
+
+    UserResource.handle, failure.lambda_handler = handle_sent, notify_sent  # type: ignore[method-assign]
+    try:
+        yield api
+    finally:
+        UserResource.handle, failure.lambda_handler = handle, notify  # type: ignore[method-assign]
+
+
+@contextmanager
+def cloudformation(receiver: Any, api: FakeCloudFormation | None = None) -> Iterator[FakeCloudFormation]:
+    """The stand-in served, AWS_ENDPOINT_URL_CLOUDFORMATION pointing at it, told of every answer
+    `receiver` (the ResponseURL stand-in) accepts, and playing CloudFormation for in-process
+    invocations, for the block."""
+    api = api or FakeCloudFormation()
+    previous = os.environ.get("AWS_ENDPOINT_URL_CLOUDFORMATION")
+    receiver.listeners.append(api.answered)
+    with serve_cloudformation(api) as endpoint, playing_cloudformation(api):
+        os.environ["AWS_ENDPOINT_URL_CLOUDFORMATION"] = endpoint
+        try:
+            yield api
+        finally:
+            receiver.listeners.remove(api.answered)
+            if previous is None:
+                os.environ.pop("AWS_ENDPOINT_URL_CLOUDFORMATION", None)
+            else:
+                os.environ["AWS_ENDPOINT_URL_CLOUDFORMATION"] = previous

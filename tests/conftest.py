@@ -42,7 +42,7 @@ os.environ.pop("AWS_PROFILE", None)
 import local  # noqa: E402, F401 - puts the function's modules on the import path
 from local.context import LambdaContext  # noqa: E402
 from local.engine import Engine  # noqa: E402
-from local.fake_cloudformation import FakeCloudFormation, serve_cloudformation  # noqa: E402
+from local.fake_cloudformation import FakeCloudFormation, playing_cloudformation, serve_cloudformation  # noqa: E402
 from local.fake_elasticache import FakeElastiCache  # noqa: E402
 from local.fake_handover import FakeHandOver, serve_hand_over  # noqa: E402
 from local.fake_secrets import FakeSecrets, serve_secrets  # noqa: E402
@@ -205,41 +205,17 @@ def cloudformation_session(receiver_session: Receiver) -> Iterator[tuple[FakeClo
 @pytest.fixture(autouse=True)
 def cloudformation(
     cloudformation_session: tuple[FakeCloudFormation, str], monkeypatch: pytest.MonkeyPatch
-) -> FakeCloudFormation:
+) -> Iterator[FakeCloudFormation]:
     """CloudFormation (local/fake_cloudformation.py), for every test: whatever event a test sends
     the provider (or the notifier, inside a failure record) is first shown under way, as in its
     genuine sequence (`begin`), and every answer the receiver accepts moves the stack on
     (`answered`). A test that forges its events sets `plays_cloudformation = False` (and may
     `put` the scene it needs)."""
-    import failure
-    from cfn_resource import UserResource
-
     api, endpoint = cloudformation_session
     api.reset()
     monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDFORMATION", endpoint)
-
-    def sent(event: object) -> None:
-        if not api.plays_cloudformation or not isinstance(event, dict):
-            return
-        # A poll re-invokes a request CloudFormation already shows (unless the test starts there).
-        if "CrHelperPoll" not in event or str(event.get("RequestId")) not in api.requests:
-            api.begin(event)
-
-    handle, notify = UserResource.handle, failure.lambda_handler
-
-    def handle_sent(self: UserResource, event: Any, context: Any) -> Any:
-        sent(event)
-        return handle(self, event, context)
-
-    def notify_sent(record: Any, context: Any) -> None:
-        payload = record.get("requestPayload") if isinstance(record, dict) else None
-        if isinstance(payload, dict) and str(payload.get("RequestId")) not in api.requests:
-            sent(payload)
-        notify(record, context)
-
-    monkeypatch.setattr(UserResource, "handle", handle_sent)
-    monkeypatch.setattr(failure, "lambda_handler", notify_sent)
-    return api
+    with playing_cloudformation(api):
+        yield api
 
 
 Invoke = Callable[..., list[Delivery]]

@@ -178,7 +178,7 @@ class UserResource(CfnResource):
         )
         grace, schedule = self.settings.read_after_write_seconds, self.settings.schedule
         action_context = outcomes.ActionContext(
-            UserLifecycle(client, schedule, grace),
+            UserLifecycle(client, schedule, grace, request.owner, request.protected_id),
             GroupMembership(client, schedule, grace),
             deadline,
             invocation.claim,

@@ -102,6 +102,7 @@ def converge(ctx: ActionContext, user_id: str, work: Work, passwords: tuple[str,
     groups as they were."""
     remaining, changes = work, GroupChanges()
     try:
+        ctx.lifecycle.ensure_owned(user_id, ctx.deadline)  # its groups, passwords, tags: only if ours
         if remaining.join or remaining.leave:
             ctx.lifecycle.wait_until_active(user_id, ctx.deadline)
         for group_id in remaining.join:
@@ -223,13 +224,14 @@ def _take_over(
         return Failed(f"User '{spec.user_id}' was reported to exist but cannot be found; retry.", fallback)
     found = ctx.lifecycle.tags_of(existing, ctx.deadline)
     owned = request.owner.describe_mismatch(found) is None
-    if not owned and not properties.adopt_existing:
-        return Failed(str(exists), fallback)
+    if not owned and not (properties.adopt_existing and request.owner.untagged(found)):
+        return Failed(str(exists), fallback)  # never a user another owner's tags name
     if existing.get("UserName") != spec.user_name:
         return Failed(
             f"User '{spec.user_id}' already exists with another UserName, which cannot be changed in place.", fallback
         )
     logger.info("taking over existing user", extra={"user_id": spec.user_id, "owned": owned})
+    ctx.lifecycle.adopt(spec.user_id)
     # Only the ownership tags first: the IAM policy allows changes to owned users only (and
     # forbids removing those tags again). The template's tags follow once ModifyUser succeeded.
     ctx.lifecycle.change_tags(existing, TagChange(set=request.owner.tags), ctx.deadline, found)
@@ -326,7 +328,7 @@ def delete(request: CfnRequest, ctx: ActionContext) -> Outcome:
         return Failed(outside, physical_id)
     state = request.state.resume
     if request.is_poll and isinstance(state, Deleting):
-        adopt, groups = state.adopt, state.groups
+        adopt, groups = state.adopt and request.scope.allow_adoption, state.groups
     else:
         adopt, groups = adopts_existing_user(request.properties) and request.scope.allow_adoption, ()
     user_id = physical_id.lower()

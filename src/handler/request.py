@@ -172,6 +172,12 @@ class CfnRequest:
         return Ownership(owner_tags(self.scope.provider_id, self.stack_id, self.logical_id))
 
     @property
+    def protected_id(self) -> str:
+        """The user no clean-up of this request may delete: the one CloudFormation names for the
+        resource while a Create or Update runs (a Delete deletes exactly that one)."""
+        return "" if self.request_type == "Delete" else self.shown_id
+
+    @property
     def not_created_id(self) -> str:
         return not_created_id(self.logical_id, self.request_id)
 

@@ -97,6 +97,10 @@ class Ownership:
     def __init__(self, tags: Mapping[str, str]) -> None:
         self.tags = dict(tags)
 
+    def untagged(self, found: Mapping[str, str]) -> bool:
+        """True when `found` holds none of the ownership tags: a user no owner claims."""
+        return not any(key in found for key in self.tags)
+
     def describe_mismatch(self, found: Mapping[str, str]) -> str | None:
         """Why `found` does not mark the user as ours, or None when it does."""
         differing = sorted(k for k, v in self.tags.items() if found.get(k) != v)
