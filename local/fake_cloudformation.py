@@ -183,6 +183,15 @@ class FakeCloudFormation:
                 return  # the rollback sends its own requests (a Delete, a rollback Update) next
             self._settle(stack, ok)
 
+    def delete_stack(self, stack_id: str) -> list[tuple[str, str]]:
+        """DeleteStack: the (logical id, physical id) of each resource it sends a Delete for
+        (none already deleted, e.g. by the rollback of a failed create)."""
+        with self.lock:
+            stack = self.stacks[stack_id]
+            left = [(r.logical_id, r.physical_id) for r in stack.resources.values() if r.status != "DELETE_COMPLETE"]
+            stack.status = "DELETE_IN_PROGRESS" if left else "DELETE_COMPLETE"
+            return left
+
     def fail(self, stack_id: str) -> None:
         """A resource of the stack failed: its operation rolls back."""
         with self.lock:
