@@ -14,6 +14,7 @@ import pytest
 from lint.cfn_yaml import load_template
 from lint.iam_policies import ACCEPTED, PSEUDO, findings, resolve
 from property_table import PROVIDER_TAG
+from request import RULE_PREFIX
 
 ROOT = Path(__file__).resolve().parent.parent
 HANDLER = ROOT / "src" / "handler"
@@ -57,7 +58,9 @@ def actions_the_code_calls() -> set[str]:
     destination = function["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
     failure = {"lambda:InvokeFunction"} if destination["Type"] == "Lambda" else set()
     kms = {"kms:Decrypt"} if secrets else set()
-    return ours | poll | secrets | kms | failure | {"logs:CreateLogStream", "logs:PutLogEvents"}
+    provenance = (HANDLER / "provenance.py").read_text()
+    confirm = {f"cloudformation:{camel(m)}" for m in re.findall(r"self\._cloudformation\.(\w+)\(", provenance)}
+    return ours | poll | secrets | kms | failure | confirm | {"logs:CreateLogStream", "logs:PutLogEvents"}
 
 
 def sub(statement: dict[str, Any]) -> str:
@@ -78,7 +81,8 @@ def test_every_resource_is_narrow() -> None:
     function = account.replace("{service}", "lambda") + "function:${AWS::StackName}-elasticache-user"
     allowed = {
         "elasticache": USERS,
-        "events": account.replace("{service}", "events") + "rule/*",
+        "events": account.replace("{service}", "events") + "rule/" + RULE_PREFIX + "*",
+        "cloudformation": account.replace("{service}", "cloudformation") + "stack/*",
         "lambda": function,
         "lambda:InvokeFunction": function + "-failure",
         "logs": account.replace("{service}", "logs") + "log-group:/aws/lambda/${AWS::StackName}-elasticache-user:*",
@@ -205,6 +209,8 @@ def test_a_failed_invocation_goes_to_the_notifier_which_cannot_loop() -> None:
     assert granted == {
         "elasticache:DescribeUsers",
         "elasticache:ListTagsForResource",
+        "cloudformation:DescribeStackResource",  # a record is answered only for a request under way
+        "cloudformation:DescribeStacks",
         "events:RemoveTargets",
         "events:DeleteRule",
         "lambda:RemovePermission",
@@ -219,6 +225,7 @@ def test_a_failed_invocation_goes_to_the_notifier_which_cannot_loop() -> None:
     # ... on the provider's own function only.
     sids = {s["Sid"]: s for s in statements("FailureNotifierRole")}
     assert sub(sids["RemoveLeftPollPermission"]).endswith(":function:${AWS::StackName}-elasticache-user")
+    assert sub(sids["RemoveLeftPolls"]).endswith(f":rule/{RULE_PREFIX}*")
 
 
 def test_group_membership_changes_only_groups_under_the_prefix_for_owned_users() -> None:
