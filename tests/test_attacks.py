@@ -274,3 +274,21 @@ def test_the_owners_genuine_update_still_works_beside_the_forgeries(
     assert answer.body["Status"] == "SUCCESS", answer.body["Reason"]
     assert fake.users["orders"].access_string == "on ~app:* +@read"
     assert scene.stacks[ORDERS_STACK].status == "UPDATE_COMPLETE"
+
+
+def test_a_refusal_is_logged_and_counted(
+    scene: FakeCloudFormation,
+    fake: FakeElastiCache,
+    receiver: Receiver,
+    invoke: Invoke,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import app
+
+    counted: list[str] = []
+    monkeypatch.setattr(app.metrics, "add_metric", lambda name, **_: counted.append(name))
+    invoke(as_orders(forged(receiver, "delete.json")))
+    [refusal] = [r for r in caplog.records if r.getMessage().startswith("request refused")]
+    assert refusal.levelname == "ERROR" and "is UPDATE_COMPLETE naming 'orders'" in refusal.__dict__["reason"]
+    assert counted == ["DeleteRefused", "RequestsRefused"]
