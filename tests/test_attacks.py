@@ -61,6 +61,13 @@ def as_orders(event: dict[str, Any]) -> dict[str, Any]:
     return {**event, "StackId": ORDERS_STACK, "LogicalResourceId": "OrdersUser", "PhysicalResourceId": "orders"}
 
 
+def owners_update(receiver: Receiver, **changes: Any) -> dict[str, Any]:
+    """An Update of OrdersUser as the owner's template would have it sent (orders, in place)."""
+    event = with_properties(as_orders(load_event("update.json", receiver)), UserId="orders", UserName="orders")
+    event["OldResourceProperties"] = {**event["OldResourceProperties"], "UserId": "orders", "UserName": "orders"}
+    return {**event, **changes}
+
+
 def forged(receiver: Receiver, name: str, **changes: Any) -> dict[str, Any]:
     event = with_properties(load_event(name, receiver), UserId="orders", UserName="orders", **ROGUE_PROPERTIES)
     return {**event, **changes}
@@ -154,7 +161,7 @@ def test_a_response_url_on_another_bucket_is_ignored(
     CloudFormation's own bucket only, so nothing is done for one nobody could be told of."""
     scene.put(ORDERS_STACK, "UPDATE_IN_PROGRESS", "OrdersUser", "UPDATE_IN_PROGRESS", "orders")
     before = state(fake)
-    assert invoke(as_orders(forged(receiver, "update.json", ResponseURL=url))) == []
+    assert invoke(owners_update(receiver, ResponseURL=url)) == []
     assert scene.calls == [] and fake.calls == []
     assert_changed_nothing(fake, before)
 
@@ -180,7 +187,11 @@ def poll_of(event: dict[str, Any], resume: dict[str, Any], **changes: Any) -> di
         ("create.json", "CREATE_IN_PROGRESS", {"modify": {"AccessString": "on ~* +@all"}, "join": ["orders-group"]}),
         # The attacker's own Update under way: a replacement's "failed" user, which is orders.
         ("update.json", "UPDATE_IN_PROGRESS", {"remove": "orders", "reason": "x"}),
-        ("update.json", "UPDATE_IN_PROGRESS", {"modify": {}, "on_failure": {"answer": "orders", "remove": True}}),
+        (
+            "update.json",
+            "UPDATE_IN_PROGRESS",
+            {"modify": {"AccessString": "on ~* +@all"}, "on_failure": {"answer": "orders", "remove": True}},
+        ),
         # The attacker's own Delete under way, adopting.
         ("delete.json", "DELETE_IN_PROGRESS", {"adopt": True, "groups": ["orders-group"]}),
     ],
@@ -267,10 +278,7 @@ def test_the_owners_genuine_update_still_works_beside_the_forgeries(
     scene: FakeCloudFormation, fake: FakeElastiCache, receiver: Receiver, invoke: Invoke
 ) -> None:
     scene.plays_cloudformation = True
-    event = with_properties(as_orders(load_event("update.json", receiver)), UserId="orders", UserName="orders")
-    event["OldResourceProperties"] = {**event["OldResourceProperties"], "UserId": "orders", "UserName": "orders"}
-    # The owner's template: ownership tags name OrdersUser of orders-stack.
-    [answer] = invoke(event)
+    [answer] = invoke(owners_update(receiver))
     assert answer.body["Status"] == "SUCCESS", answer.body["Reason"]
     assert fake.users["orders"].access_string == "on ~app:* +@read"
     assert scene.stacks[ORDERS_STACK].status == "UPDATE_COMPLETE"
