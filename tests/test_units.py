@@ -155,9 +155,7 @@ def _one_region_per_partition() -> list[tuple[str, str]]:
     from botocore.loaders import create_loader
 
     partitions = create_loader().load_data("partitions")["partitions"]
-    return [
-        (next(r for r in p["regions"] if not r.endswith("-global")), p["outputs"]["dnsSuffix"]) for p in partitions
-    ]
+    return [(next(r for r in p["regions"] if not r.endswith("-global")), p["outputs"]["dnsSuffix"]) for p in partitions]
 
 
 @pytest.mark.parametrize(("region", "suffix"), _one_region_per_partition())
