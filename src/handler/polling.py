@@ -49,10 +49,6 @@ class PollRule:
     function: str
     statement: str
 
-    @classmethod
-    def from_arn(cls, rule_arn: str, function: str, statement: str) -> PollRule:
-        return cls(rule_arn.split("/")[-1], function, statement)
-
 
 def rule_arn_for(function_arn: str, name: str) -> str:
     """The ARN of the rule `name` in the function's partition, region and account."""
