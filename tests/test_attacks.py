@@ -300,3 +300,21 @@ def test_a_refusal_is_logged_and_counted(
     [refusal] = [r for r in caplog.records if r.getMessage().startswith("request refused")]
     assert refusal.levelname == "ERROR" and "is UPDATE_COMPLETE naming 'orders'" in refusal.__dict__["reason"]
     assert counted == ["DeleteRefused", "RequestsRefused"]
+
+
+def test_a_request_cloudformation_cannot_be_asked_about_is_refused_with_what_to_do(
+    fake: FakeElastiCache, cloudformation: FakeCloudFormation, receiver: Receiver, invoke: Invoke
+) -> None:
+    """A role without the DescribeStackResource grant (the stand-in's `authorize` hook, where an
+    IAM evaluator plugs in): nothing is done, and the answer says which permission is missing."""
+    from local.fake_wire import ApiError
+
+    def deny(action: str, params: dict[str, str]) -> None:
+        raise ApiError("AccessDenied", f"not authorized to perform: cloudformation:{action}", 403)
+
+    fake.add_user("app-user-1", tags=dict(OWNER))
+    cloudformation.authorize = deny
+    [answer] = invoke(load_event("delete.json", receiver))
+    assert answer.body["Status"] == "FAILED" and "(AccessDenied)" in answer.body["Reason"]
+    assert "cloudformation:DescribeStackResource" in answer.body["Reason"]
+    assert "DeleteUser" not in fake.actions()
