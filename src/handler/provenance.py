@@ -11,8 +11,8 @@ prove themselves", has the table and its sources):
   `UPDATE_COMPLETE_CLEANUP_IN_PROGRESS` / `UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS`
   (DescribeStacks), the resource naming another id (the old user after a replacement);
 
-and always the event's ResourceType. The stack must be in the function's own account and
-region (the IAM policy allows these reads there only). A poll re-invocation is confirmed the
+and always the event's ResourceType. The stack must be in the function's own region (and,
+as CloudFormation describes its caller's stacks only, its own account). A poll re-invocation is confirmed the
 same way: its request is still under way. An Update's poll may name the user a replacement
 made, so only the status is compared for it; the ownership tags (handlers.py) bind the user.
 
@@ -77,12 +77,16 @@ def judge(request: CfnRequest, detail: Any, stack_status: str | None) -> Verdict
 
 
 def same_place(stack_id: str, function_arn: str) -> str | None:
-    """Why the stack is not in the function's own partition, region and account, or None."""
+    """Why the stack is not in the function's own partition and region, or None. (Its account
+    needs no check here: CloudFormation describes the caller's own account's stacks only, so
+    another account's StackId is "does not exist"; and `sam local`'s emulator reports a made-up
+    account in the function's ARN.)"""
     stack, function = STACK_ARN.fullmatch(stack_id), FUNCTION_ARN.fullmatch(function_arn)
     if stack is None:
         return "its StackId is not a CloudFormation stack ARN."
-    if function is not None and stack.groups() != function.groups():
-        return "its stack is in another account or region than the provider, which serves its own only."
+    place = ("partition", "region")
+    if function is not None and stack.group(*place) != function.group(*place):
+        return "its stack is in another region than the provider, which serves its own region's stacks only."
     return None
 
 
