@@ -49,7 +49,7 @@ def report(api: FakeElastiCache, receiver: Receiver, repeats: int) -> dict[str, 
     for index in range(repeats):
         joining, leaving = f"busy-join-{index}", f"busy-leave-{index}"
         api.add_group(f"group-{joining}", engine="valkey")
-        api.add_user(leaving, engine="valkey", authentication_type="iam", tags=owner_tags())
+        api.add_user(leaving, engine="valkey", authentication_type="iam", tags=owner_tags(leaving))
         api.add_group(f"group-{leaving}", engine="valkey", members=(leaving,))
         api.delete_seconds_for[leaving] = DELETION
         create = _update_event(receiver.url(joining), joining)
@@ -58,10 +58,10 @@ def report(api: FakeElastiCache, receiver: Receiver, repeats: int) -> dict[str, 
         jobs.append(("join", joining, create))
         jobs.append(("leave", leaving, delete_event(receiver.url(leaving), leaving, leaving)))
         deleted, updated = f"busy-delete-{index}", f"busy-update-{index}"
-        api.add_user(deleted, tags=owner_tags())
+        api.add_user(deleted, tags=owner_tags(deleted))
         api.hold(deleted, "modifying", MODIFYING)
         api.delete_seconds_for[deleted] = DELETION
-        api.add_user(updated, engine="valkey", authentication_type="iam", tags={**owner_tags(), "a": "1"})
+        api.add_user(updated, engine="valkey", authentication_type="iam", tags={**owner_tags(updated), "a": "1"})
         jobs.append(("delete", deleted, delete_event(receiver.url(deleted), deleted, deleted)))
         jobs.append(("update", updated, _update_event(receiver.url(updated), updated)))
     started: dict[str, float] = {}

@@ -58,14 +58,20 @@ def delete_event(response_url: str, user_id: str, request_id: str) -> dict[str, 
         "ResponseURL": response_url,
         "StackId": STACK_ID,
         "RequestId": request_id,
-        "LogicalResourceId": "BenchUser",
+        "LogicalResourceId": logical_id(user_id),
         "ResourceType": "Custom::ElastiCacheUser",
         "PhysicalResourceId": user_id,
         "ResourceProperties": {"UserId": user_id, "UserName": user_id, "Engine": "valkey"},
     }
 
 
-def owner_tags() -> dict[str, str]:
+def logical_id(user_id: str) -> str:
+    """Each user is its own resource of the benchmark stack (CloudFormation shows one request
+    per resource at a time)."""
+    return "BenchUser" + "".join(c for c in user_id if c.isalnum())
+
+
+def owner_tags(user_id: str) -> dict[str, str]:
     from properties import owner_tags as tags
 
-    return tags(ENVIRONMENT["PROVIDER_ID"], STACK_ID, "BenchUser")
+    return tags(ENVIRONMENT["PROVIDER_ID"], STACK_ID, logical_id(user_id))

@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from bench.common import STACK_ID, owner_tags, table
+from bench.common import STACK_ID, logical_id, owner_tags, table
 from local.context import LambdaContext
 from local.fake_elasticache import FakeElastiCache
 from local.fake_ssm import FakeSsm, Parameter
@@ -41,9 +41,10 @@ def _report(api: FakeElastiCache, ssm: FakeSsm, users: int, rate_limit: float, p
     path = base_path()
     ids = [f"drift-{index:04d}" for index in range(users)]
     for user_id in ids:
-        user = api.add_user(user_id, access_string="on ~app:* -@all +@read", tags={**owner_tags(), "team": "bench"})
+        owner = owner_tags(user_id)
+        user = api.add_user(user_id, access_string="on ~app:* -@all +@read", tags={**owner, "team": "bench"})
         record = Record(user_id, user_id, "redis", user.access_string, "reported", "password", (), {"team": "bench"},
-                        owner_tags(), STACK_ID, "BenchUser")  # fmt: skip
+                        owner, STACK_ID, logical_id(user_id))  # fmt: skip
         ssm.parameters[f"{path}/{user_id}"] = Parameter(f"{path}/{user_id}", record.as_json(), "String")
     for user_id in ids[:DRIFTED]:
         api.users[user_id].access_string = "on ~* +@all"

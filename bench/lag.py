@@ -112,7 +112,7 @@ def measure(
     for deletion in deletions:
         for repeat in range(repeats):
             user_id = f"{prefix}-{str(deletion).replace('.', '-')}-{repeat}"
-            api.add_user(user_id, tags=owner_tags())
+            api.add_user(user_id, tags=owner_tags(user_id))
             api.delete_seconds_for[user_id] = deletion
             jobs.append((deletion, user_id))
     starts: dict[str, float] = {}

@@ -34,7 +34,7 @@ def report(modify_seconds: float, repeats: int) -> dict[str, float]:
             fake.add_user(
                 user,
                 passwords=["Bench-First-Passw0rd-001"],
-                tags={**owner_tags(), "elasticache-user-resource:password-secret": secret},
+                tags={**owner_tags(user), "elasticache-user-resource:password-secret": secret},
             )
             before = len(fake.calls)
             started = time.monotonic()

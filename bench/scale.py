@@ -23,7 +23,7 @@ def report(
 
     ids = [f"scale-{index:04d}" for index in range(users)]
     for user_id in ids:
-        api.add_user(user_id, tags=owner_tags())
+        api.add_user(user_id, tags=owner_tags(user_id))
         api.delete_seconds_for[user_id] = deletion
     api.rate_limit = rate_limit
     already = len(api.calls)

@@ -10,7 +10,7 @@ import ssl
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,6 +41,8 @@ class Receiver:
     plan: list[int | str] = field(default_factory=list)
     hang_seconds: float = 10.0
     arrived: threading.Condition = field(default_factory=threading.Condition)
+    # Told of every answer accepted, as CloudFormation is (the CloudFormation stand-in moves on).
+    listeners: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
 
     def url(self, key: str = "response") -> str:
         """A presigned-looking URL on this receiver (the query string is the secret part)."""
@@ -79,8 +81,11 @@ def _handler_for(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 time.sleep(receiver.hang_seconds)
                 step = 200
             if step == 200:
+                body = json.loads(raw)
+                for listener in list(receiver.listeners):
+                    listener(body)
                 with receiver.arrived:
-                    receiver.deliveries.append(Delivery(self.path, json.loads(raw), time.monotonic()))
+                    receiver.deliveries.append(Delivery(self.path, body, time.monotonic()))
                     receiver.arrived.notify_all()
             self.send_response(int(step))
             self.send_header("Content-Length", "0")

@@ -60,6 +60,9 @@ def main() -> int:
         # The provider records what it applied (drift) in Parameter Store: the stand-in, never AWS.
         os.environ["AWS_ENDPOINT_URL_SSM"] = stack.enter_context(serve_ssm(FakeSsm()))
         receiver = stack.enter_context(https_receiver())
+        from local.fake_cloudformation import cloudformation
+
+        stack.enter_context(cloudformation(receiver))  # CloudFormation shows the Create under way
         print(f"engine: redis-server on 127.0.0.1:{engine.port}; ElastiCache fake (modifying 2 s); Secrets Manager")
         secrets.add(
             SECRET,

@@ -169,6 +169,11 @@ def main(argv: list[str] | None = None) -> int:
             )
         receiver = stack.enter_context(https_receiver())
         print(f"receiver: HTTPS on 127.0.0.1:{receiver.port} stands in for the ResponseURL")
+        from local.fake_cloudformation import cloudformation
+
+        # CloudFormation shows each request under way before it sends it; the provider checks.
+        stand_in = stack.enter_context(cloudformation(receiver))
+        print(f"emulator: CloudFormation stand-in on {os.environ['AWS_ENDPOINT_URL_CLOUDFORMATION']}")
 
         import app
         from log import SERVICE
@@ -216,6 +221,11 @@ def main(argv: list[str] | None = None) -> int:
             answer = deliveries[-1]
             print(f"<== CloudFormation received, {answer.at - began:.2f} s after the request:")
             print(json.dumps(answer.body, indent=2))
+            shown = stand_in.stacks[event["StackId"]]
+            resource = shown.resources[event["LogicalResourceId"]]
+            print(
+                f"cloudformation: stack {shown.status}; {resource.logical_id} {resource.status} {resource.physical_id}"
+            )
             if answer.body.get("Status") != "SUCCESS":
                 status = 1
             if fake is not None and fake.engine is not None:

@@ -50,6 +50,8 @@ def container_environment(elasticache: str, other_services: str) -> dict[str, st
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ENDPOINT_URL": other_services,
         "AWS_ENDPOINT_URL_ELASTICACHE": elasticache,
+        # The CloudFormation stand-in (local/fake_cloudformation.py), when one is running.
+        "AWS_ENDPOINT_URL_CLOUDFORMATION": os.environ.get("AWS_ENDPOINT_URL_CLOUDFORMATION", other_services),
         "RESPONSE_URL_ALLOWED_HOSTS": "127.0.0.1",
         "SSL_CERT_FILE": f"/var/task/{CA_FILE}",
     }
@@ -67,8 +69,14 @@ def invoke(
     environment: dict[str, str],
     function: str = "ElastiCacheUserFunction",
     template: Path = BUILD / "template.yaml",
+    cloudformation: Any = None,
 ) -> Invocation:
-    """Run one event through `sam local invoke`; return what SAM printed and its REPORT."""
+    """Run one event through `sam local invoke`; return what SAM printed and its REPORT.
+    `cloudformation` (a FakeCloudFormation) is first shown the request under way."""
+    if cloudformation is not None:
+        from local.fake_cloudformation import sent
+
+        sent(cloudformation, event)
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as file:
         json.dump(event, file)
     process_env = {
@@ -105,11 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_ELASTICACHE"):
         os.environ.pop(name, None)
+    from local.fake_cloudformation import cloudformation
     from local.receiver import https_receiver
     from local.run import moto_elasticache, seed_user
 
     status = 0
-    with moto_elasticache() as endpoint, https_receiver() as receiver:
+    with moto_elasticache() as endpoint, https_receiver() as receiver, cloudformation(receiver) as stand_in:
         os.environ["AWS_ENDPOINT_URL"] = endpoint
         os.environ.setdefault("PROVIDER_ID", "arn:aws:cloudformation:us-east-1:123456789012:stack/user-provider/local")
         trust_receiver()
@@ -122,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                 seed_user(event)
             print(f"\n==> sam local invoke: {event.get('RequestType')} ({Path(path).name})")
             count, began = len(receiver.deliveries), time.monotonic()
-            result = invoke(event, environment)
+            result = invoke(event, environment, cloudformation=stand_in)
             print(f"    container REPORT: Init Duration {result.init_ms} ms, Duration {result.duration_ms} ms")
             deliveries = receiver.wait_for(count + 1, timeout=5)
             if len(deliveries) == count:

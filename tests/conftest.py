@@ -32,6 +32,8 @@ os.environ.update(
         "PROVIDER_ID": "arn:aws:cloudformation:us-east-1:123456789012:stack/user-provider/9e8d7c6b",
         "ALLOW_ADOPTION": "true",
         "USER_ID_PREFIX": "",
+        # The CloudFormation stand-in answers at once: a status it does not show is final.
+        "CONFIRM_LAG_SECONDS": "0",
     }
 )
 os.environ.pop("AWS_SAM_LOCAL", None)
@@ -41,6 +43,7 @@ import local  # noqa: E402, F401 - puts the function's modules on the import pat
 from local import iam_gate  # noqa: E402
 from local.context import LambdaContext  # noqa: E402
 from local.engine import Engine  # noqa: E402
+from local.fake_cloudformation import FakeCloudFormation, playing_cloudformation, serve_cloudformation  # noqa: E402
 from local.fake_elasticache import FakeElastiCache  # noqa: E402
 from local.fake_handover import FakeHandOver, serve_hand_over  # noqa: E402
 from local.fake_secrets import FakeSecrets, serve_secrets  # noqa: E402
@@ -228,6 +231,30 @@ def aged(poll: dict[str, Any], seconds: float) -> dict[str, Any]:
 
     state = poll["ElastiCacheUserPoll"]
     return {**poll, "ElastiCacheUserPoll": {**state, "since": time.time() - seconds}}
+
+
+@pytest.fixture(scope="session")
+def cloudformation_session(receiver_session: Receiver) -> Iterator[tuple[FakeCloudFormation, str]]:
+    api = FakeCloudFormation()
+    receiver_session.listeners.append(api.answered)
+    with serve_cloudformation(api) as endpoint:
+        yield api, endpoint
+
+
+@pytest.fixture(autouse=True)
+def cloudformation(
+    cloudformation_session: tuple[FakeCloudFormation, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FakeCloudFormation]:
+    """CloudFormation (local/fake_cloudformation.py), for every test: whatever event a test sends
+    the provider (or the notifier, inside a failure record) is first shown under way, as in its
+    genuine sequence (`begin`), and every answer the receiver accepts moves the stack on
+    (`answered`). A test that forges its events sets `plays_cloudformation = False` (and may
+    `put` the scene it needs)."""
+    api, endpoint = cloudformation_session
+    api.reset()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDFORMATION", endpoint)
+    with playing_cloudformation(api):
+        yield api
 
 
 Invoke = Callable[..., list[Delivery]]

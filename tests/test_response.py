@@ -27,8 +27,10 @@ BODY = {
     ("url", "allowed"),
     [
         ("https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/x?sig=1", True),
-        ("https://cloudformation-custom-resource-response-cnnorth1.s3.cn-north-1.amazonaws.com.cn/x", True),
-        ("https://S3.AMAZONAWS.COM/x", True),
+        ("https://cloudformation-custom-resource-response-cnnorth1.s3.cn-north-1.amazonaws.com.cn/x", False),
+        ("https://S3.AMAZONAWS.COM/cloudformation-custom-resource-response-useast1/x", True),
+        ("https://S3.AMAZONAWS.COM/x", False),  # not CloudFormation's bucket: anyone's
+        ("https://cloudformation-custom-resource-response-euwest1.s3.amazonaws.com/x", False),  # another region's
         ("http://s3.amazonaws.com/x", False),
         ("https://amazonaws.com.evil.example/x", False),
         ("https://evilamazonaws.com/x", False),

@@ -13,6 +13,7 @@ import pytest
 
 from lint.cfn_yaml import load_template
 from lint.iam_policies import ACCEPTED, findings
+from request import RULE_PREFIX
 
 ROOT = Path(__file__).resolve().parent.parent
 HANDLER = ROOT / "src" / "handler"
@@ -53,7 +54,9 @@ def actions_the_code_calls() -> set[str]:
     destination = function["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
     failure = {"lambda:InvokeFunction"} if destination["Type"] == "Lambda" else set()
     kms = {"kms:Decrypt"} if secrets else set()
-    return ours | poll | secrets | records | kms | failure | {"logs:CreateLogStream", "logs:PutLogEvents"}
+    provenance = (HANDLER / "provenance.py").read_text()
+    confirm = {f"cloudformation:{camel(m)}" for m in re.findall(r"self\._cloudformation\.(\w+)\(", provenance)}
+    return ours | poll | secrets | records | kms | failure | confirm | {"logs:CreateLogStream", "logs:PutLogEvents"}
 
 
 def sub(statement: dict[str, Any]) -> str:
@@ -74,7 +77,8 @@ def test_every_resource_is_narrow() -> None:
     function = account.replace("{service}", "lambda") + "function:${AWS::StackName}-elasticache-user"
     allowed = {
         "elasticache": USERS,
-        "events": account.replace("{service}", "events") + "rule/*",
+        "events": account.replace("{service}", "events") + "rule/" + RULE_PREFIX + "*",
+        "cloudformation": account.replace("{service}", "cloudformation") + "stack/*",
         "lambda": function,
         "lambda:InvokeFunction": function + "-failure",
         "logs": account.replace("{service}", "logs") + "log-group:/aws/lambda/${AWS::StackName}-elasticache-user:*",
@@ -147,6 +151,8 @@ def test_a_failed_invocation_goes_to_the_notifier_which_cannot_loop() -> None:
     assert granted == {
         "elasticache:DescribeUsers",
         "elasticache:ListTagsForResource",
+        "cloudformation:DescribeStackResource",  # a record is answered only for a request under way
+        "cloudformation:DescribeStacks",
         "events:RemoveTargets",
         "events:DeleteRule",
         "lambda:RemovePermission",
@@ -161,6 +167,7 @@ def test_a_failed_invocation_goes_to_the_notifier_which_cannot_loop() -> None:
     # ... on the provider's own function only.
     sids = {s["Sid"]: s for s in statements("FailureNotifierRole")}
     assert sub(sids["RemoveLeftPollPermission"]).endswith(":function:${AWS::StackName}-elasticache-user")
+    assert sub(sids["RemoveLeftPolls"]).endswith(f":rule/{RULE_PREFIX}*")
 
 
 def test_the_cdk_construct_library_has_the_providers_version() -> None:

@@ -151,20 +151,35 @@ def test_outcomes_map_to_answer_fields() -> None:
     assert answer_fields(Failed("why", "u1")) == ("FAILED", "why", {}, "u1")
 
 
-@pytest.mark.parametrize(
-    ("url", "allowed"),
-    [
-        ("https://cloudformation-custom-resource-response-euwest1.s3.eu-west-1.amazonaws.com/x", True),
-        ("https://bucket.s3.eusc-de-east-1.amazonaws.eu/x", True),  # aws-eusc partition
-        ("https://bucket.s3.us-iso-east-1.c2s.ic.gov/x", True),  # aws-iso partition
-        ("https://s3-external-1.amazonaws.com/x", True),
-        ("https://cloudformation.us-east-1.amazonaws.com/x", False),  # an AWS host, but not S3
-        ("https://s3.amazonaws.com.evil.example/x", False),
-        ("https://s3.example.eu/x", False),
-    ],
-)
-def test_response_hosts_come_from_botocore_partitions(url: str, allowed: bool) -> None:
-    assert is_allowed_response_url(url, ()) is allowed
+def _one_region_per_partition() -> list[tuple[str, str]]:
+    from botocore.loaders import create_loader
+
+    partitions = create_loader().load_data("partitions")["partitions"]
+    return [(next(r for r in p["regions"] if not r.endswith("-global")), p["outputs"]["dnsSuffix"]) for p in partitions]
+
+
+@pytest.mark.parametrize(("region", "suffix"), _one_region_per_partition())
+def test_answers_go_to_cloudformations_response_bucket_in_every_partition(region: str, suffix: str) -> None:
+    bucket = "cloudformation-custom-resource-response-" + region.replace("-", "")
+    for url in (
+        f"https://{bucket}.s3.{region}.{suffix}/key?X-Amz-Signature=1",  # virtual-hosted
+        f"https://{bucket}.s3-{region}.{suffix}/key",  # the Lambda guide's example form
+        f"https://s3.{region}.{suffix}/{bucket}/key",  # path style
+        f"https://{bucket}.s3.{suffix}/key",  # without the region (us-east-1's usual form)
+    ):
+        assert is_allowed_response_url(url, (), region), url
+    for url in (
+        f"https://someone-elses-bucket.s3.{region}.{suffix}/key",  # any bucket could be anyone's
+        f"https://s3.{region}.{suffix}/someone-elses-bucket/{bucket}/key",
+        f"https://s3.{region}.{suffix}/{bucket}/../someone-elses-bucket/key",
+        f"https://{bucket}x.s3.{region}.{suffix}/key",
+        f"https://{bucket}.s3.{region}.{suffix}.evil.example/key",
+        f"https://{bucket}.cloudformation.{region}.{suffix}/key",  # an AWS host, but not S3
+        f"http://{bucket}.s3.{region}.{suffix}/key",
+    ):
+        assert not is_allowed_response_url(url, (), region), url
+    # Another region's bucket: the provider answers for the stacks of its own region only.
+    assert not is_allowed_response_url(f"https://{bucket}.s3.{suffix}/key", (), "ap-south-2")
 
 
 def test_scope_confines_user_ids_to_the_prefix() -> None:

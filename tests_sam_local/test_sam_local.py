@@ -9,6 +9,7 @@ import statistics
 import time
 from pathlib import Path
 
+from local.fake_cloudformation import FakeCloudFormation
 from local.fake_elasticache import FakeElastiCache
 from local.receiver import Receiver
 from local.sam_invoke import BUILD, container_environment, invoke, trust_receiver
@@ -20,11 +21,13 @@ BARE = (
 )
 
 
-def run(event: dict[str, object], fake: FakeElastiCache, moto: str, receiver: Receiver) -> dict[str, object]:
+def run(
+    event: dict[str, object], fake: FakeElastiCache, moto: str, receiver: Receiver, cloudformation: FakeCloudFormation
+) -> dict[str, object]:
     trust_receiver()
     environment = {**container_environment(f"http://127.0.0.1:{fake_port(fake)}", moto), "PROVIDER_ID": PROVIDER}
     before = len(receiver.deliveries)
-    invoke(event, environment)
+    invoke(event, environment, cloudformation=cloudformation)
     return receiver.wait_for(before + 1, timeout=10)[-1].body
 
 
@@ -34,23 +37,26 @@ def fake_port(fake: FakeElastiCache) -> str:
     return os.environ["AWS_ENDPOINT_URL_ELASTICACHE"].rsplit(":", 1)[1]
 
 
-def test_create_update_and_delete_in_the_lambda_container(fake: FakeElastiCache, moto: str, receiver: Receiver) -> None:
+def test_create_update_and_delete_in_the_lambda_container(
+    fake: FakeElastiCache, moto: str, receiver: Receiver, cloudformation: FakeCloudFormation
+) -> None:
     fake.create_seconds = fake.modify_seconds = fake.delete_seconds = 1.0
-    created = run(load_event("create.json", receiver), fake, moto, receiver)
+    created = run(load_event("create.json", receiver), fake, moto, receiver, cloudformation)
     assert created["Status"] == "SUCCESS", created
     assert created["PhysicalResourceId"] == "app-user-1" and created["Data"]["Status"] == "active"  # type: ignore[index]
     assert fake.users["app-user-1"].tags == {**OWNER, "team": "payments"}
     assert fake.users["app-user-1"].passwords == ["Example-Passw0rd-1234567"]
 
-    updated = run(load_event("update.json", receiver), fake, moto, receiver)
+    updated = run(load_event("update.json", receiver), fake, moto, receiver, cloudformation)
     assert updated["Status"] == "SUCCESS", updated
     assert fake.users["app-user-1"].access_string == "on ~app:* +@read"
 
-    deleted = run(load_event("delete.json", receiver), fake, moto, receiver)
+    deleted = run(load_event("delete.json", receiver), fake, moto, receiver, cloudformation)
     assert deleted["Status"] == "SUCCESS", deleted
     assert "app-user-1" not in fake.users and "app-user-1" in fake.gone_at
     assert [a for a in fake.actions() if a != "DescribeUsers"] == [
         "CreateUser",
+        "ListTagsForResource",  # the Update's ownership check
         "ModifyUser",
         "ListTagsForResource",
         "DeleteUser",

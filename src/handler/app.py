@@ -16,11 +16,12 @@ from aws_lambda_powertools import Metrics  # noqa: E402
 from aws_lambda_powertools.metrics import MetricUnit  # noqa: E402
 
 from cfn_resource import Result, UserResource  # noqa: E402
-from clients import elasticache_client  # noqa: E402
+from clients import aws_client, elasticache_client  # noqa: E402
 from config import Settings, allowed_hosts  # noqa: E402
 from environment import SETTING  # noqa: E402
 from log import SERVICE, logger  # noqa: E402
-from request import CRHELPER_PERMISSION, CRHELPER_RULE, echoed_physical_id  # noqa: E402
+from properties import envelope_problem  # noqa: E402
+from request import CRHELPER_POLL, CfnRequest, echoed_physical_id  # noqa: E402
 from response import answer_failed, is_allowed_response_url  # noqa: E402
 
 metrics = Metrics(namespace=SETTING["POWERTOOLS_METRICS_NAMESPACE"].text(), service=SERVICE)
@@ -31,6 +32,7 @@ try:
     resource = UserResource(settings)
     # Built at import, so a cold start pays for it once, outside the first request's time budget.
     elasticache_client(os.environ.get("AWS_ENDPOINT_URL_ELASTICACHE"), settings.deadline_margin)
+    aws_client("cloudformation", settings.deadline_margin)  # every request is confirmed with it first
 except Exception as error:  # noqa: BLE001 - every request must still be answered.
     logger.exception("the provider failed to start")
     start_error = type(error).__name__
@@ -42,16 +44,14 @@ gc.enable()
 def _answer_start_failure(event: Any, context: Any) -> Result:
     if not isinstance(event, dict):
         return Result.IGNORED
-    if CRHELPER_RULE in event and is_allowed_response_url(event.get("ResponseURL"), allowed_hosts()):
+    well_formed = envelope_problem(event) is None
+    if well_formed and CRHELPER_POLL in event and is_allowed_response_url(event.get("ResponseURL"), allowed_hosts()):
         from polling import PollRule, remove_poll
 
-        # A poll of a function that cannot start: stop it, or EventBridge invokes it for ever.
-        remove_poll(
-            PollRule.from_arn(
-                str(event[CRHELPER_RULE]), context.function_name, str(event.get(CRHELPER_PERMISSION, ""))
-            ),
-            10.0,
-        )
+        # A poll of a function that cannot start: stop it, or EventBridge invokes it for ever. Its
+        # rule is computed from the request, never read from the event (which anyone may write).
+        name = CfnRequest.from_event(event, now=0.0, is_poll=True).poll_rule_name
+        remove_poll(PollRule(name, context.function_name, name), 10.0)
     reason = f"The provider function failed to start ({start_error}); see its logs."
     sent = answer_failed(event, reason, echoed_physical_id(event), allowed_hosts=allowed_hosts())
     return Result.FAILED if sent else Result.IGNORED
@@ -69,3 +69,5 @@ def lambda_handler(event: Any, context: Any) -> None:
     request_type = event.get("RequestType") if isinstance(event, dict) else None
     prefix = request_type if request_type in ("Create", "Update", "Delete") else "Request"
     metrics.add_metric(name=f"{prefix}{result.value}", unit=MetricUnit.Count, value=1)
+    if result is Result.REFUSED:
+        metrics.add_metric(name="RequestsRefused", unit=MetricUnit.Count, value=1)

@@ -30,6 +30,7 @@ from typing import Any
 
 from crhelper import CfnResource
 
+import admission
 import handlers
 import outcomes
 import records
@@ -40,7 +41,7 @@ from envelope import envelope_problem
 from exceptions import DeadlineReached, HandOverError
 from groups import GroupMembership
 from log import logger, quiet_libraries
-from polling import Polling, PollRule, PollSetupError
+from polling import Polling, PollRule, PollSetupError, rule_arn_for
 from request import (
     CRHELPER_DATA,
     CRHELPER_PERMISSION,
@@ -71,6 +72,7 @@ class Result(enum.Enum):
     FAILED = "Failed"
     HANDED_OVER = "HandedOver"
     IGNORED = "Ignored"
+    REFUSED = "Refused"
 
 
 @dataclass
@@ -83,6 +85,7 @@ class Invocation:
     pending: tuple[CfnRequest, outcomes.Pending] | None = None
     answered: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+    request: CfnRequest | None = None  # as CloudFormation confirmed it (admission.py)
 
 
 def answer_fields(outcome: outcomes.Done | outcomes.Failed) -> tuple[str, str, dict[str, str], str]:
@@ -150,6 +153,9 @@ class UserResource(CfnResource):
         )
         problem = envelope_problem(event)
         if problem is None:
+            invocation.request = admission.admit(event, context, self.settings)
+            if invocation.request is None:
+                return Result.REFUSED  # CloudFormation does not show it under way: nothing is done
             self(event, context)
             return invocation.result
         # crhelper cannot parse it: answer FAILED, echoing what the request has.
@@ -160,21 +166,18 @@ class UserResource(CfnResource):
     def _act(self, event: dict[str, Any], context: Any) -> str | None:
         """crhelper's create/update/delete/poll function: run the action, map its outcome."""
         invocation = self._invocation
-        request = CfnRequest.from_event(
-            event, now=invocation.started, is_poll=CRHELPER_POLL in event, scope=self.settings.scope
-        )
+        request = invocation.request or admission.request_of(event, self.settings)
         seconds, final = request.work_seconds(
             context.get_remaining_time_in_millis() / 1000, self.settings.deadline_margin, self.settings.poll_window
         )
         # The undo budget comes out of the work's time, not out of the margin kept for the answer.
         reserve = min(self.settings.undo_seconds, seconds / 3)
         deadline, cleanup = Deadline(seconds - reserve), Deadline(seconds)
-        client = self._pinned_client or elasticache_client(
-            os.environ.get("AWS_ENDPOINT_URL_ELASTICACHE"), self.settings.deadline_margin
-        )
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_ELASTICACHE")
+        client = self._pinned_client or elasticache_client(endpoint, self.settings.deadline_margin)
         grace, schedule = self.settings.read_after_write_seconds, self.settings.schedule
         action_context = outcomes.ActionContext(
-            UserLifecycle(client, schedule, grace),
+            UserLifecycle(client, schedule, grace, request.owner, request.protected_id),
             GroupMembership(client, schedule, grace),
             deadline,
             invocation.claim,
@@ -245,8 +248,9 @@ class UserResource(CfnResource):
     def _record_progress(self, request: CfnRequest, pending: outcomes.Pending) -> None:
         """A poll that got further rewrites the rule's Input, so that the next poll does not
         repeat a ModifyUser that was accepted (each would start another modification)."""
-        rule_arn = self._event[CRHELPER_RULE]
-        self._event = self._poll_event(request, pending, rule_arn, self._event[CRHELPER_PERMISSION])
+        name = request.poll_rule_name  # never the event's: an edited poll could name another request's rule
+        rule_arn = rule_arn_for(self._context.invoked_function_arn, name)
+        self._event = self._poll_event(request, pending, rule_arn, name)
         deadline = self._protocol_deadline()
         try:
             with bounded_by(deadline):
@@ -299,14 +303,12 @@ class UserResource(CfnResource):
             return True
 
     def _remove_polling(self) -> None:
-        rule, permission = self._event.get(CRHELPER_RULE), self._event.get(CRHELPER_PERMISSION)
-        if not isinstance(rule, str) or not isinstance(permission, str):
-            logger.error("poll without its rule: nothing to remove")
-            return
+        # The request's own rule, computed from it: never a rule the (editable) poll event names.
+        rule = admission.poll_rule(admission.request_of(self._event, self.settings), self._context.function_name)
         deadline = self._protocol_deadline()
         try:
             with bounded_by(deadline):
-                self._polling().remove(PollRule.from_arn(rule, self._context.function_name, permission), deadline)
+                self._polling().remove(rule, deadline)
         except DeadlineReached:
             logger.error("poll not removed before the deadline: a later poll retries")
 
@@ -331,8 +333,7 @@ class UserResource(CfnResource):
         answers as its work's OnFailure says (a take-over never names the user it adopted)."""
         request_type = str(self._event.get("RequestType", ""))
         if CRHELPER_POLL in self._event:
-            state = PollState.read(self._event.get(POLL_STATE), 0.0, 0.0)
-            on_failure = on_failure_of(state.resume)
+            on_failure = on_failure_of(PollState.read(self._event.get(POLL_STATE), 0.0, 0.0).resume)
             return outcomes.cut_short_id(request_type, echoed_physical_id(self._event), on_failure)
         made = self._invocation.claim.user_id if request_type == "Create" else None
         return made or echoed_physical_id(self._event)

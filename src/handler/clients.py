@@ -1,4 +1,4 @@
-"""AWS clients (ElastiCache, EventBridge, Lambda, Secrets Manager, SSM): timeouts and retries
+"""AWS clients (ElastiCache, CloudFormation, EventBridge, Lambda, Secrets Manager, SSM): timeouts and retries
 fitted to the time the invocation has left.
 
 botocore would retry a call up to its attempt limit whatever the deadline, each attempt
@@ -116,6 +116,7 @@ elasticache_client = functools.lru_cache(maxsize=4)(new_elasticache_client)
 # boto3's per-service endpoint variables (AWS_ENDPOINT_URL_<service id>): part of the cache key,
 # so that a client follows the environment it was built in.
 ENDPOINT_VARIABLES = {
+    "cloudformation": "AWS_ENDPOINT_URL_CLOUDFORMATION",
     "events": "AWS_ENDPOINT_URL_EVENTBRIDGE",
     "lambda": "AWS_ENDPOINT_URL_LAMBDA",
     "secretsmanager": "AWS_ENDPOINT_URL_SECRETS_MANAGER",
@@ -129,7 +130,7 @@ def _cached_client(service: str, margin: float, _endpoints: tuple[str, str]) -> 
 
 
 def aws_client(service: str, margin: float) -> Any:
-    """A cached, deadline-bounded client of `service` (events, lambda, secretsmanager, ssm), built
-    on first use: only a hand-over or a secret reference pays for it."""
+    """A cached, deadline-bounded client of `service` (cloudformation, events, lambda,
+    secretsmanager, ssm), built on first use."""
     endpoints = (os.environ.get(ENDPOINT_VARIABLES[service], ""), os.environ.get("AWS_ENDPOINT_URL", ""))
     return _cached_client(service, margin, endpoints)

@@ -45,6 +45,8 @@ class Settings:
     read_after_write_seconds: float
     # Which users this provider may touch (the provider stack's parameters).
     scope: Scope
+    # Seconds a status CloudFormation does not show yet is read again (provenance.py).
+    confirm_lag: float = float(SETTING["CONFIRM_LAG_SECONDS"].default)
 
     @property
     def poll_window(self) -> float:
@@ -68,4 +70,5 @@ class Settings:
             undo_seconds=_number("UNDO_SECONDS"),
             read_after_write_seconds=_number("READ_AFTER_WRITE_SECONDS"),
             scope=Scope.from_environment(),
+            confirm_lag=_number("CONFIRM_LAG_SECONDS"),
         )

@@ -48,6 +48,7 @@ def converge(
     remaining = work
     changes = GroupChanges(list(before.joined), list(before.left), list(before.swapped)) if before else GroupChanges()
     try:
+        ctx.lifecycle.ensure_owned(user_id, ctx.deadline)  # its groups, passwords, tags: only if ours
         if remaining.modify and remaining.modify.get("AuthenticationMode") and remaining.join:
             # A new password or IAM authentication first: a valkey group refuses a user without
             # one, and a join checked against the target would meet the old authentication.

@@ -125,6 +125,16 @@ SETTINGS = (
         functions=PROVIDER_AND_ROTATION,
     ),
     Setting(
+        "CONFIRM_LAG_SECONDS",
+        "5",
+        "How long a request whose status CloudFormation does not show yet is read again before it is "
+        "refused (CloudFormation sets the status before it invokes the provider; this covers a read that "
+        "trails that write).",
+        0,
+        30,
+        functions=("provider", "notifier"),
+    ),
+    Setting(
         "PROVIDER_ID",
         "unset",
         "The value of the `elasticache-user-resource:provider` tag on every user this provider makes; the "

@@ -22,6 +22,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+import admission
 from clients import bounded_by, elasticache_client
 from config import Settings, allowed_hosts
 from deadline import Deadline
@@ -30,7 +31,7 @@ from limits import ADOPTED_TAG
 from log import logger, quiet_libraries
 from outcomes import cut_short_id
 from polling import PollRule, remove_poll
-from request import CRHELPER_PERMISSION, CRHELPER_POLL, CRHELPER_RULE, CfnRequest, Scope, echoed_physical_id
+from request import CRHELPER_POLL, CfnRequest, Scope, echoed_physical_id
 from response import answer_failed
 from users import UserLifecycle
 from work import on_failure_of
@@ -47,12 +48,9 @@ class Made(enum.Enum):
     UNKNOWN = "unknown"
 
 
-def poll_rule_of(event: Mapping[str, Any], request: CfnRequest, function: str) -> PollRule:
-    """The poll a failed invocation may have left: the one a poll event names, else the one
-    its hand-over would have made (deterministic names: a half-made one is found too)."""
-    rule, permission = event.get(CRHELPER_RULE), event.get(CRHELPER_PERMISSION)
-    if isinstance(rule, str) and isinstance(permission, str):
-        return PollRule.from_arn(rule, function, permission)
+def poll_rule_of(request: CfnRequest, function: str) -> PollRule:
+    """The poll a failed invocation may have left: its request's own, computed from the request
+    (deterministic names: a half-made one is found too), never one the record names."""
     return PollRule(request.poll_rule_name, function, request.poll_rule_name)
 
 
@@ -103,14 +101,23 @@ def physical_id_for(request: CfnRequest, record: Mapping[str, Any]) -> str | Non
     return str(request.properties.get("UserId", "")).lower() if made is Made.YES else request.not_created_id
 
 
-def _notify(record: Mapping[str, Any], payload: Mapping[str, Any]) -> None:
+def _notify(record: Mapping[str, Any], payload: Mapping[str, Any], own_arn: str) -> None:
     request = CfnRequest.from_event(payload, now=0.0, is_poll=CRHELPER_POLL in payload, scope=Scope.from_environment())
+    # Anyone allowed to invoke the notifier could write a record: only a request CloudFormation
+    # shows under way is answered, and only then is its poll removed.
+    verdict = admission.confirm(request, own_arn, Settings.from_environment(), LOOKUP_SECONDS)
+    if not verdict.confirmed and verdict.known:
+        logger.error(
+            "failure record refused: CloudFormation does not show its request under way",
+            extra={"reason": verdict.reason},
+        )
+        return
     request_context = record.get("requestContext")
     request_context = request_context if isinstance(request_context, Mapping) else {}
     function = str(request_context.get("functionArn", "")).split(":")
-    if len(function) >= 7:
+    if len(function) >= 7 and verdict.confirmed:
         # Whatever the failed invocation left polling (or half made) must not invoke it again.
-        remove_poll(poll_rule_of(payload, request, function[6]), CLEANUP_SECONDS)
+        remove_poll(poll_rule_of(request, function[6]), CLEANUP_SECONDS)
     physical_id = physical_id_for(request, record)
     if physical_id is None:
         return
@@ -135,7 +142,7 @@ def lambda_handler(record: Any, context: Any) -> None:
         logger.error("not a failed custom resource invocation record: ignored")
         return
     try:
-        _notify(record, payload)
+        _notify(record, payload, str(getattr(context, "invoked_function_arn", "")))
     except Exception as error:  # noqa: BLE001 - nothing comes after this function: it must never raise.
         logger.exception("the failure notifier failed")
         reason = (

@@ -182,6 +182,7 @@ def _take_over(
             f"User '{spec.user_id}' already exists with another UserName, which cannot be changed in place.", fallback
         )
     logger.info("taking over existing user", extra={"user_id": spec.user_id, "owned": owned})
+    ctx.lifecycle.adopt(spec.user_id)
     # Only the ownership tags first: the IAM policy allows changes to owned users only (and
     # forbids removing those tags again). The template's tags follow once ModifyUser succeeded.
     # A user taken over is marked so in the same call: should the invocation die from here on,
@@ -305,7 +306,7 @@ def delete(request: CfnRequest, ctx: ActionContext) -> Outcome:
         return Failed(outside, physical_id)
     state = request.state.resume
     if request.is_poll and isinstance(state, Deleting):
-        adopt, groups = state.adopt, state.groups
+        adopt, groups = state.adopt and request.scope.allow_adoption, state.groups
     else:
         adopt, groups = adopts_existing_user(request.properties) and request.scope.allow_adoption, ()
     user_id = physical_id.lower()

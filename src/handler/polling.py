@@ -49,9 +49,11 @@ class PollRule:
     function: str
     statement: str
 
-    @classmethod
-    def from_arn(cls, rule_arn: str, function: str, statement: str) -> PollRule:
-        return cls(rule_arn.split("/")[-1], function, statement)
+
+def rule_arn_for(function_arn: str, name: str) -> str:
+    """The ARN of the rule `name` in the function's partition, region and account."""
+    _, partition, _, region, account = function_arn.split(":")[:5]
+    return f"arn:{partition}:events:{region}:{account}:rule/{name}"
 
 
 def function_arn(rule_arn: str, function: str) -> str:

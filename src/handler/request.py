@@ -35,6 +35,9 @@ RULE_NAME_MAX = 64
 TARGET_INPUT_MAX = 8192
 # Hex digits of the request's digest in a rule name: what keeps two requests' rules apart.
 RULE_DIGEST = 16
+# Every poll rule's name starts with it: the IAM policy lets the provider and the notifier
+# make and remove only `rule/<RULE_PREFIX>*` (template.yaml), never another rule of the account.
+RULE_PREFIX = "ecuser-poll-"
 
 
 def service_timeout(properties: object) -> float:
@@ -163,6 +166,11 @@ class CfnRequest:
     is_poll: bool
     state: PollState
     scope: Scope = field(default_factory=Scope)
+    # The event's ResourceType, which CloudFormation must show for the resource (provenance.py).
+    resource_type: str = ""
+    # The physical id CloudFormation shows for the resource once the request is confirmed
+    # ('' while it has none, or unconfirmed): a failed request's clean-up never deletes it.
+    shown_id: str = ""
 
     @classmethod
     def from_event(
@@ -182,12 +190,19 @@ class CfnRequest:
             is_poll=is_poll,
             state=PollState.read(event.get(POLL_STATE), now, service_timeout(properties)),
             scope=scope or Scope(),
+            resource_type=str(event.get("ResourceType") or ""),
         )
 
     @property
     def owner(self) -> Ownership:
         """The tags that mark a user as this resource's, made by this provider."""
         return Ownership(owner_tags(self.scope.provider_id, self.stack_id, self.logical_id))
+
+    @property
+    def protected_id(self) -> str:
+        """The user no clean-up of this request may delete: the one CloudFormation names for the
+        resource while a Create or Update runs (a Delete deletes exactly that one)."""
+        return "" if self.request_type == "Delete" else self.shown_id
 
     @property
     def not_created_id(self) -> str:
@@ -198,7 +213,8 @@ class CfnRequest:
         """The name of this request's poll rule (and Lambda permission): the same for every
         delivery of the request, so duplicates share one rule, and within RULE_NAME_MAX."""
         digest = hashlib.sha256(f"{self.stack_id}|{self.logical_id}|{self.request_id}".encode()).hexdigest()
-        return f"{self.logical_id[: RULE_NAME_MAX - 1 - RULE_DIGEST]}-{digest[:RULE_DIGEST]}"
+        room = RULE_NAME_MAX - len(RULE_PREFIX) - 1 - RULE_DIGEST
+        return f"{RULE_PREFIX}{self.logical_id[:room]}-{digest[:RULE_DIGEST]}"
 
     def work_seconds(self, remaining: float, margin: float, poll_window: float) -> tuple[float, bool]:
         """The seconds this invocation may work and undo, and whether ServiceTimeout set them.

@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 import http.client
 import json
+import os
+import re
 import ssl
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -19,21 +21,62 @@ from log import logger
 
 
 @functools.cache
-def partition_suffixes() -> tuple[str, ...]:
-    """The DNS suffix of every AWS partition (amazonaws.com, amazonaws.com.cn, amazonaws.eu,
-    the ISO ones), from botocore's own partitions.json: a ResponseURL lives on the S3 host
-    of its stack's partition."""
+def _partitions() -> tuple[tuple[str, re.Pattern[str], frozenset[str]], ...]:
     from botocore.loaders import create_loader
 
-    partitions = create_loader().load_data("partitions")["partitions"]
-    return tuple(sorted({"." + p["outputs"]["dnsSuffix"].lower() for p in partitions}))
+    return tuple(
+        ("." + p["outputs"]["dnsSuffix"].lower(), re.compile(p["regionRegex"]), frozenset(p["regions"]))
+        for p in create_loader().load_data("partitions")["partitions"]
+    )
 
 
-def is_s3_host(host: str) -> bool:
-    """True for an S3 endpoint host of an AWS partition (`s3.`, `bucket.s3.region.`, `s3-region.`)."""
-    if not host.endswith(partition_suffixes()):
+def partition_suffixes() -> tuple[str, ...]:
+    """The DNS suffix of every AWS partition (amazonaws.com, amazonaws.com.cn, amazonaws.eu,
+    the ISO ones), from botocore's own partitions.json."""
+    return tuple(sorted({suffix for suffix, _, _ in _partitions()}))
+
+
+def partition_suffix(region: str) -> str | None:
+    """The DNS suffix of the partition `region` is in (botocore's partitions.json)."""
+    listed = [suffix for suffix, _, regions in _partitions() if region in regions]
+    matched = [suffix for suffix, pattern, _ in _partitions() if pattern.match(region)]
+    found = listed or matched
+    return found[0] if found else None
+
+
+# CloudFormation answers go to its own bucket in the stack's region, the region without dashes
+# (Lambda guide, "Using AWS Lambda with AWS CloudFormation": `cloudformation-custom-resource-
+# response-useast2.s3-us-east-2.amazonaws.com`; CloudFormation User Guide: ResponseURL
+# `cloudformation-custom-resource-response-useast1.s3.amazonaws.com`).
+RESPONSE_BUCKET_PREFIX = "cloudformation-custom-resource-response-"
+
+
+def response_bucket(region: str) -> str:
+    return RESPONSE_BUCKET_PREFIX + region.replace("-", "")
+
+
+def is_cloudformation_url(url: str, region: str) -> bool:
+    """True for a URL on CloudFormation's response bucket of `region`, on an S3 host of the
+    region's partition: virtual-hosted (`<bucket>.s3.amazonaws.com`, `<bucket>.s3.<region>.<suffix>`,
+    `<bucket>.s3-<region>.<suffix>`) or path style (`s3.<region>.<suffix>/<bucket>/...`). Any
+    other bucket could be anyone's: an answer carries the user's attributes."""
+    suffix, host = partition_suffix(region), response_host(url)
+    if suffix is None or not host.endswith(suffix):
         return False
-    return any(label == "s3" or label.startswith("s3-") for label in host.split(".")[:-2])
+    labels = host[: -len(suffix)].split(".")
+    endpoints = (["s3"], ["s3", region], [f"s3-{region}"], ["s3", "dualstack", region])
+    for endpoint in endpoints:
+        if labels[-len(endpoint) :] == endpoint:
+            bucket = ".".join(labels[: -len(endpoint)])
+            break
+    else:
+        return False
+    path = urlsplit(url).path
+    if "/.." in path or "%2e" in path.lower():  # a dot segment could step out of the bucket
+        return False
+    if not bucket:  # path style: the bucket is the first segment of the path
+        bucket = path.lstrip("/").split("/", 1)[0]
+    return bucket == response_bucket(region)
 
 
 MAX_BODY_BYTES = 4096
@@ -54,12 +97,19 @@ def response_host(url: object) -> str:
         return ""
 
 
-def is_allowed_response_url(url: object, extra_hosts: Collection[str]) -> bool:
-    """True for an https URL on the S3 host of an AWS partition, or on one of `extra_hosts`."""
+def is_allowed_response_url(url: object, extra_hosts: Collection[str], region: str | None = None) -> bool:
+    """True for an https URL on CloudFormation's response bucket of `region` (by default the
+    function's own, AWS_REGION: the provider serves the stacks of its region), or on one of
+    `extra_hosts` (RESPONSE_URL_ALLOWED_HOSTS: local runs and tests)."""
     if not isinstance(url, str) or not url.lower().startswith("https://"):
         return False
     host = response_host(url)
-    return bool(host) and (is_s3_host(host) or host in extra_hosts)
+    if not host:
+        return False
+    if host in extra_hosts:
+        return True
+    region = region or os.environ.get("AWS_REGION", "")
+    return bool(region) and is_cloudformation_url(url, region.lower())
 
 
 def shorten_reason(reason: str) -> str:

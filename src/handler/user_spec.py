@@ -6,9 +6,11 @@ Nothing here calls AWS.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
+
+from limits import OWNER_TAG_PREFIX, SECRET_TAG
 
 if TYPE_CHECKING:
     from mypy_boto3_elasticache.type_defs import UserTypeDef
@@ -108,6 +110,10 @@ class Ownership:
             "them (only untagged users are adopted). Remove it from its owner's stack, or choose another UserId."
         )
 
+    def untagged(self, found: Mapping[str, str]) -> bool:
+        """True when `found` holds none of the ownership tags: a user no owner claims."""
+        return not any(key in found for key in self.tags)
+
     def describe_mismatch(self, found: Mapping[str, str]) -> str | None:
         """Why `found` does not mark the user as ours, or None when it does."""
         differing = sorted(k for k, v in self.tags.items() if found.get(k) != v)
@@ -117,3 +123,13 @@ class Ownership:
             return "it carries no ownership tags"
         # Named by their last part (provider, stack-id, logical-id): reasons must stay short.
         return "its ownership tags name another owner (" + ", ".join(k.rsplit(":", 1)[-1] for k in differing) + ")"
+
+
+def tag_kinds(keys: Iterable[str]) -> list[list[str]]:
+    """`keys` split into the template's tags, the secret binding and the ownership tags (in that
+    order, each kind only if present)."""
+    kinds: dict[int, list[str]] = {}
+    for key in keys:
+        kind = 1 if key == SECRET_TAG else 2 if key.startswith(OWNER_TAG_PREFIX) else 0
+        kinds.setdefault(kind, []).append(key)
+    return [kinds[kind] for kind in sorted(kinds)]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import ClientError
@@ -34,9 +34,8 @@ from exceptions import (
     error_code,
     reason_for,
 )
-from limits import OWNER_TAG_PREFIX, SECRET_TAG
 from log import logger
-from user_spec import Ownership, TagChange, UserSpec
+from user_spec import Ownership, TagChange, UserSpec, tag_kinds
 
 if TYPE_CHECKING:
     from mypy_boto3_elasticache.client import ElastiCacheClient
@@ -45,22 +44,26 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def tag_kinds(keys: Iterable[str]) -> list[list[str]]:
-    """`keys` split into the template's tags, the secret binding and the ownership tags (in that
-    order, each kind only if present)."""
-    kinds: dict[int, list[str]] = {}
-    for key in keys:
-        kind = 1 if key == SECRET_TAG else 2 if key.startswith(OWNER_TAG_PREFIX) else 0
-        kinds.setdefault(kind, []).append(key)
-    return [kinds[kind] for kind in sorted(kinds)]
-
-
 class UserLifecycle:
     """Create, modify, tag and delete ElastiCache users, waiting for each change to settle."""
 
-    def __init__(self, client: ElastiCacheClient, schedule: PollSchedule, grace: float = 0.0) -> None:
+    def __init__(
+        self,
+        client: ElastiCacheClient,
+        schedule: PollSchedule,
+        grace: float = 0.0,
+        owner: Ownership | None = None,
+        protected: str = "",
+    ) -> None:
+        """With `owner` (a request's), every change is refused on a user whose ownership tags do
+        not name it (checked once per user; users this lifecycle made or adopted pass), and the
+        user `protected` (the one CloudFormation names while a Create or Update runs) is never
+        deleted."""
         self._client = client
         self._schedule = schedule
+        self._owner = owner
+        self._owned: set[str] = set()
+        self._protected = protected
         # Seconds after CreateUser (accepted, or answered "already exists") during which "not
         # found" is read-after-write lag: the user exists.
         self._grace = grace
@@ -155,6 +158,8 @@ class UserLifecycle:
         the ownership tags each go in calls of their own: the IAM policy allows each kind by a
         statement of its own (ForAllValues on aws:TagKeys), never two kinds in one call."""
         actual = self.tags_of(user, deadline) if actual is None else actual
+        if self._owner is not None and user["UserId"] not in self._owned:
+            self._refuse_unowned(user, actual)
         for keys in tag_kinds(k for k in change.remove if k in actual):
             self._tagging(user, "RemoveTagsFromResource", functools.partial(self._remove_tags, user, keys), deadline)
         for keys in tag_kinds(k for k, v in change.set.items() if actual.get(k) != v):
@@ -162,9 +167,8 @@ class UserLifecycle:
             self._tagging(user, "AddTagsToResource", functools.partial(self._add_tags, user, tags), deadline)
 
     def _add_tags(self, user: UserTypeDef, tags: Mapping[str, str]) -> None:
-        self._client.add_tags_to_resource(
-            ResourceName=user["ARN"], Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
-        )
+        pairs = [{"Key": k, "Value": v} for k, v in tags.items()]
+        self._client.add_tags_to_resource(ResourceName=user["ARN"], Tags=pairs)  # type: ignore[arg-type]
 
     def _remove_tags(self, user: UserTypeDef, keys: list[str]) -> None:
         try:
@@ -197,10 +201,35 @@ class UserLifecycle:
                 self._written[spec.user_id] = time.monotonic()
             raise api_error("CreateUser", spec.user_id, error, spec.passwords) from error
         self._written[spec.user_id] = time.monotonic()
+        self._owned.add(spec.user_id)  # made with the ownership tags
         logger.info("CreateUser accepted", extra={"user_id": spec.user_id})
+
+    def adopt(self, user_id: str) -> None:
+        """A take-over decided (the user is this resource's, or AdoptExistingUser took an
+        untagged one): its ownership tags may be written."""
+        self._owned.add(user_id)
+
+    def ensure_owned(self, user_id: str, deadline: Deadline) -> None:
+        """Raise UserOperationError unless the user carries the owner's tags (or does not exist:
+        the change that follows then finds it gone)."""
+        if self._owner is None or user_id in self._owned:
+            return
+        user = self.settled(user_id, deadline)
+        if user is not None:
+            self._refuse_unowned(user, self.tags_of(user, deadline))
+
+    def _refuse_unowned(self, user: UserTypeDef, found: Mapping[str, str]) -> None:
+        mismatch = self._owner.describe_mismatch(found) if self._owner else None
+        if mismatch:
+            raise UserOperationError(
+                f"Refusing to change user '{user['UserId']}': {mismatch}. This resource changes only the user "
+                "it made or took over."
+            )
+        self._owned.add(user["UserId"])
 
     def modify(self, user_id: str, arguments: Mapping[str, Any], deadline: Deadline) -> None:
         """Call ModifyUser, retried while the user is busy; returns once it is accepted."""
+        self.ensure_owned(user_id, deadline)
         passwords = arguments.get("AuthenticationMode", {}).get("Passwords", ())
         waiter = self.waiter(deadline)
         while True:
@@ -235,6 +264,12 @@ class UserLifecycle:
         `owner`, a user without its tags is refused unless `adopt`, which tags it first (the
         IAM policy deletes only tagged users).
         """
+        if user_id == self._protected:
+            raise UserOperationError(
+                f"Refusing to delete user '{user_id}': CloudFormation names it for this resource, so it is not a "
+                "user this request made."
+            )
+        owner = owner or self._owner
         user = self.settled(user_id, deadline)
         found = user.get("UserGroupIds") or [] if user is not None else []
         groups = known_groups + tuple(g for g in found if g not in known_groups)
@@ -248,7 +283,7 @@ class UserLifecycle:
         self, user_id: str, user: UserTypeDef | None, deadline: Deadline, owner: Ownership | None, adopt: bool
     ) -> None:
         waiter = self.waiter(deadline)
-        owner_checked = owner is None
+        owner_checked = owner is None or user_id in self._owned
         while user is not None and user["Status"] != "deleting":
             if not owner_checked and owner is not None:
                 try:
@@ -271,13 +306,14 @@ class UserLifecycle:
     def _check_owner(self, user: UserTypeDef, owner: Ownership, adopt: bool, deadline: Deadline) -> None:
         found = self.tags_of(user, deadline)
         mismatch = owner.describe_mismatch(found)
-        if mismatch and not adopt:
+        if mismatch and not (adopt and owner.untagged(found)):  # never another owner's user
             raise UserOperationError(
                 f"Refusing to delete user '{user['UserId']}': {mismatch}. Remove it from the stack with "
                 "DeletionPolicy: Retain, or set AdoptExistingUser to 'true' (the provider's AllowAdoption "
                 "parameter must be 'true')."
             )
         if mismatch:
+            self.adopt(user["UserId"])
             self.change_tags(user, TagChange(set=owner.tags), deadline, found)
 
     def _request_delete(self, user: UserTypeDef) -> bool:
