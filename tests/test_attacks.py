@@ -141,9 +141,10 @@ def test_a_stack_of_another_region_or_account_is_refused(
     [answer] = invoke(forged(receiver, "delete.json", StackId=STACK_ID.replace("us-east-1", "eu-west-1")))
     assert "another region" in answer.body["Reason"] and scene.calls == []  # refused before any call
     receiver.reset()
-    # CloudFormation describes the caller's own account's stacks only: another's "does not exist".
+    # The role may describe this account's stacks only (ConfirmRequests: stack/* of its account),
+    # so IAM refuses another account's before CloudFormation could answer "does not exist".
     [answer] = invoke(forged(receiver, "delete.json", StackId=STACK_ID.replace("123456789012", "210987654321")))
-    assert "does not exist" in answer.body["Reason"]
+    assert answer.body["Status"] == "FAILED" and "(AccessDenied)" in answer.body["Reason"]
     assert_changed_nothing(fake, before)
 
 
@@ -221,7 +222,7 @@ def test_an_edited_poll_removes_only_its_own_requests_rule(
 ) -> None:
     """The owner's genuine Delete was handed over (its rule exists); the attacker's poll of a
     request CloudFormation does not show, naming the owner's rule, leaves that rule alone."""
-    import boto3
+    from local.iam_gate import operator_client
 
     scene.plays_cloudformation = True
     fake.delete_seconds = 4.0
@@ -236,7 +237,7 @@ def test_an_edited_poll_removes_only_its_own_requests_rule(
         "LogicalResourceId": "AppUser",
     }
     assert invoke(attackers) == []
-    assert [r["Name"] for r in boto3.client("events").list_rules()["Rules"]] == [rule["Name"]]
+    assert [r["Name"] for r in operator_client("events").list_rules()["Rules"]] == [rule["Name"]]
     assert rule["Name"].startswith("ecuser-poll-OrdersUser-")
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from local.fake_cloudformation import FakeCloudFormation
 from local.fake_elasticache import FakeElastiCache
 from local.receiver import Receiver
-from tests.conftest import STACK_ID, Invoke, load_event
+from tests.conftest import OWNER, STACK_ID, Invoke, load_event
 
 
 def shown(cloudformation: FakeCloudFormation) -> tuple[str, str, str]:
@@ -96,3 +96,15 @@ def test_a_created_user_is_deleted_by_the_rollback_of_its_stacks_failed_create(
     answer(invoke, load_event("delete.json", receiver))
     assert shown(cloudformation) == ("ROLLBACK_COMPLETE", "DELETE_COMPLETE", "app-user-1")
     assert "app-user-1" not in fake.users
+
+
+def test_a_throttled_confirmation_is_retried_and_the_request_goes_through(
+    cloudformation: FakeCloudFormation, fake: FakeElastiCache, receiver: Receiver, invoke: Invoke
+) -> None:
+    # CloudFormation's API throttles like any other (Throttling, "Rate exceeded"): a 500-user
+    # stack asks it once per request, so a throttled describe must only slow a request down.
+    fake.add_user("app-user-1", tags=dict(OWNER))
+    cloudformation.faults = [("DescribeStackResource", "throttle")] * 2
+    body = answer(invoke, load_event("delete.json", receiver))
+    assert body["Status"] == "SUCCESS", body
+    assert cloudformation.count("DescribeStackResource") == 3 and "app-user-1" not in fake.users

@@ -30,11 +30,17 @@ def defined_tests(path: Path) -> set[str]:
 def missing_evidence(text: str) -> list[str]:
     """Rows of the evidence tables (the Test cell last) whose Test cell names no test, a module
     that does not exist, or a test function its module does not define."""
-    problems = []
-    for row in (line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| Behaviour")):
+    problems, evidence, header = [], False, True
+    for row in text.splitlines():
+        if not row.startswith("|"):
+            header = True  # what follows starts another table
+            continue
         cells = [cell.strip() for cell in row.strip().strip("|").split("|")]
-        if set(cells[0]) <= {"-", " "}:
-            continue  # the header's rule
+        if header:  # a table is evidence by its header (the statuses table is not)
+            evidence, header = cells[0] == "Behaviour", False
+            continue
+        if not evidence or set(cells[0]) <= {"-", " "}:
+            continue  # another table, or the header's rule
         if len(cells) not in (3, 4) or not cells[1]:  # the crhelper table has no "Modelled by"
             problems.append(f"not a row with a source and a test: {row[:60]}")
             continue
@@ -55,10 +61,13 @@ def test_every_test_the_evidence_names_exists() -> None:
     assert missing_evidence(text) == []
     assert len(re.findall(r"tests/\w+\.py::test_\w+", text)) >= 10
     # The check sees a name that only a string holds, a missing module and an empty Test cell.
-    in_a_string = "| b | s | m | `tests/test_docs.py::test_named_only_in_this_string` |"
+    table = "| Behaviour | Source | Modelled by | Test |\n|---|---|---|---|\n"
+    in_a_string = table + "| b | s | m | `tests/test_docs.py::test_named_only_in_this_string` |"
     assert missing_evidence(in_a_string) == ["tests/test_docs.py defines no test_named_only_in_this_string"]
-    assert missing_evidence("| b | s | m | `tests/test_nothing_here.py` |") == ["no module tests/test_nothing_here.py"]
-    assert missing_evidence("| b | s | m | by hand |") == ["no test named: | b | s | m | by hand |"]
+    missing = table + "| b | s | m | `tests/test_nothing_here.py` |"
+    assert missing_evidence(missing) == ["no module tests/test_nothing_here.py"]
+    assert missing_evidence(table + "| b | s | m | by hand |") == ["no test named: | b | s | m | by hand |"]
+    assert missing_evidence("| Request | Shows |\n|---|---|\n| b | by hand |") == []  # not evidence
 
 
 def citing_outside(root: Path) -> list[str]:

@@ -198,10 +198,11 @@ def test_no_poll_is_made_once_an_answer_went_out(hand_over: FakeHandOver, poll_f
     from clients import aws_client
     from deadline import Deadline
     from polling import Polling, PollRule
+    from request import RULE_PREFIX
 
     polling = Polling(aws_client("events", 2.0), aws_client("lambda", 2.0))
     made = polling.set_up(
-        PollRule("AppUser-0123456789abcdef", poll_function, "AppUser-0123456789abcdef"),
+        PollRule(RULE_PREFIX + "AppUser-0123456789abcdef", poll_function, RULE_PREFIX + "AppUser-0123456789abcdef"),
         1,
         lambda arn: "{}",
         lambda: False,

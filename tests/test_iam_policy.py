@@ -201,7 +201,7 @@ TEMPLATE: list[tuple[str, str, str, Context, dict[str, Any], str | None]] = [
     (
         "provider",
         "events:PutTargets",
-        "arn:aws:events:us-east-1:123456789012:rule/r",
+        "arn:aws:events:us-east-1:123456789012:rule/ecuser-poll-r",
         {"events:TargetArn": [FUNCTION]},
         {},
         "PollTargetIsThisFunction",
@@ -209,11 +209,14 @@ TEMPLATE: list[tuple[str, str, str, Context, dict[str, Any], str | None]] = [
     (
         "provider",
         "events:PutTargets",
-        "arn:aws:events:us-east-1:123456789012:rule/r",
+        "arn:aws:events:us-east-1:123456789012:rule/ecuser-poll-r",
         {"events:TargetArn": [FUNCTION + "-x"]},
         {},
         None,
     ),
+    # Rules outside the poll prefix are another's (issue: EventBridge narrowed).
+    ("provider", "events:PutRule", "arn:aws:events:us-east-1:123456789012:rule/AppUser-r", {}, {}, None),
+    ("notifier", "events:DeleteRule", "arn:aws:events:us-east-1:123456789012:rule/AppUser-r", {}, {}, None),
     (
         "provider",
         "lambda:AddPermission",

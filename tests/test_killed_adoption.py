@@ -18,6 +18,7 @@ import pytest
 
 import app
 from local.context import LambdaContext
+from local.fake_cloudformation import FakeCloudFormation
 from local.fake_elasticache import FakeElastiCache
 from local.receiver import Receiver
 from tests.conftest import ROOT, load_event, with_properties
@@ -67,7 +68,7 @@ def run_until_killed(fake: FakeElastiCache, event: dict[str, Any], action: str, 
 
 @pytest.mark.parametrize(("action", "nth"), STEPS)
 def test_a_take_over_killed_at_any_step_leaves_the_hand_made_user(
-    fake: FakeElastiCache, receiver: Receiver, action: str, nth: int
+    fake: FakeElastiCache, cloudformation: FakeCloudFormation, receiver: Receiver, action: str, nth: int
 ) -> None:
     fake.add_user("app-user-1", access_string="on ~legacy:* +get", tags={"owner": "someone-else"})
     fake.add_group("legacy", members=("app-user-1",))
@@ -75,6 +76,7 @@ def test_a_take_over_killed_at_any_step_leaves_the_hand_made_user(
     event = with_properties(
         load_event("create.json", receiver), AdoptExistingUser="true", UserGroupIds=["legacy", "orders"]
     )
+    cloudformation.begin(event)  # the invocation runs in a process of its own
     assert run_until_killed(fake, event, action, nth) == -signal.SIGKILL
     fake.on_call = None
     notify(killed(event))

@@ -18,9 +18,9 @@ from aws_lambda_powertools.metrics import MetricUnit  # noqa: E402
 from cfn_resource import Result, UserResource  # noqa: E402
 from clients import aws_client, elasticache_client  # noqa: E402
 from config import Settings, allowed_hosts  # noqa: E402
+from envelope import envelope_problem  # noqa: E402
 from environment import SETTING  # noqa: E402
 from log import SERVICE, logger  # noqa: E402
-from properties import envelope_problem  # noqa: E402
 from request import CRHELPER_POLL, CfnRequest, echoed_physical_id  # noqa: E402
 from response import answer_failed, is_allowed_response_url  # noqa: E402
 
