@@ -108,3 +108,19 @@ def test_a_throttled_confirmation_is_retried_and_the_request_goes_through(
     body = answer(invoke, load_event("delete.json", receiver))
     assert body["Status"] == "SUCCESS", body
     assert cloudformation.count("DescribeStackResource") == 3 and "app-user-1" not in fake.users
+
+
+def test_a_cleanup_delete_that_died_is_answered_by_the_notifier_once_confirmed(
+    fake: FakeElastiCache, cloudformation: FakeCloudFormation, receiver: Receiver, invoke: Invoke
+) -> None:
+    # The notifier confirms a record as the provider does: in a cleanup phase the resource names
+    # the new user, so only the stack's status (DescribeStacks) shows the old one's Delete under way.
+    from tests.test_hand_over_failures import killed, notify
+
+    answer(invoke, load_event("create.json", receiver))
+    answer(invoke, load_event("update-replace.json", receiver))
+    receiver.reset()
+    notify(killed(load_event("delete.json", receiver, RequestId="cleanup")))
+    [failed] = receiver.wait_for(1)
+    assert (failed.body["Status"], failed.body["PhysicalResourceId"]) == ("FAILED", "app-user-1")
+    assert cloudformation.count("DescribeStacks") == 1 and set(fake.users) == {"app-user-1", "app-user-2"}
