@@ -139,10 +139,7 @@ class UserResource(CfnResource):
         url = event.get("ResponseURL") if isinstance(event, Mapping) else None
         if not is_allowed_response_url(url, self.settings.response_url_allowed_hosts):
             # Not from CloudFormation (or misconfigured): act on nothing, since nobody could be told.
-            logger.error(
-                "request ignored: ResponseURL is missing or not https on an allowed host",
-                extra={"host": response_host(url)},
-            )
+            logger.error("request ignored: ResponseURL not https on an allowed host", extra={"host": response_host(url)})
             return Result.IGNORED
         logger.append_keys(
             stack_id=str(event.get("StackId", ""))[:300],
@@ -224,6 +221,8 @@ class UserResource(CfnResource):
             answer = outcomes.cut_short_id(request.request_type, user, on_failure_of(pending.resume))
             return outcomes.Failed(f"User '{user}' is still changing at the invocation deadline, {why}", answer)
         logger.info("still in progress at the deadline: handing over to poll re-invocations")
+        # Its clients built now, in the undo reserve: not in the margin's quarter that makes the poll.
+        self._polling()
         invocation.pending = (request, pending)
         invocation.result = Result.HANDED_OVER
         if request.is_poll and pending.resume != state.resume:
