@@ -139,7 +139,7 @@ class UserResource(CfnResource):
         url = event.get("ResponseURL") if isinstance(event, Mapping) else None
         if not is_allowed_response_url(url, self.settings.response_url_allowed_hosts):
             # Not from CloudFormation (or misconfigured): act on nothing, since nobody could be told.
-            logger.error("request ignored: ResponseURL not https on an allowed host", extra={"host": response_host(url)})
+            logger.error("request ignored: ResponseURL not https on allowed host", extra={"host": response_host(url)})
             return Result.IGNORED
         logger.append_keys(
             stack_id=str(event.get("StackId", ""))[:300],
