@@ -1,7 +1,9 @@
-"""A Lambda context object with a real deadline, as the Lambda runtime passes one."""
+"""A Lambda context object with a real deadline, as the Lambda runtime passes one, and the
+environment a demo's functions run in."""
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -24,3 +26,24 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self.started + self.timeout_seconds - time.monotonic()) * 1000))
+
+
+def demo_environment(**settings: str) -> None:
+    """Before a demo imports the functions: a region, credentials that reach no AWS account,
+    answers to the HTTPS receiver on 127.0.0.1 and a demo provider's id, then `settings`;
+    without a profile or a global endpoint that would lead anywhere else."""
+    os.environ.update(
+        {
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "demo",
+            "AWS_SECRET_ACCESS_KEY": "demo",
+            "RESPONSE_URL_ALLOWED_HOSTS": "127.0.0.1",
+            "PROVIDER_ID": "arn:aws:cloudformation:us-east-1:123456789012:stack/demo-provider/1",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            **settings,
+        }
+    )
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        os.environ.pop(name, None)

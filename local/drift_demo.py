@@ -14,7 +14,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from local.context import LambdaContext
+from local.context import LambdaContext, demo_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 USERS = ("orders", "billing", "reports")
@@ -22,22 +22,7 @@ GROUP = "app-readers"
 
 
 def main() -> int:
-    os.environ.update(
-        {
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "demo",
-            "AWS_SECRET_ACCESS_KEY": "demo",
-            "RESPONSE_URL_ALLOWED_HOSTS": "127.0.0.1",
-            "PROVIDER_ID": "arn:aws:cloudformation:us-east-1:123456789012:stack/demo-provider/1",
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-            "POWERTOOLS_METRICS_DISABLED": "true",
-            "ALLOW_DRIFT_REPAIR": "true",
-            "DRIFT_CALLS_PER_SECOND": "20",
-        }
-    )
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
-        os.environ.pop(name, None)
+    demo_environment(ALLOW_DRIFT_REPAIR="true", DRIFT_CALLS_PER_SECOND="20")
     import local  # noqa: F401 - the function's modules on the import path
     from local.engine import Engine
     from local.fake_elasticache import FakeElastiCache

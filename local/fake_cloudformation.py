@@ -36,6 +36,7 @@ from xml.sax.saxutils import escape
 
 from local import iam_gate
 from local.fake_wire import ApiError, serve
+from local.http_fake import TokenBucket
 
 CUSTOM = "Custom::ElastiCacheUser"
 CLEANUP = ("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
@@ -75,7 +76,7 @@ class FakeStack:
 
 
 @dataclass
-class FakeCloudFormation:
+class FakeCloudFormation(TokenBucket):
     """The stand-in's state; every call is recorded in `calls`."""
 
     stacks: dict[str, FakeStack] = field(default_factory=dict)
@@ -213,18 +214,6 @@ class FakeCloudFormation:
             stack.status = FINISHED[stack.status]
 
     # The API ---------------------------------------------------------------------------------
-
-    def _throttled(self) -> bool:
-        if self.rate_limit is None:
-            return False
-        now = self.clock()
-        self._bucket = min(self.rate_limit, self._bucket + (now - self._bucket_at) * self.rate_limit)
-        self._bucket_at = now
-        if self._bucket < 1:
-            self.throttled += 1
-            return True
-        self._bucket -= 1
-        return False
 
     def next_fault(self, action: str, params: dict[str, str]) -> str | None:
         """Record the call, and take the first fault planned for it (if any)."""

@@ -45,10 +45,11 @@ from local.fake_groups import UserGroupsApi
 from local.fake_state import FakeGroup, FakeUser
 from local.fake_tags import TAGS_PER_RESOURCE, TaggingApi
 from local.fake_wire import ApiError, members, paged, request_tags, user_xml
+from local.http_fake import TokenBucket
 
 
 @dataclass
-class FakeElastiCache(UserGroupsApi, TaggingApi, EngineMirror):
+class FakeElastiCache(UserGroupsApi, TaggingApi, EngineMirror, TokenBucket):
     """The API's state. Times are seconds; every call is recorded in `calls`. With an `engine`,
     access strings are judged by the real engine and users mirrored onto it (fake_access.py)."""
 
@@ -95,8 +96,6 @@ class FakeElastiCache(UserGroupsApi, TaggingApi, EngineMirror):
     # What the modelled API answered (injected faults not counted): error codes, and successes.
     refused: dict[str, int] = field(default_factory=dict)
     succeeded: dict[str, int] = field(default_factory=dict)
-    _bucket: float = 0.0
-    _bucket_at: float = 0.0
 
     # Setting the scene ---------------------------------------------------------------------
 
@@ -185,18 +184,6 @@ class FakeElastiCache(UserGroupsApi, TaggingApi, EngineMirror):
                     self.users[user_id].user_group_ids.append(group.group_id)
                 self.group_active_at[group.group_id] = group.settle_at
                 group.status, group.settle_at, group.adding, group.removing = "active", None, [], []
-
-    def _throttled(self) -> bool:
-        if self.rate_limit is None:
-            return False
-        now = self.clock()
-        self._bucket = min(self.rate_limit, self._bucket + (now - self._bucket_at) * self.rate_limit)
-        self._bucket_at = now
-        if self._bucket < 1:
-            self.throttled += 1
-            return True
-        self._bucket -= 1
-        return False
 
     def next_fault(self, action: str, params: dict[str, str]) -> str | None:
         """Record the call, and take the first fault planned for it (if any)."""

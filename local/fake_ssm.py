@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from local import iam_gate, iam_requests
-from local.http_fake import QuietHandler, serve_on_loopback
+from local.http_fake import QuietHandler, TokenBucket, serve_on_loopback
 
 VALUE_MAX = 4096
 PAGE_MAX = 10
@@ -52,7 +52,7 @@ class Parameter:
 
 
 @dataclass
-class FakeSsm:
+class FakeSsm(TokenBucket):
     """Parameters by name; every call is recorded in `calls` (action, name or path)."""
 
     parameters: dict[str, Parameter] = field(default_factory=dict)
@@ -64,8 +64,6 @@ class FakeSsm:
     clock: Callable[[], float] = time.monotonic
     lock: threading.RLock = field(default_factory=threading.RLock)
     throttled: int = 0
-    _bucket: float = 0.0
-    _bucket_at: float = 0.0
 
     def reset(self) -> None:
         with self.lock:
@@ -101,18 +99,6 @@ class FakeSsm:
                 raise ServiceError("UnknownOperationException", f"{action} is not modelled.")
             result: dict[str, Any] = method(body)
             return result
-
-    def _throttled(self) -> bool:
-        if self.rate_limit is None:
-            return False
-        now = self.clock()
-        self._bucket = min(self.rate_limit, self._bucket + (now - self._bucket_at) * self.rate_limit)
-        self._bucket_at = now
-        if self._bucket < 1:
-            self.throttled += 1
-            return True
-        self._bucket -= 1
-        return False
 
     @staticmethod
     def _name(body: dict[str, Any]) -> str:

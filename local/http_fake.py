@@ -5,10 +5,34 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+
+class TokenBucket:
+    """The throttling each stand-in models: more than `rate_limit` requests a second (None: no
+    limit), measured on `clock`, are refused (the stand-in answers its service's throttling
+    error) and counted in `throttled`."""
+
+    rate_limit: float | None
+    clock: Callable[[], float]
+    throttled: int
+    _bucket: float = 0.0
+    _bucket_at: float = 0.0
+
+    def _throttled(self) -> bool:
+        if self.rate_limit is None:
+            return False
+        now = self.clock()
+        self._bucket = min(self.rate_limit, self._bucket + (now - self._bucket_at) * self.rate_limit)
+        self._bucket_at = now
+        if self._bucket < 1:
+            self.throttled += 1
+            return True
+        self._bucket -= 1
+        return False
 
 
 class QuietHandler(BaseHTTPRequestHandler):

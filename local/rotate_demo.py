@@ -18,7 +18,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from local.context import LambdaContext
+from local.context import LambdaContext, demo_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,18 +27,7 @@ USER = "demo-user"
 
 
 def main() -> int:
-    os.environ.update(
-        {
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "demo",
-            "AWS_SECRET_ACCESS_KEY": "demo",
-            "RESPONSE_URL_ALLOWED_HOSTS": "127.0.0.1",
-            "PROVIDER_ID": "arn:aws:cloudformation:us-east-1:123456789012:stack/demo-provider/1",
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-            "POWERTOOLS_METRICS_DISABLED": "true",
-        }
-    )
+    demo_environment()
     import boto3
 
     import local  # noqa: F401 - the function's modules on the import path
