@@ -41,20 +41,14 @@ def _repairable_tag(key: str) -> bool:
     return not is_ownership_tag(key) or key == SECRET_TAG
 
 
-def _tag_changes(record: Record, actual: dict[str, str]) -> list[TagChange]:
-    """Back to the record's template tags, then its binding tag, in separate calls: IAM judges
-    a tagging call by all its keys (aws:TagKeys), and the drift role allows the template's
-    keys and the binding key in two statements, so one call mixing them is allowed by neither."""
-    changes = []
-    for mine in (lambda k: not is_ownership_tag(k), lambda k: k == SECRET_TAG):
-        expected = {k: v for k, v in {**record.tags, **record.ownership}.items() if mine(k)}
-        found = {k: v for k, v in visible_tags(actual).items() if mine(k)}
-        change = TagChange(
-            tuple(k for k in found if k not in expected), {k: v for k, v in expected.items() if found.get(k) != v}
-        )
-        if change:
-            changes.append(change)
-    return changes
+def _tag_change(record: Record, actual: dict[str, str]) -> TagChange:
+    """Back to the record's template tags and binding tag (UserLifecycle.change_tags sends the
+    two kinds in calls of their own: the drift role allows them by two statements)."""
+    expected = {k: v for k, v in {**record.tags, **record.ownership}.items() if _repairable_tag(k)}
+    found = {k: v for k, v in visible_tags(actual).items() if _repairable_tag(k)}
+    return TagChange(
+        tuple(k for k in found if k not in expected), {k: v for k, v in expected.items() if found.get(k) != v}
+    )
 
 
 def repair(
@@ -88,11 +82,9 @@ def repair(
                 if group_id.startswith(ctx.group_prefix):
                     ctx.groups.join(user_id, group_id, deadline)
             done.append(by_property["UserGroupIds"])
-        tag_changes = _tag_changes(record, tags)
-        for tag_change in tag_changes:
-            current = lifecycle.wait_until_active(user_id, deadline)
-            lifecycle.change_tags(current, tag_change, deadline, tags)
-        if tag_changes:
+        tag_change = _tag_change(record, tags)
+        if tag_change:
+            lifecycle.change_tags(lifecycle.wait_until_active(user_id, deadline), tag_change, deadline, tags)
             done.extend(c for c in changes if c["Property"] == "Tags" and _repairable_tag(c["Key"]))
     except UserOperationError as error:
         logger.warning("drift repair stopped", extra={"user_id": user_id, "error": str(error)})
