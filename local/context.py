@@ -30,8 +30,9 @@ class LambdaContext:
 
 def demo_environment(**settings: str) -> None:
     """Before a demo imports the functions: a region, credentials that reach no AWS account,
-    answers to the HTTPS receiver on 127.0.0.1 and a demo provider's id, then `settings`;
-    without a profile or a global endpoint that would lead anywhere else."""
+    answers to the HTTPS receiver on 127.0.0.1 and a demo provider's id, then `settings`.
+    Every service the demo serves no stand-in for goes to a closed port on 127.0.0.1 (the
+    global AWS_ENDPOINT_URL): refused at once, never a request to AWS."""
     os.environ.update(
         {
             "AWS_REGION": "us-east-1",
@@ -42,8 +43,8 @@ def demo_environment(**settings: str) -> None:
             "PROVIDER_ID": "arn:aws:cloudformation:us-east-1:123456789012:stack/demo-provider/1",
             "POWERTOOLS_LOG_LEVEL": "WARNING",
             "POWERTOOLS_METRICS_DISABLED": "true",
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
             **settings,
         }
     )
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
-        os.environ.pop(name, None)
+    os.environ.pop("AWS_PROFILE", None)

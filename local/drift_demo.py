@@ -25,6 +25,7 @@ def main() -> int:
     demo_environment(ALLOW_DRIFT_REPAIR="true", DRIFT_CALLS_PER_SECOND="20")
     import local  # noqa: F401 - the function's modules on the import path
     from local.engine import Engine
+    from local.fake_cloudformation import cloudformation
     from local.fake_elasticache import FakeElastiCache
     from local.fake_handover import FakeHandOver, serve_hand_over
     from local.fake_ssm import FakeSsm, serve_ssm
@@ -42,7 +43,11 @@ def main() -> int:
         events = FakeHandOver()
         os.environ["AWS_ENDPOINT_URL_EVENTBRIDGE"] = stack.enter_context(serve_hand_over(events))
         receiver = stack.enter_context(https_receiver())
-        print(f"engine: redis-server on 127.0.0.1:{engine.port}; ElastiCache fake, Parameter Store, EventBridge")
+        stack.enter_context(cloudformation(receiver))  # CloudFormation shows each Create under way
+        print(
+            f"engine: redis-server on 127.0.0.1:{engine.port}; ElastiCache fake, Parameter Store, EventBridge, "
+            "CloudFormation"
+        )
         import boto3
 
         import app
