@@ -30,7 +30,7 @@ from envelope import envelope_problem, is_user_id
 from limits import ADOPTED_TAG
 from log import logger, quiet_libraries
 from outcomes import cut_short_id
-from polling import PollRule, remove_poll
+from polling import remove_poll
 from request import CRHELPER_POLL, CfnRequest, Scope, echoed_physical_id
 from response import answer_failed
 from users import UserLifecycle
@@ -46,12 +46,6 @@ class Made(enum.Enum):
     YES = "yes"
     NO = "no"
     UNKNOWN = "unknown"
-
-
-def poll_rule_of(request: CfnRequest, function: str) -> PollRule:
-    """The poll a failed invocation may have left: its request's own, computed from the request
-    (deterministic names: a half-made one is found too), never one the record names."""
-    return PollRule(request.poll_rule_name, function, request.poll_rule_name)
 
 
 def made_user(request: CfnRequest) -> Made:
@@ -117,7 +111,9 @@ def _notify(record: Mapping[str, Any], payload: Mapping[str, Any], own_arn: str)
     function = str(request_context.get("functionArn", "")).split(":")
     if len(function) >= 7 and verdict.confirmed:
         # Whatever the failed invocation left polling (or half made) must not invoke it again.
-        remove_poll(poll_rule_of(request, function[6]), CLEANUP_SECONDS)
+        # Its request's own poll, computed from the request (a half-made one is found too), never
+        # one the record names.
+        remove_poll(admission.poll_rule(request, function[6]), CLEANUP_SECONDS)
     physical_id = physical_id_for(request, record)
     if physical_id is None:
         return
