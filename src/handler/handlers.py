@@ -166,6 +166,7 @@ def _take_over(
     not made by this request, so no failure names it: the rollback Delete must leave it.
     """
     from converge import converge
+    from properties import binding_tags
 
     spec = properties.spec
     existing = ctx.lifecycle.settled(spec.user_id, ctx.deadline)  # tags are readable only then
@@ -192,8 +193,6 @@ def _take_over(
     ctx.lifecycle.change_tags(existing, TagChange(set={**request.owner.tags, **adopted}), ctx.deadline, found)
     # The secret binding (so that the rotation function may rotate it) in a call of its own:
     # the IAM policy allows that reserved key only alone.
-    from properties import binding_tags
-
     binding = binding_tags(properties)
     if binding:
         ctx.lifecycle.change_tags(
@@ -229,6 +228,7 @@ def update(request: CfnRequest, ctx: ActionContext) -> Outcome:
     """Change the user in place, or replace it when its UserId changes."""
     from converge import converge
     from properties import binding_tags, needs_replacement, parse_properties
+    from secrets_source import passwords_for
 
     physical_id = request.physical_id
     try:
@@ -272,8 +272,6 @@ def update(request: CfnRequest, ctx: ActionContext) -> Outcome:
         ctx.groups.check(target.user_id, target.authentication, checked)
     except UserOperationError as error:
         return Failed(str(error), physical_id)
-    from secrets_source import passwords_for
-
     outcome = converge(ctx, target.user_id, work, passwords_for(new) if work.needs_passwords else ())
     return _settle(ctx, outcome, OnFailure(physical_id, remove=False))
 
@@ -282,6 +280,7 @@ def resume(request: CfnRequest, ctx: ActionContext) -> Outcome:
     """A poll after a Create or Update was handed over: apply what remains, then wait; or
     finish removing the user a failed request made, then answer its failure."""
     from converge import converge
+    from secrets_source import reference_passwords
 
     state = request.state.resume
     if isinstance(state, Removing):
@@ -289,8 +288,6 @@ def resume(request: CfnRequest, ctx: ActionContext) -> Outcome:
     if not isinstance(state, Converging):
         state = Converging()  # nothing readable is left to apply: wait until the user is active
     work = state.work
-    from secrets_source import reference_passwords
-
     passwords = reference_passwords(work.secret) if work.needs_passwords and work.secret else ()
     return _settle(ctx, converge(ctx, request.physical_id, work, passwords, state), state.on_failure)
 
