@@ -46,12 +46,12 @@ def _answer_start_failure(event: Any, context: Any) -> Result:
         return Result.IGNORED
     well_formed = envelope_problem(event) is None
     if well_formed and CRHELPER_POLL in event and is_allowed_response_url(event.get("ResponseURL"), allowed_hosts()):
-        from polling import PollRule, remove_poll
+        from admission import poll_rule
+        from polling import remove_poll
 
         # A poll of a function that cannot start: stop it, or EventBridge invokes it for ever. Its
         # rule is computed from the request, never read from the event (which anyone may write).
-        name = CfnRequest.from_event(event, now=0.0, is_poll=True).poll_rule_name
-        remove_poll(PollRule(name, context.function_name, name), 10.0)
+        remove_poll(poll_rule(CfnRequest.from_event(event, now=0.0, is_poll=True), context.function_name), 10.0)
     reason = f"The provider function failed to start ({start_error}); see its logs."
     sent = answer_failed(event, reason, echoed_physical_id(event), allowed_hosts=allowed_hosts())
     return Result.FAILED if sent else Result.IGNORED
