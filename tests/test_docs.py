@@ -19,6 +19,9 @@ SOURCES = (
 )
 SUFFIXES = (".py", ".md", ".yaml", ".yml", ".toml", ".json", ".sh")
 OUTSIDE = re.compile(r"field" r"-notes|design" r"-notes|/work/" r"shared")  # split: this file must not match
+# The project tracker's numbers (the word and a number) mean nothing to a reader of the code; another
+# project's issue is cited with its name and a hash ("crhelper issue #61").
+TRACKER = re.compile(r"\b[Ii]ssues? \d")
 
 
 def defined_tests(path: Path) -> set[str]:
@@ -70,15 +73,23 @@ def test_every_test_the_evidence_names_exists() -> None:
     assert missing_evidence("| Request | Shows |\n|---|---|\n| b | by hand |") == []  # not evidence
 
 
-def citing_outside(root: Path) -> list[str]:
-    """Files under `root` that cite the notes kept outside the project."""
+def citing(root: Path, pattern: re.Pattern[str]) -> list[str]:
+    """Files under `root` whose text matches `pattern`."""
     files = (p for folder in SOURCES for p in (root / folder).rglob("*") if p.suffix in SUFFIXES and p.is_file())
     named = [root / "README.md", root / "Makefile", root / "template.yaml"]
-    return sorted(str(p.relative_to(root)) for p in [*files, *named] if p.is_file() and OUTSIDE.search(p.read_text()))
+    return sorted(str(p.relative_to(root)) for p in [*files, *named] if p.is_file() and pattern.search(p.read_text()))
 
 
 def test_the_project_cites_its_own_evidence(tmp_path: Path) -> None:
-    assert citing_outside(ROOT) == []
+    assert citing(ROOT, OUTSIDE) == []
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "notes.md").write_text("As the " + "field" + "-notes say.")
-    assert citing_outside(tmp_path) == ["docs/notes.md"]
+    assert citing(tmp_path, OUTSIDE) == ["docs/notes.md"]
+
+
+def test_the_code_names_no_number_of_the_projects_tracker(tmp_path: Path) -> None:
+    assert citing(ROOT, TRACKER) == []
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_drift.py").write_text('"""Issue ' + '25: drift."""')
+    (tmp_path / "tests" / "test_other.py").write_text("# crhelper issue #61")
+    assert citing(tmp_path, TRACKER) == ["tests/test_drift.py"]

@@ -1,4 +1,4 @@
-"""Issue 25: drift. Each Create or Update records what it applied in Parameter Store (the
+"""Drift. Each Create or Update records what it applied in Parameter Store (the
 stand-in, local/fake_ssm.py); the drift function compares every owned user with its record,
 reports each property that changed behind the stack's back, and repairs only when both the
 provider's AllowDriftRepair and the event ask for it."""

@@ -1,4 +1,4 @@
-"""Issue 24: every call a function makes is one its own role policy (template.yaml) allows. The
+"""Every call a function makes is one its own role policy (template.yaml) allows. The
 gate (local/iam_gate.py) judges every request of every test; these tests show what it found
 and how a refusal looks."""
 

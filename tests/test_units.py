@@ -7,12 +7,11 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from cfn_resource import answer_fields
 from deadline import Deadline, PollSchedule, Waiter
 from engine_split import split_args
 from exceptions import DeadlineReached, UserAlreadyExistsError, api_error, reason_for
 from local.clock import ManualClock
-from outcomes import Done, Failed
+from outcomes import Done, Failed, answer_fields
 from properties import SecretReference
 from request import CfnRequest, PollState, Scope, echoed_physical_id, service_timeout
 from response import is_allowed_response_url

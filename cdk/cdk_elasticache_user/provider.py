@@ -12,22 +12,18 @@ from __future__ import annotations
 import copy
 import json
 import re
-import shutil
-import subprocess
-import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import jsii
-from aws_cdk import AssetHashType, BundlingOptions, DockerImage, Fn, ILocalBundling, Stack, Token
-from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import Fn, Stack, Token
 from aws_cdk import aws_sam as sam
 from aws_cdk import cloudformation_include as cfn_include
 from constructs import Construct
 
-from cdk_elasticache_user._sources import handler_path, template
+from cdk_elasticache_user._bundling import code_asset
+from cdk_elasticache_user._sources import template
 
 USER_TYPE = "Custom::ElastiCacheUser"
 SAM_FUNCTION = "AWS::Serverless::Function"
@@ -63,31 +59,6 @@ class _ImportedProvider(ElastiCacheUserProviderBase):
         self.service_token = service_token
         self.rotation_function_arn = rotation_function_arn
         self.password_secrets_prefix = password_secrets_prefix
-
-
-@jsii.implements(ILocalBundling)
-class _PipBundling:
-    """The code asset built here, without Docker: src/handler plus its requirements.txt,
-    installed as wheels for the functions' architecture and the template's Python runtime."""
-
-    def __init__(self, source: Path, architecture: str, python_version: str) -> None:
-        self.source, self.architecture, self.python_version = source, architecture, python_version
-
-    def try_bundle(self, output_dir: str, *_options: Any, **_keywords: Any) -> bool:
-        platform = "manylinux2014_aarch64" if self.architecture == "arm64" else "manylinux2014_x86_64"
-        subprocess.run(  # noqa: S603 - this interpreter's pip, fixed arguments
-            [
-                sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-                "--requirement", str(self.source / "requirements.txt"), "--target", output_dir,
-                "--platform", platform, "--implementation", "cp", "--python-version", self.python_version,
-                "--only-binary=:all:",
-            ],
-            check=True,
-        )  # fmt: skip
-        for path in self.source.iterdir():
-            if path.suffix in (".py", ".json"):
-                shutil.copy2(path, output_dir)
-        return True
 
 
 def _included_template() -> dict[str, Any]:
@@ -267,7 +238,7 @@ class ElastiCacheUserProvider(ElastiCacheUserProviderBase):
                 template_file=str(path),
                 parameters={name: value for name, value in values.items() if name in included["Parameters"]},
             )
-        self.code = self._code_asset(architecture)
+        self.code = code_asset(self, architecture, template()["Resources"][PROVIDER_FUNCTION]["Properties"]["Runtime"])
         for name, resource in template()["Resources"].items():
             if resource["Type"] == SAM_FUNCTION:
                 self._point_at_asset(name, resource["Properties"])
@@ -277,27 +248,6 @@ class ElastiCacheUserProvider(ElastiCacheUserProviderBase):
         self.rotation_function_arn = Token.as_string(rotation.get_att("Arn"))
         self.provider_role_name = self.template.get_resource(PROVIDER_ROLE).ref
         self.rotation_role_name = self.template.get_resource(ROTATION_ROLE).ref
-
-    def _code_asset(self, architecture: str) -> s3_assets.Asset:
-        source = handler_path()
-        runtime = template()["Resources"][PROVIDER_FUNCTION]["Properties"]["Runtime"]  # e.g. python3.13
-        image = DockerImage.from_registry(f"public.ecr.aws/sam/build-{runtime}")
-        return s3_assets.Asset(
-            self,
-            "Code",
-            path=str(source),
-            exclude=["__pycache__", "*.pyc"],
-            asset_hash_type=AssetHashType.SOURCE,
-            bundling=BundlingOptions(
-                image=image,
-                command=[
-                    "bash",
-                    "-c",
-                    "pip install --no-compile -r requirements.txt -t /asset-output && cp *.py *.json /asset-output",
-                ],
-                local=_PipBundling(source, architecture, runtime.removeprefix("python")),
-            ),
-        )
 
     def _point_at_asset(self, name: str, properties: dict[str, Any]) -> None:
         function = self.template.get_resource(name)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -12,6 +14,7 @@ from aws_cdk.assertions import Match
 from conftest import ROOT, Synth, new_stack
 
 from cdk_elasticache_user import ElastiCacheUser, ElastiCacheUserProvider
+from cdk_elasticache_user._bundling import PipBundling
 from cdk_elasticache_user._sources import template
 
 SAM_FUNCTION = "AWS::Serverless::Function"
@@ -266,3 +269,23 @@ def test_the_rules_the_library_loads_need_nothing_beyond_the_standard_library() 
             outside[module] = foreign
     assert not outside, outside
     assert {"properties", "exceptions", "request", "work", "access_string"} <= seen
+
+
+@pytest.mark.parametrize("runtime_matches", [True, False])
+def test_the_local_bundling_ships_the_models_and_bytecode_for_the_runtime_only(
+    tmp_path: Path, runtime_matches: bool
+) -> None:
+    source, output = tmp_path / "handler", tmp_path / "asset"
+    (source / "models" / "cloudformation" / "2010-05-15").mkdir(parents=True)
+    (source / "models" / "cloudformation" / "2010-05-15" / "service-2.json").write_text("{}")
+    (source / "requirements.txt").write_text("# nothing to install: pip stays offline\n")
+    (source / "app.py").write_text("ANSWER = 42\n")
+    output.mkdir()
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    PipBundling(source, "arm64", here if runtime_matches else "3.9").try_bundle(str(output))
+
+    assert (output / "models" / "cloudformation" / "2010-05-15" / "service-2.json").read_text() == "{}"
+    compiled = list((output / "__pycache__").glob("app.*.pyc"))
+    assert len(compiled) == (1 if runtime_matches else 0)
+    if compiled:  # unchecked-hash: flags 0b01 (hash-based, not checked), so no timestamp is compared
+        assert int.from_bytes(compiled[0].read_bytes()[4:8], "little") == 0b01

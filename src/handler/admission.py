@@ -14,16 +14,18 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clients import aws_client, bounded_by
 from config import Settings
 from deadline import Deadline
 from log import logger
-from polling import PollRule, remove_poll
 from provenance import Confirmation, Verdict
 from request import CRHELPER_POLL, CfnRequest, echoed_physical_id
 from response import answer_failed
+
+if TYPE_CHECKING:
+    from polling import PollRule
 
 # Seconds a refused poll may spend removing its rule.
 REMOVE_SECONDS = 10.0
@@ -65,6 +67,8 @@ def admit(event: Mapping[str, Any], context: Any, settings: Settings) -> CfnRequ
 
 def poll_rule(request: CfnRequest, function: str) -> PollRule:
     """The request's own poll rule and permission statement (deterministic names)."""
+    from polling import PollRule  # polls and hand-overs only: not on a cold start's path
+
     return PollRule(request.poll_rule_name, function, request.poll_rule_name)
 
 
@@ -75,6 +79,8 @@ def refuse(event: Mapping[str, Any], request: CfnRequest, verdict: Verdict, func
         extra={"reason": verdict.reason, "poll": request.is_poll, "known": verdict.known},
     )
     if request.is_poll:
+        from polling import remove_poll
+
         if verdict.known:
             # Its request is over (or never was): nobody waits for this poll, stop it.
             remove_poll(poll_rule(request, function), REMOVE_SECONDS, settings.deadline_margin)

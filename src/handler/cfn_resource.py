@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crhelper import CfnResource
 
@@ -41,7 +41,6 @@ from envelope import envelope_problem
 from exceptions import DeadlineReached, HandOverError
 from groups import GroupMembership
 from log import logger, quiet_libraries
-from polling import Polling, PollRule, PollSetupError, rule_arn_for
 from request import (
     CRHELPER_DATA,
     CRHELPER_PERMISSION,
@@ -57,6 +56,9 @@ from request import (
 from response import answer_failed, is_allowed_response_url, put_response, response_host, shorten_reason
 from users import UserLifecycle
 from work import on_failure_of
+
+if TYPE_CHECKING:
+    from polling import Polling  # the hand-over's: imported by the first one, not by every cold start
 
 FAILED = "FAILED"
 # What a poll needs of the request; never ResourceProperties (passwords, and up to 47 tags of
@@ -86,13 +88,6 @@ class Invocation:
     answered: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
     request: CfnRequest | None = None  # as CloudFormation confirmed it (admission.py)
-
-
-def answer_fields(outcome: outcomes.Done | outcomes.Failed) -> tuple[str, str, dict[str, str], str]:
-    """crhelper's Status, Reason, Data and the physical id, for a final outcome."""
-    if isinstance(outcome, outcomes.Failed):
-        return FAILED, outcome.reason, {}, outcome.physical_id
-    return "SUCCESS", outcome.reason, dict(outcome.data), outcome.physical_id
 
 
 class UserResource(CfnResource):
@@ -126,6 +121,8 @@ class UserResource(CfnResource):
             register(self._act)
 
     def _polling(self) -> Polling:
+        from polling import Polling
+
         # Attempts fitted to a quarter of the margin: making and undoing a hand-over get one each.
         return Polling.bounded(self.settings.deadline_margin / 4)
 
@@ -191,7 +188,7 @@ class UserResource(CfnResource):
             return None if request.is_poll else outcome.physical_id
         if isinstance(outcome, outcomes.Failed):
             logger.error("request failed", extra={"reason": outcome.reason})
-        self.Status, self.Reason, self.Data, physical_id = answer_fields(outcome)
+        self.Status, self.Reason, self.Data, physical_id = outcomes.answer_fields(outcome)
         return physical_id
 
     def _hand_over(self, request: CfnRequest, pending: outcomes.Pending) -> outcomes.Outcome:
@@ -247,6 +244,8 @@ class UserResource(CfnResource):
     def _record_progress(self, request: CfnRequest, pending: outcomes.Pending) -> None:
         """A poll that got further rewrites the rule's Input, so that the next poll does not
         repeat a ModifyUser that was accepted (each would start another modification)."""
+        from polling import rule_arn_for
+
         name = request.poll_rule_name  # never the event's: an edited poll could name another request's rule
         rule_arn = rule_arn_for(self._context.invoked_function_arn, name)
         self._event = self._poll_event(request, pending, rule_arn, name)
@@ -263,6 +262,8 @@ class UserResource(CfnResource):
         return CRHELPER_POLL in self._event or self._invocation.pending is not None
 
     def _setup_polling(self) -> None:
+        from polling import PollRule, PollSetupError
+
         invocation = self._invocation
         if invocation.pending is None:
             raise HandOverError("Internal error: a hand-over without pending work; see the function's logs.")

@@ -82,3 +82,10 @@ def cut_short_id(request_type: str, user_id: str, on_failure: OnFailure | None) 
     if on_failure is None or (on_failure.remove and request_type == "Create"):
         return user_id
     return on_failure.answer
+
+
+def answer_fields(outcome: Done | Failed) -> tuple[str, str, dict[str, str], str]:
+    """The answer's Status, Reason, Data and physical id, for a final outcome."""
+    if isinstance(outcome, Failed):
+        return "FAILED", outcome.reason, {}, outcome.physical_id
+    return "SUCCESS", outcome.reason, dict(outcome.data), outcome.physical_id
