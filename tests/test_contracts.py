@@ -152,7 +152,8 @@ def test_the_first_invocation_answers_within_service_timeout_and_undoes_first(
 
 def test_a_delete_imports_no_property_table() -> None:
     """Cold start: the handler's import (what a Delete pays) leaves the property and access-string
-    tables, and the Create/Update machinery, to the first Create or Update (bench: coldstart)."""
+    tables, and the Create/Update machinery, to the first Create or Update, and the hand-over's
+    (polling) to the first hand-over (bench: coldstart)."""
     import os
     import subprocess
     import sys
@@ -160,7 +161,7 @@ def test_a_delete_imports_no_property_table() -> None:
     from tests.conftest import ROOT
 
     code = "import sys, app; print(sorted(m for m in {LAZY} if m in sys.modules))"
-    lazy = ("properties", "property_table", "access_string", "converge", "secrets_source")
+    lazy = ("properties", "property_table", "access_string", "converge", "secrets_source", "polling")
     path = os.pathsep.join([str(ROOT / "src" / "handler"), str(ROOT)])
     done = subprocess.run(
         [sys.executable, "-c", code.format(LAZY=lazy)],

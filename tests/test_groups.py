@@ -207,10 +207,9 @@ def test_invalid_group_ids_fail_before_any_call(
 
 
 def test_group_outside_the_prefix_is_refused(fake: FakeElastiCache, receiver: Receiver) -> None:
-    import dataclasses
 
     settings = Settings.from_environment()
-    settings = dataclasses.replace(settings, scope=dataclasses.replace(settings.scope, user_group_id_prefix="app-"))
+    settings = settings._replace(scope=settings.scope._replace(user_group_id_prefix="app-"))
     UserResource(settings).handle(create(receiver, ["orders"]), LambdaContext(30))
     [answer] = receiver.wait_for(1)
     assert answer.body["Status"] == "FAILED" and "UserGroupIdPrefix" in answer.body["Reason"] and fake.calls == []

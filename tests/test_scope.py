@@ -3,7 +3,6 @@ UserIdPrefix, made (tagged) by itself, and adopts none unless its stack sets All
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from cfn_resource import UserResource
@@ -18,7 +17,7 @@ from tests.conftest import OWNER, PROVIDER, load_event, with_properties
 def answer(receiver: Receiver, event: dict[str, Any], **scope: Any) -> Delivery:
     """One request through a provider deployed with these parameters."""
     settings = Settings.from_environment()
-    settings = dataclasses.replace(settings, scope=dataclasses.replace(settings.scope, **scope))
+    settings = settings._replace(scope=settings.scope._replace(**scope))
     before = len(receiver.deliveries)
     UserResource(settings).handle(event, LambdaContext(30))
     return receiver.wait_for(before + 1)[-1]

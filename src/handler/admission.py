@@ -11,7 +11,6 @@ never read from the event, so that an edited poll cannot remove another request'
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -60,7 +59,7 @@ def admit(event: Mapping[str, Any], context: Any, settings: Settings) -> CfnRequ
     seconds = context.get_remaining_time_in_millis() / 1000 - settings.deadline_margin
     verdict = confirm(request, context.invoked_function_arn, settings, seconds)
     if verdict.confirmed:
-        return dataclasses.replace(request, shown_id=verdict.shown_id)
+        return request._replace(shown_id=verdict.shown_id)
     refuse(event, request, verdict, context.function_name, settings)
     return None
 

@@ -3,7 +3,7 @@ each variable, its default and bounds)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from deadline import PollSchedule
 from environment import SETTING
@@ -23,8 +23,7 @@ def allowed_hosts() -> frozenset[str]:
     return frozenset(h.strip().lower() for h in hosts.split(",") if h.strip())
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """Everything the handler reads from its environment."""
 
     # Extra hosts (beyond AWS's S3 hosts) a ResponseURL may point to: local runs and tests.

@@ -3,7 +3,6 @@ undoing the group changes of a request that fails (`handlers.py` decides what to
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -54,18 +53,18 @@ def converge(
             # one, and a join checked against the target would meet the old authentication.
             ctx.lifecycle.wait_until_active(user_id, ctx.deadline)
             ctx.lifecycle.modify(user_id, remaining.arguments(passwords), ctx.deadline)
-            remaining = dataclasses.replace(remaining, modify={})
+            remaining = remaining._replace(modify={})
         if remaining.join or remaining.leave:
             ctx.lifecycle.wait_until_active(user_id, ctx.deadline)
         for group_id in remaining.join:
             ctx.groups.join(user_id, group_id, ctx.deadline, changes.joined, remaining.replaces, changes.swapped)
-            remaining = dataclasses.replace(remaining, join=remaining.join[1:])
+            remaining = remaining._replace(join=remaining.join[1:])
         for group_id in remaining.leave:
             ctx.groups.leave(user_id, group_id, ctx.deadline, accepted=changes.left)
-            remaining = dataclasses.replace(remaining, leave=remaining.leave[1:])
+            remaining = remaining._replace(leave=remaining.leave[1:])
         if remaining.modify:
             ctx.lifecycle.modify(user_id, remaining.arguments(passwords), ctx.deadline)
-            remaining = dataclasses.replace(remaining, modify={})
+            remaining = remaining._replace(modify={})
         user = ctx.lifecycle.wait_until_active(user_id, ctx.deadline)  # its UserGroupIds, read back
         if remaining.tags:
             ctx.lifecycle.change_tags(user, remaining.tags, ctx.deadline)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from exceptions import DeadlineReached
 from log import logger
@@ -39,8 +38,7 @@ class Deadline:
         self._sleep(seconds)
 
 
-@dataclass(frozen=True)
-class PollSchedule:
+class PollSchedule(NamedTuple):
     """Intervals between status checks: short at first, growing to a ceiling.
 
     A short first interval lets a fast change be seen within a fraction of a second;

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from exceptions import PropertyError
 from limits import LOGICAL_ID_TAG, PROVIDER_TAG, STACK_TAG, USER_ID_MAX, USER_ID_REGEX
@@ -66,8 +65,7 @@ def adopts_existing_user(properties: Mapping[str, Any]) -> bool:
         return False
 
 
-@dataclass(frozen=True)
-class SecretReference:
+class SecretReference(NamedTuple):
     """Where the passwords are kept when not in the template: Secrets Manager or SSM."""
 
     kind: str  # "secretsmanager" or "ssm"

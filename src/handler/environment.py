@@ -8,11 +8,10 @@ compares every function's environment in template.yaml with it by value.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Setting:
+class Setting(NamedTuple):
     """One environment variable. `low`/`high` bound a number: a value outside is clamped and an
     unreadable one falls back to the default. `template` is what template.yaml sets instead of
     the default (a parameter or a pseudo parameter), `functions` the functions that read it."""

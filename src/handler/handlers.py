@@ -100,7 +100,7 @@ def _settle(ctx: ActionContext, outcome: Outcome, on_failure: OnFailure | None) 
         return outcome
     if isinstance(outcome, Pending):
         if isinstance(outcome.resume, Converging):
-            return Pending(outcome.physical_id, dataclasses.replace(outcome.resume, on_failure=on_failure))
+            return Pending(outcome.physical_id, outcome.resume._replace(on_failure=on_failure))
         return outcome
     if on_failure.remove:
         return _remove_failed_user(ctx, outcome.physical_id, outcome.reason, on_failure.answer)
@@ -201,9 +201,7 @@ def _take_over(
     wanted = dataclasses.replace(spec, passwords=passwords)
     arguments = modify_arguments(observed_spec(existing), wanted, passwords_changed=True)
     template_tags = TagChange(set={k: v for k, v in spec.tags.items() if k not in request.owner.tags})
-    work = dataclasses.replace(
-        Work.of(arguments, template_tags, properties.secret, join=properties.group_ids), replaces=replaces
-    )
+    work = Work.of(arguments, template_tags, properties.secret, join=properties.group_ids)._replace(replaces=replaces)
     return _settle(ctx, converge(ctx, spec.user_id, work, passwords), OnFailure(fallback, remove=False))
 
 

@@ -21,8 +21,7 @@ Nothing here knows crhelper; `cfn_resource.py` and the failure paths share it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -40,8 +39,7 @@ class PollSetupError(Exception):
     """The poll could not be set up; what was made has been removed where it could be."""
 
 
-@dataclass(frozen=True)
-class PollRule:
+class PollRule(NamedTuple):
     """One request's poll: its rule, the function it invokes and the permission statement that
     lets EventBridge invoke it (the rule's name, so that both can be found from the request)."""
 

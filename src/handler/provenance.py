@@ -22,8 +22,7 @@ Nothing here changes anything: a request and a describe function in, a verdict o
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -37,8 +36,7 @@ CLEANUP = frozenset({"UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "UPDATE_ROLLBACK_COM
 IN_PROGRESS = {"Create": "CREATE_IN_PROGRESS", "Update": "UPDATE_IN_PROGRESS", "Delete": "DELETE_IN_PROGRESS"}
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     """`confirmed`: CloudFormation shows the request under way. `known` False: CloudFormation
     could not be asked (an error, throttling past the deadline), so nothing is known either way.
     `shown_id`: the physical id CloudFormation names for the resource ('' while it has none)."""

@@ -21,11 +21,9 @@ pass it) is not written either: the same path, and the log names its size.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.exceptions import ClientError
@@ -53,8 +51,7 @@ class RecordError(Exception):
     """A record that cannot be written; the message says why."""
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
     """The state one request applied to a user (nothing secret)."""
 
     user_id: str
@@ -258,4 +255,4 @@ def _settle_access_string(store: RecordStore, user_id: str, access_string: str) 
     record = store.get(user_id)
     if record is None or not access_string or record.access_string_form == "reported":
         return
-    store.put(dataclasses.replace(record, access_string=access_string, access_string_form="reported"))
+    store.put(record._replace(access_string=access_string, access_string_form="reported"))

@@ -10,8 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import work
 from envelope import owner_tags
@@ -65,8 +64,7 @@ def echoed_physical_id(event: Mapping[str, Any]) -> str:
     return not_created_id(str(event.get("LogicalResourceId", "")), str(event.get("RequestId", "")))
 
 
-@dataclass(frozen=True)
-class Scope:
+class Scope(NamedTuple):
     """Which users this provider may touch, from the provider stack's parameters."""
 
     # PROVIDER_ID: the provider stack's id; its ownership tag on every user it makes.
@@ -128,8 +126,7 @@ class Scope:
         return outside
 
 
-@dataclass(frozen=True)
-class PollState:
+class PollState(NamedTuple):
     """What crosses a hand-over: when the request was first seen, how long CloudFormation
     waits for it, and what is left to do (handler-specific, JSON, never a password)."""
 
@@ -152,8 +149,7 @@ class PollState:
         )
 
 
-@dataclass(frozen=True)
-class CfnRequest:
+class CfnRequest(NamedTuple):
     """One Create, Update or Delete request (or a poll re-invocation of one)."""
 
     request_type: str
@@ -165,7 +161,7 @@ class CfnRequest:
     old_properties: Mapping[str, Any] | None
     is_poll: bool
     state: PollState
-    scope: Scope = field(default_factory=Scope)
+    scope: Scope = Scope()
     # The event's ResourceType, which CloudFormation must show for the resource (provenance.py).
     resource_type: str = ""
     # The physical id CloudFormation shows for the resource once the request is confirmed

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from limits import OWNER_TAG_PREFIX, SECRET_TAG
 
@@ -77,12 +77,11 @@ def modify_arguments(before: UserSpec | None, after: UserSpec, *, passwords_chan
     return arguments
 
 
-@dataclass(frozen=True)
-class TagChange:
+class TagChange(NamedTuple):
     """Tags to remove and to set, applied against the user's actual tags."""
 
     remove: tuple[str, ...] = ()
-    set: Mapping[str, str] = field(default_factory=dict)
+    set: Mapping[str, str] = {}
 
     @classmethod
     def between(cls, old: Mapping[str, str], new: Mapping[str, str]) -> TagChange:

@@ -9,24 +9,21 @@ Deleting, the Work's keys otherwise.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from envelope import SecretReference
 from user_spec import TagChange
 
 
-@dataclass(frozen=True)
-class Work:
+class Work(NamedTuple):
     """Changes still to apply to a user: ModifyUser arguments (passwords left out: they are
     filled in from the template or re-read from `secret`), tag changes, groups to join and
     groups to leave; `replaces`: the user a replacement replaces (it may hold the same
     UserName in a group to join: the two are swapped, see `GroupMembership.join`)."""
 
-    modify: Mapping[str, Any] = field(default_factory=dict)
-    tags: TagChange = field(default_factory=TagChange)
+    modify: Mapping[str, Any] = {}
+    tags: TagChange = TagChange()
     secret: SecretReference | None = None
     join: tuple[str, ...] = ()
     leave: tuple[str, ...] = ()
@@ -57,8 +54,7 @@ class Work:
         return {**self.modify, "AuthenticationMode": {"Type": "password", "Passwords": list(passwords)}}
 
 
-@dataclass(frozen=True)
-class OnFailure:
+class OnFailure(NamedTuple):
     """How a failure of work on a user must be answered when the user's id is not the answer:
     `answer` is the physical id (the Create's impossible id, or an Update's own), and `remove`
     says the user was made by this request and is deleted first. Carried across a hand-over."""
@@ -67,29 +63,26 @@ class OnFailure:
     remove: bool
 
 
-@dataclass(frozen=True)
-class Converging:
+class Converging(NamedTuple):
     """A Create or Update applying `work`; a failure is answered as `on_failure` says, after
     undoing the group changes the request already made (`joined`, `left`: accepted by
     ElastiCache in earlier invocations)."""
 
-    work: Work = field(default_factory=Work)
+    work: Work = Work()
     on_failure: OnFailure | None = None
     joined: tuple[str, ...] = ()
     left: tuple[str, ...] = ()
     swapped: tuple[str, ...] = ()  # of `joined`, those where the replaced user was swapped out
 
 
-@dataclass(frozen=True)
-class Removing:
+class Removing(NamedTuple):
     """The user a failed request made, still being deleted; then FAILED with `reason`."""
 
     user_id: str
     reason: str
 
 
-@dataclass(frozen=True)
-class Deleting:
+class Deleting(NamedTuple):
     """A Delete waiting for the user to go, then for the groups it was in to settle."""
 
     adopt: bool = False
@@ -116,12 +109,12 @@ def as_json(state: PollWork | None) -> dict[str, Any]:
         "modify": dict(work.modify),
         "remove_tags": list(work.tags.remove),
         "set_tags": dict(work.tags.set),
-        "secret": dataclasses.asdict(work.secret) if work.secret else None,
+        "secret": work.secret._asdict() if work.secret else None,
         "join": list(work.join),
         "leave": list(work.leave),
     }
     if state.on_failure is not None:
-        value["on_failure"] = dataclasses.asdict(state.on_failure)
+        value["on_failure"] = state.on_failure._asdict()
     # Keys absent from the state of earlier versions are read as empty: only written when set.
     if state.joined or state.left:
         value["joined"], value["left"], value["swapped"] = list(state.joined), list(state.left), list(state.swapped)
