@@ -47,7 +47,7 @@ def missing_evidence(text: str) -> list[str]:
         if len(cells) not in (3, 4) or not cells[1]:  # the crhelper table has no "Modelled by"
             problems.append(f"not a row with a source and a test: {row[:60]}")
             continue
-        named = re.findall(r"`((?:cdk/)?tests/\w+\.py)(?:::(test_\w+))?`", cells[-1])
+        named = re.findall(r"`((?:cdk/)?tests(?:_sam_local)?/\w+\.py)(?:::(test_\w+))?`", cells[-1])
         if not named:
             problems.append(f"no test named: {row[:60]}")
         for module, name in named:

@@ -78,7 +78,13 @@ def test_work_keeps_passwords_out_of_the_poll_state() -> None:
     ids=lambda state: type(state).__name__,
 )
 def test_every_kind_of_poll_state_survives_its_json_form(state: PollWork) -> None:
-    assert from_json(json.loads(json.dumps(as_json(state)))) == state
+    back = from_json(json.loads(json.dumps(as_json(state))))
+    # NamedTuples of equal values are equal whatever their type: the type is checked too.
+    assert back == state and type(back) is type(state)
+    if isinstance(back, Converging) and isinstance(state, Converging):
+        assert type(back.work) is Work and type(back.work.tags) is TagChange
+        assert back.on_failure is None or type(back.on_failure) is OnFailure
+        assert back.work.secret is None or type(back.work.secret) is SecretReference
     assert from_json({}) is None and from_json("garbage") is None
 
 
@@ -118,6 +124,10 @@ EVENT = {
 def test_cfn_request_reads_the_event_once() -> None:
     request = CfnRequest.from_event(EVENT, now=100.0, is_poll=False, scope=Scope(provider_id="p1"))
     assert (request.request_type, request.physical_id, request.state) == ("Update", "u1", PollState(100.0, 600.0))
+    assert type(request.state) is PollState and type(request.scope) is Scope
+    properties = {"Passwords": ["Hidden-Passw0rd-1"]}
+    secret = CfnRequest.from_event({**EVENT, "ResourceProperties": properties}, now=0, is_poll=False)
+    assert repr(secret) == f"CfnRequest(Update User 'u1' of {EVENT['StackId']})" and "Passw0rd" not in str(secret)
     assert request.owner.tags == {
         "elasticache-user-resource:provider": "p1",
         "elasticache-user-resource:stack-id": EVENT["StackId"],
@@ -130,6 +140,7 @@ def test_cfn_request_reads_the_event_once() -> None:
         is_poll=True,
     )
     assert polled.state == PollState(5.0, 60.0, Deleting(True, ("g",))) and polled.is_poll
+    assert type(polled.state.resume) is Deleting
     assert (
         len(CfnRequest.from_event({**EVENT, "LogicalResourceId": "L" * 255}, now=0, is_poll=False).poll_rule_name) <= 64
     )

@@ -168,6 +168,13 @@ class CfnRequest(NamedTuple):
     # ('' while it has none, or unconfirmed): a failed request's clean-up never deletes it.
     shown_id: str = ""
 
+    def __repr__(self) -> str:
+        # Never the properties: they may hold passwords.
+        return (
+            f"CfnRequest({self.request_type} {self.logical_id} {self.physical_id!r} of {self.stack_id}"
+            f"{', a poll' if self.is_poll else ''})"
+        )
+
     @classmethod
     def from_event(
         cls, event: Mapping[str, Any], *, now: float, is_poll: bool, scope: Scope | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from limits import OWNER_TAG_PREFIX, SECRET_TAG
@@ -16,6 +17,9 @@ if TYPE_CHECKING:
     from mypy_boto3_elasticache.type_defs import UserTypeDef
 
 AuthenticationType = Literal["password", "iam", "no-password-required"]
+# A NamedTuple's default is one object every instance shares: a mapping default is a read-only
+# view, so that changing it fails instead of changing every instance's.
+EMPTY: Mapping[str, Any] = MappingProxyType({})
 # DescribeUsers' Authentication.Type values, as the properties name them.
 DESCRIBED_AUTHENTICATION: dict[str, AuthenticationType] = {
     "password": "password",
@@ -81,7 +85,7 @@ class TagChange(NamedTuple):
     """Tags to remove and to set, applied against the user's actual tags."""
 
     remove: tuple[str, ...] = ()
-    set: Mapping[str, str] = {}
+    set: Mapping[str, str] = EMPTY
 
     @classmethod
     def between(cls, old: Mapping[str, str], new: Mapping[str, str]) -> TagChange:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from envelope import SecretReference
-from user_spec import TagChange
+from user_spec import EMPTY, TagChange
 
 
 class Work(NamedTuple):
@@ -22,7 +22,7 @@ class Work(NamedTuple):
     groups to leave; `replaces`: the user a replacement replaces (it may hold the same
     UserName in a group to join: the two are swapped, see `GroupMembership.join`)."""
 
-    modify: Mapping[str, Any] = {}
+    modify: Mapping[str, Any] = EMPTY
     tags: TagChange = TagChange()
     secret: SecretReference | None = None
     join: tuple[str, ...] = ()
