@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         figures = confirm.report(cfn, repeats=5 if args.smoke else 200)
         figures |= lag.report(api, receiver, deletions, repeats=1 if args.smoke else 5, with_pollers=not args.smoke)
         figures |= busy.report(api, receiver, repeats=1 if args.smoke else 3)
-        figures |= coldstart.report(runs=2 if args.smoke else 15)
+        figures |= coldstart.report(runs=1 if args.smoke else 15)
         api.add_user("memory-user", tags=owner_tags("memory-user"))
         memory_event = delete_event(receiver.url("memory"), "memory-user", "memory")
         cfn.begin(memory_event)  # the measured process is another one: CloudFormation is shown it here
@@ -57,7 +57,13 @@ def main(argv: list[str] | None = None) -> int:
         figures |= scale.report(api, receiver, users=10 if args.smoke else 200, rate_limit=100.0, deletion=5.0)
         figures |= rotation.report(modify_seconds=0.5 if args.smoke else 5.0, repeats=1 if args.smoke else 3)
         figures |= stack_row.report(
-            api, receiver, hand_over, users=3 if args.smoke else 500, rate_limit=20.0, cloudformation=cfn
+            api,
+            receiver,
+            hand_over,
+            users=3 if args.smoke else 500,
+            rate_limit=20.0,
+            cloudformation=cfn,
+            seconds=0.5 if args.smoke else 5.0,
         )
         # The production pace (DRIFT_CALLS_PER_SECOND 10) under the 20 req/s bucket.
         figures |= drift_scale.report(

@@ -38,14 +38,14 @@ def report(api: FakeCloudFormation, repeats: int) -> dict[str, float]:
         ("Delete in a cleanup phase", _event("Delete", "bench-old"), "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"),
         ("forged Update (refused)", _event("Update", "someone-else"), "UPDATE_COMPLETE"),
     ]
-    rows, figures = [], {}
+    rows, figures, refusals = [], {}, min(3, max(1, repeats // 50))
     for name, event, stack_status in cases:
         api.reset()
         api.begin(event)
         if stack_status:
             api.put(STACK_ID, stack_status, "BenchUser", "UPDATE_COMPLETE", "bench-user")
         # A refusal waits out the production CONFIRM_LAG_SECONDS (5 s) re-reading: a few suffice.
-        times = min(repeats, 3) if stack_status == "UPDATE_COMPLETE" else repeats
+        times = refusals if stack_status == "UPDATE_COMPLETE" else repeats
         samples, calls = [], len(api.calls)
         for _ in range(times):
             started = time.perf_counter()
@@ -60,7 +60,7 @@ def report(api: FakeCloudFormation, repeats: int) -> dict[str, float]:
         ["request", "CloudFormation calls", "median time", "confirmed"],
         rows,
         [
-            f"Against the stand-in on 127.0.0.1 with a warm client, median of {repeats} ({min(repeats, 3)} for the",
+            f"Against the stand-in on 127.0.0.1 with a warm client, median of {repeats} ({refusals} for the",
             "refusal). A status that does not match is read again for CONFIRM_LAG_SECONDS (production: 5 s)",
             "before the refusal, as in Lambda.",
         ],

@@ -93,13 +93,14 @@ def report(
     users: int,
     rate_limit: float,
     cloudformation: FakeCloudFormation,
+    seconds: float = 5.0,
 ) -> dict[str, float]:
     from cfn_resource import UserResource
     from clients import new_elasticache_client
     from config import Settings
 
     ids = [f"stack-{index:04d}" for index in range(users)]
-    api.rate_limit, api.create_seconds, api.delete_seconds = rate_limit, 5.0, 5.0
+    api.rate_limit, api.create_seconds, api.delete_seconds = rate_limit, seconds, seconds
     settings = Settings.from_environment()
 
     def make() -> UserResource:
@@ -142,8 +143,9 @@ def report(
         ],
         rows,
         [
-            "5 s creations and deletions; every invocation its own client; Lambda timeout 900 s; production",
-            "settings. A throttled call counts as a call. Hand-overs are polled by the stand-in's EventBridge.",
+            f"{seconds:g} s creations and deletions; every invocation its own client; Lambda timeout 900 s;",
+            "production settings. A throttled call counts as a call. Hand-overs are polled by the stand-in's",
+            "EventBridge.",
             f"Each request and poll is confirmed with CloudFormation, throttled at {CLOUDFORMATION_RATE:g} req/s.",
         ],
     )

@@ -24,4 +24,7 @@ def test_benchmark_smoke_run_prints_every_table() -> None:
     for title in ("Detection lag", "Cold start", "Memory: peak RSS", "Scale: 10 users"):
         assert title in done.stdout
     assert "answers SUCCESS / FAILED / missing | 10 / 0 / 0" in done.stdout
+    # Every cold start variant ran from the package it built (a failed import would read n/a).
+    cold_start = done.stdout.split("Cold start")[1].split("\n\n")[0]
+    assert "this handler, no bytecode (sam build alone)" in cold_start and "n/a" not in cold_start
     assert "checked / drifted / unknown / errors | 20 / 3 / 0 / 0" in done.stdout
