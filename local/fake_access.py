@@ -9,7 +9,7 @@ from __future__ import annotations
 from access_string import RESTRICTED
 from local.engine import Engine
 from local.fake_state import FakeUser
-from local.fake_wire import ApiError
+from local.http_fake import ServiceError
 
 
 class EngineMirror:
@@ -18,16 +18,16 @@ class EngineMirror:
     engine: Engine | None
 
     def checked_rules(self, access_string: str) -> list[str]:
-        """The access string's rules, or ApiError InvalidParameterValue as ElastiCache answers."""
+        """The access string's rules, or ServiceError InvalidParameterValue as ElastiCache answers."""
         rules = [rule for rule in access_string.split(" ") if rule]
         for rule in rules:
             if rule.lower() in ("nopass", "resetpass", "reset") or rule[:1] in ("<", ">", "#", "!"):
-                raise ApiError("InvalidParameterValue", "Passwords cannot be specified in an access string.")
+                raise ServiceError("InvalidParameterValue", "Passwords cannot be specified in an access string.")
             if rule[:1] == "+" and rule[1:].split("|")[0].lower() in RESTRICTED:
-                raise ApiError("InvalidParameterValue", f"Access string contains a restricted command: {rule}")
+                raise ServiceError("InvalidParameterValue", f"Access string contains a restricted command: {rule}")
         refusal = self.engine.refusal(rules) if self.engine else None
         if refusal:
-            raise ApiError("InvalidParameterValue", f"Invalid access string: {refusal}")
+            raise ServiceError("InvalidParameterValue", f"Invalid access string: {refusal}")
         return rules
 
     def mirror(self, user: FakeUser) -> None:

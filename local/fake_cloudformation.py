@@ -35,8 +35,8 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from local import iam_gate
-from local.fake_wire import ApiError, serve
-from local.http_fake import TokenBucket
+from local.fake_wire import serve
+from local.http_fake import ServiceError, TokenBucket
 
 CUSTOM = "Custom::ElastiCacheUser"
 CLEANUP = ("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
@@ -86,7 +86,7 @@ class FakeCloudFormation(TokenBucket):
     slow_seconds: float = 3.0
     # Requests per second above which the API answers Throttling (None: no limit).
     rate_limit: float | None = None
-    # The hook every action passes (e.g. an IAM evaluator): raise ApiError to refuse it.
+    # The hook every action passes (e.g. an IAM evaluator): raise ServiceError to refuse it.
     authorize: Callable[[str, dict[str, str]], None] | None = None
     # False: `begin` is not called for the requests a test sends (it forges them).
     plays_cloudformation: bool = True
@@ -229,32 +229,32 @@ class FakeCloudFormation(TokenBucket):
         """Run one API action for `caller` (None: the test itself): throttling, IAM, `authorize`."""
         with self.lock:
             if self._throttled():
-                raise ApiError("Throttling", "Rate exceeded", 400)
+                raise ServiceError("Throttling", "Rate exceeded", 400)
             try:
                 iam_gate.authorize(caller, "cloudformation:" + action, [params.get("StackName", "*")])
             except iam_gate.AccessDenied as denied:
-                raise ApiError("AccessDenied", denied.message, 403) from denied
+                raise ServiceError("AccessDenied", denied.message, 403) from denied
             if self.authorize is not None:
                 self.authorize(action, params)
             if action == "DescribeStackResource":
                 return self._describe_stack_resource(params)
             if action == "DescribeStacks":
                 return self._describe_stacks(params)
-            raise ApiError("InvalidAction", f"{action} is not modelled by the stand-in.", 400)
+            raise ServiceError("InvalidAction", f"{action} is not modelled by the stand-in.", 400)
 
     def _stack(self, name: str) -> FakeStack:
         for stack in self.stacks.values():
             # By id always; by name only while it exists (a deleted stack is found by its id only).
             if name == stack.stack_id or (name == stack.name and stack.status != "DELETE_COMPLETE"):
                 return stack
-        raise ApiError("ValidationError", f"Stack '{name}' does not exist", 400)
+        raise ServiceError("ValidationError", f"Stack '{name}' does not exist", 400)
 
     def _describe_stack_resource(self, params: dict[str, str]) -> str:
         stack = self._stack(params.get("StackName", ""))
         logical = params.get("LogicalResourceId", "")
         resource = stack.resources.get(logical)
         if resource is None or not resource.status:
-            raise ApiError("ValidationError", f"Resource {logical} does not exist for stack {stack.name}", 400)
+            raise ServiceError("ValidationError", f"Resource {logical} does not exist for stack {stack.name}", 400)
         physical = (
             f"<PhysicalResourceId>{escape(resource.physical_id)}</PhysicalResourceId>" if resource.physical_id else ""
         )

@@ -44,8 +44,8 @@ from local.fake_access import EngineMirror
 from local.fake_groups import UserGroupsApi
 from local.fake_state import FakeGroup, FakeUser
 from local.fake_tags import TAGS_PER_RESOURCE, TaggingApi
-from local.fake_wire import ApiError, members, paged, request_tags, user_xml
-from local.http_fake import TokenBucket
+from local.fake_wire import members, paged, request_tags, user_xml
+from local.http_fake import ServiceError, TokenBucket
 
 
 @dataclass
@@ -200,28 +200,28 @@ class FakeElastiCache(UserGroupsApi, TaggingApi, EngineMirror, TokenBucket):
     def _user(self, user_id: str, read: bool = False) -> FakeUser:
         user = self.users.get(user_id)
         if user is None or (read and self.clock() < user.visible_at):
-            raise ApiError("UserNotFound", f"User {user_id} not found.", 404)
+            raise ServiceError("UserNotFound", f"User {user_id} not found.", 404)
         return user
 
     def call(self, action: str, params: dict[str, str], caller: str | None = None) -> str:
         """Run one API action for `caller` (a function, judged by its role's policy: see
         local/iam_gate.py; None: the test itself); returns the Result element's inner XML or
-        raises ApiError."""
+        raises ServiceError."""
         with self.lock:
             if self._throttled():
-                raise ApiError("Throttling", "Rate exceeded", 400)
+                raise ServiceError("Throttling", "Rate exceeded", 400)
             self._settle()
             method = getattr(self, "_" + action, None)
             if method is None:
-                raise ApiError("InvalidAction", f"{action} is not modelled by the fake.", 400)
+                raise ServiceError("InvalidAction", f"{action} is not modelled by the fake.", 400)
             if action in self.broken:
                 code = self.broken[action]
                 self.refused[code] = self.refused.get(code, 0) + 1
-                raise ApiError(code, f"{action} refused: {code}.", 400)
+                raise ServiceError(code, f"{action} refused: {code}.", 400)
             self._authorize(action, params, caller)
             try:
                 result: str = method(params)
-            except ApiError as error:
+            except ServiceError as error:
                 self.refused[error.code] = self.refused.get(error.code, 0) + 1
                 raise
             self.succeeded[action] = self.succeeded.get(action, 0) + 1
@@ -237,14 +237,14 @@ class FakeElastiCache(UserGroupsApi, TaggingApi, EngineMirror, TokenBucket):
     def _CreateUser(self, params: dict[str, str]) -> str:
         user_id = params["UserId"].lower()
         if user_id in self.users:
-            raise ApiError("UserAlreadyExists", f"User {user_id} already exists.")
+            raise ServiceError("UserAlreadyExists", f"User {user_id} already exists.")
         passwords = members(params, "Passwords") or members(params, "AuthenticationMode.Passwords")
         kind = params.get("AuthenticationMode.Type") or (
             "no-password" if params.get("NoPasswordRequired") == "true" else "password"
         )
         tags = request_tags(params)
         if len(tags) > TAGS_PER_RESOURCE:
-            raise ApiError("TagQuotaPerResourceExceeded", "The request cannot be processed: tag quota exceeded.")
+            raise ServiceError("TagQuotaPerResourceExceeded", "The request cannot be processed: tag quota exceeded.")
         self.checked_rules(params["AccessString"])
         user = self.add_user(
             user_id,
@@ -263,7 +263,7 @@ class FakeElastiCache(UserGroupsApi, TaggingApi, EngineMirror, TokenBucket):
     def _ModifyUser(self, params: dict[str, str]) -> str:
         user = self._user(params["UserId"])
         if user.status != "active" or self.clock() < user.modify_refused_until:
-            raise ApiError(
+            raise ServiceError(
                 "InvalidUserState",
                 f"User {user.user_id} has status {user.status if user.status != 'active' else 'modifying'}. "
                 "Only active users can be modified.",
@@ -288,9 +288,9 @@ class FakeElastiCache(UserGroupsApi, TaggingApi, EngineMirror, TokenBucket):
     def _DeleteUser(self, params: dict[str, str]) -> str:
         user = self._user(params["UserId"])
         if user.default_of:
-            raise ApiError("DefaultUserAssociatedToUserGroup", "The user is the default user of a user group.")
+            raise ServiceError("DefaultUserAssociatedToUserGroup", "The user is the default user of a user group.")
         if user.status in ("creating", "modifying", "deleting"):
-            raise ApiError("InvalidUserState", f"User {user.user_id} is in {user.status} state.")
+            raise ServiceError("InvalidUserState", f"User {user.user_id} is in {user.status} state.")
         then = "active" if user.user_id in self.failing_deletes else None
         self.hold(user.user_id, "deleting", self.delete_seconds_for.get(user.user_id, self.delete_seconds), then)
         if then is None:

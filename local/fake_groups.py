@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from local.fake_state import FakeGroup, FakeUser
-from local.fake_wire import ApiError, group_xml, members, paged
+from local.fake_wire import group_xml, members, paged
+from local.http_fake import ServiceError
 
 
 class UserGroupsApi:
@@ -21,7 +22,7 @@ class UserGroupsApi:
     def _group(self, group_id: str) -> FakeGroup:
         group = self.groups.get(group_id.lower())
         if group is None:
-            raise ApiError("UserGroupNotFound", f"User group {group_id} not found.", 404)
+            raise ServiceError("UserGroupNotFound", f"User group {group_id} not found.", 404)
         return group
 
     def _DescribeUserGroups(self, params: dict[str, str]) -> str:
@@ -37,18 +38,18 @@ class UserGroupsApi:
     def _ModifyUserGroup(self, params: dict[str, str]) -> str:
         group = self._group(params["UserGroupId"])
         if group.status != "active":
-            raise ApiError(
+            raise ServiceError(
                 "InvalidUserGroupState",
                 f"User group {group.group_id} has status {group.status}. Only active user groups can be modified.",
             )
         adding, removing = members(params, "UserIdsToAdd"), members(params, "UserIdsToRemove")
         for user_id in removing:
             if user_id not in group.user_ids:
-                raise ApiError("InvalidParameterValue", f"{user_id} is not a member of user group {group.group_id}")
+                raise ServiceError("InvalidParameterValue", f"{user_id} is not a member of user group {group.group_id}")
         for user_id in adding:
             user = self._user(user_id)
             if group.engine == "valkey" and user.authentication_type == "no-password":
-                raise ApiError(
+                raise ServiceError(
                     "InvalidParameterValue",
                     f"User {user_id} has no password: a valkey user group takes only password or IAM users.",
                 )
@@ -56,9 +57,9 @@ class UserGroupsApi:
         names = [self.users[u].user_name for u in kept if u in self.users]
         if len(names) != len(set(names)):
             # One engine ACL per group, keyed by user name (botocore model: DuplicateUserNameFault).
-            raise ApiError("DuplicateUserName", "A user with this username already exists.")
+            raise ServiceError("DuplicateUserName", "A user with this username already exists.")
         if not any(self.users[u].user_name == "default" for u in kept if u in self.users):
-            raise ApiError("DefaultUserRequired", f"User group {group.group_id} needs a user named default.")
+            raise ServiceError("DefaultUserRequired", f"User group {group.group_id} needs a user named default.")
         if self.read_lag_seconds:
             group.stale_xml, group.stale_until = group_xml(group), self.clock() + self.read_lag_seconds
         group.status, group.adding, group.removing = "modifying", adding, removing

@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from local import iam_gate, iam_requests
-from local.http_fake import QuietHandler, serve_on_loopback
+from local.http_fake import QuietHandler, ServiceError, serve_on_loopback
 
 ACCOUNT = "arn:aws:{service}:us-east-1:123456789012:"
 RULE_NAME = re.compile(r"[.\-_A-Za-z0-9]{1,64}")
@@ -41,12 +41,6 @@ POLICY_MAX = 20480
 PUT_EVENTS_MAX = 10
 PUT_EVENTS_BYTES = 262144
 POLICY_PATH = re.compile(r"/2015-03-31/functions/([^/]+)/policy(?:/([^/?]+))?")
-
-
-class ServiceError(Exception):
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code, self.message, self.status = code, message, status
 
 
 @dataclass
@@ -291,7 +285,7 @@ def _handler_for(api: FakeHandOver) -> type[BaseHTTPRequestHandler]:
             if rest:
                 self._reply(error.status, {"Type": "User", "message": error.message}, error.code)
             else:
-                self._reply(400, {"__type": error.code, "message": error.message})
+                self._reply(400, error.json_body())
 
         def _reply(self, status: int, body: dict[str, Any] | None, error_type: str = "") -> None:
             headers = {"x-amzn-RequestId": str(uuid.uuid4())} | ({"x-amzn-ErrorType": error_type} if error_type else {})

@@ -29,15 +29,9 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from local import iam_gate, iam_requests
-from local.http_fake import QuietHandler, serve_on_loopback
+from local.http_fake import QuietHandler, ServiceError, serve_on_loopback
 
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:"
-
-
-class SecretsError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code, self.message = code, message
 
 
 @dataclass
@@ -81,7 +75,7 @@ class FakeSecrets:
         for secret in self.secrets.values():
             if secret_id in (secret.name, secret.arn):
                 return secret
-        raise SecretsError("ResourceNotFoundException", "Secrets Manager can't find the specified secret.")
+        raise ServiceError("ResourceNotFoundException", "Secrets Manager can't find the specified secret.")
 
     def call(self, action: str, body: dict[str, Any], caller: str | None = None) -> dict[str, Any]:
         """Run one action for `caller` (a function, judged by its role's policy: local/iam_gate.py;
@@ -91,7 +85,7 @@ class FakeSecrets:
             self._authorize(action, body, caller)
             method = getattr(self, "_" + action, None)
             if method is None:
-                raise SecretsError("InvalidRequestException", f"{action} is not modelled.")
+                raise ServiceError("InvalidRequestException", f"{action} is not modelled.")
             result: dict[str, Any] = method(body)
             return result
 
@@ -108,7 +102,7 @@ class FakeSecrets:
         try:
             iam_requests.authorize_all(caller, iam_requests.secrets(action, body, arn_of))
         except iam_gate.AccessDenied as denied:
-            raise SecretsError("AccessDeniedException", denied.message) from denied
+            raise ServiceError("AccessDeniedException", denied.message) from denied
         secret = next((s for s in self.secrets.values() if body.get("SecretId") in (s.name, s.arn)), None)
         kms = {"GetSecretValue": "Decrypt", "PutSecretValue": "GenerateDataKey"}.get(action)
         if secret is None or secret.kms_key_id is None or kms is None:
@@ -116,7 +110,7 @@ class FakeSecrets:
         try:
             iam_requests.authorize_all(caller, [iam_requests.kms_via_secrets_manager(kms, secret.kms_key_id)])
         except iam_gate.AccessDenied as denied:
-            raise SecretsError("AccessDeniedException", "Access to KMS is not allowed") from denied
+            raise ServiceError("AccessDeniedException", "Access to KMS is not allowed") from denied
 
     def _DescribeSecret(self, body: dict[str, Any]) -> dict[str, Any]:
         secret = self._secret(body["SecretId"])
@@ -136,7 +130,7 @@ class FakeSecrets:
             or secret.versions[version] is None
             or (stage and stage not in secret.stages.get(version, []))
         ):
-            raise SecretsError(
+            raise ServiceError(
                 "ResourceNotFoundException",
                 "Secrets Manager can't find the specified secret value for staging label: " + str(stage),
             )
@@ -152,7 +146,7 @@ class FakeSecrets:
         secret = self._secret(body["SecretId"])
         version, value = str(body.get("ClientRequestToken") or uuid.uuid4()), str(body["SecretString"])
         if secret.versions.get(version) not in (None, value):
-            raise SecretsError(
+            raise ServiceError(
                 "ResourceExistsException", "You can't modify an existing version, you can only create a new version."
             )
         secret.versions[version] = value
@@ -168,7 +162,7 @@ class FakeSecrets:
         stage, to, source = body["VersionStage"], body.get("MoveToVersionId"), body.get("RemoveFromVersionId")
         holder = secret.holder(stage)
         if to is not None and holder is not None and holder != to and source != holder:
-            raise SecretsError(
+            raise ServiceError(
                 "InvalidParameterException",
                 f"The parameter RemoveFromVersionId can't be empty. Staging label {stage} is currently attached to "
                 f"version {holder}, so you must explicitly reference that version in RemoveFromVersionId.",
@@ -180,7 +174,7 @@ class FakeSecrets:
                 secret.stages[source].remove(stage)
             return {"ARN": secret.arn, "Name": secret.name}
         if to not in secret.versions:
-            raise SecretsError("ResourceNotFoundException", f"Version {to} does not exist.")
+            raise ServiceError("ResourceNotFoundException", f"Version {to} does not exist.")
         if stage == "AWSCURRENT" and holder not in (None, to):
             secret.move("AWSPREVIOUS", str(holder))
         secret.move(stage, str(to))
@@ -214,8 +208,8 @@ def _handler_for(api: FakeSecrets) -> type[BaseHTTPRequestHandler]:
             try:
                 action = self.headers.get("X-Amz-Target", "").split(".")[-1]
                 status, result = 200, api.call(action, json.loads(raw), iam_gate.caller(self.headers))
-            except SecretsError as error:
-                status, result = 400, {"__type": error.code, "message": error.message}
+            except ServiceError as error:
+                status, result = error.status, error.json_body()
             self.reply(status, json.dumps(result).encode(), "application/x-amz-json-1.1")
 
     return Handler

@@ -29,18 +29,12 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from local import iam_gate, iam_requests
-from local.http_fake import QuietHandler, TokenBucket, serve_on_loopback
+from local.http_fake import QuietHandler, ServiceError, TokenBucket, serve_on_loopback
 
 VALUE_MAX = 4096
 PAGE_MAX = 10
 NAME = re.compile(r"[a-zA-Z0-9_.\-/]{1,1011}")
 ARN = "arn:aws:ssm:us-east-1:123456789012:parameter"
-
-
-class ServiceError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code, self.message = code, message
 
 
 @dataclass
@@ -200,7 +194,7 @@ def _handler_for(api: FakeSsm) -> type[BaseHTTPRequestHandler]:
                 caller = iam_gate.caller(self.headers)
                 status, result = 200, api.call(action, body if isinstance(body, dict) else {}, caller)
             except ServiceError as error:
-                status, result = 400, {"__type": error.code, "message": error.message}
+                status, result = error.status, error.json_body()
             headers = {"x-amzn-RequestId": str(uuid.uuid4())}
             self.reply(status, json.dumps(result).encode(), "application/x-amz-json-1.1", headers)
 

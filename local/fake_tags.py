@@ -8,7 +8,8 @@ from collections.abc import Callable
 
 from local import iam_gate, iam_requests
 from local.fake_state import ARN_PREFIX, GROUP_ARN_PREFIX, FakeUser
-from local.fake_wire import ApiError, members, request_tags, tags_xml
+from local.fake_wire import members, request_tags, tags_xml
+from local.http_fake import ServiceError
 
 TAGS_PER_RESOURCE = 50
 
@@ -35,7 +36,7 @@ class TaggingApi:
                 raise iam_gate.AccessDenied(caller, "elasticache:" + action, arn, explicit=True)
         except iam_gate.AccessDenied as denied:
             self.refused["AccessDenied"] = self.refused.get("AccessDenied", 0) + 1
-            raise ApiError("AccessDenied", denied.message, 403) from denied
+            raise ServiceError("AccessDenied", denied.message, 403) from denied
 
     def tags_of(self, arn: str) -> dict[str, str] | None:
         """The tags of the user an ARN names, as IAM sees them (aws:ResourceTag/*)."""
@@ -47,10 +48,10 @@ class TaggingApi:
         while an earlier tag change is still settling."""
         arn = params["ResourceName"]
         if not arn.startswith(ARN_PREFIX):
-            raise ApiError("InvalidARN", f"{arn} is not a user ARN.")
+            raise ServiceError("InvalidARN", f"{arn} is not a user ARN.")
         user = self._user(arn[len(ARN_PREFIX) :], read=True)
         if user.status != "active" or (change and self.clock() < user.tagging_busy_until):
-            raise ApiError("UserNotFound", f"{arn} is not available for tagging", 404)
+            raise ServiceError("UserNotFound", f"{arn} is not available for tagging", 404)
         if change:
             user.tagging_busy_until = self.clock() + self.tag_busy_seconds
         return user
@@ -63,7 +64,7 @@ class TaggingApi:
         tags = {**user.tags, **request_tags(params)}
         if len(tags) > TAGS_PER_RESOURCE:
             user.tagging_busy_until = 0.0
-            raise ApiError("TagQuotaPerResourceExceeded", "The request cannot be processed: tag quota exceeded.")
+            raise ServiceError("TagQuotaPerResourceExceeded", "The request cannot be processed: tag quota exceeded.")
         user.tags = tags
         return tags_xml(user.tags)
 
@@ -73,7 +74,7 @@ class TaggingApi:
         missing = [key for key in keys if key not in user.tags]
         if missing:
             user.tagging_busy_until = 0.0
-            raise ApiError("TagNotFound", f"The tag {missing[0]} was not found.", 404)
+            raise ServiceError("TagNotFound", f"The tag {missing[0]} was not found.", 404)
         for key in keys:
             del user.tags[key]
         return tags_xml(user.tags)

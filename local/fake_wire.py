@@ -15,7 +15,7 @@ from xml.sax.saxutils import escape
 
 from local import iam_gate
 from local.fake_state import FakeGroup, FakeUser
-from local.http_fake import QuietHandler, serve_on_loopback
+from local.http_fake import QuietHandler, ServiceError, serve_on_loopback
 
 
 class WireApi(Protocol):
@@ -29,12 +29,6 @@ class WireApi(Protocol):
 
 
 NAMESPACE = "http://elasticache.amazonaws.com/doc/2015-02-02/"
-
-
-class ApiError(Exception):
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code, self.message, self.status = code, message, status
 
 
 def members(params: dict[str, str], prefix: str) -> list[str]:
@@ -124,16 +118,16 @@ def handler_for(api: WireApi) -> type[BaseHTTPRequestHandler]:
             # "pass": the planned call goes through (so that a later fault meets a later call).
             try:
                 if fault == "throttle":
-                    raise ApiError("Throttling", "Rate exceeded", 400)
+                    raise ServiceError("Throttling", "Rate exceeded", 400)
                 if fault == "500":
-                    raise ApiError("InternalFailure", "Internal failure", 500)
+                    raise ServiceError("InternalFailure", "Internal failure", 500)
                 if fault and fault.endswith("+echo"):
                     # An error message that quotes the request, passwords included.
-                    raise ApiError(fault.removesuffix("+echo"), "Refused: " + ", ".join(params.values()), 400)
+                    raise ServiceError(fault.removesuffix("+echo"), "Refused: " + ", ".join(params.values()), 400)
                 if fault and fault != "pass" and fault[0].isupper():
-                    raise ApiError(fault, f"Injected {fault}.", 400)
+                    raise ServiceError(fault, f"Injected {fault}.", 400)
                 inner = api.call(action, params, iam_gate.caller(self.headers))
-            except ApiError as error:
+            except ServiceError as error:
                 self._reply(error.status, error_xml(error))
                 return
             body = (
@@ -148,7 +142,7 @@ def handler_for(api: WireApi) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def error_xml(error: ApiError) -> str:
+def error_xml(error: ServiceError) -> str:
     return (
         f'<ErrorResponse xmlns="{NAMESPACE}"><Error><Type>Sender</Type><Code>{error.code}</Code>'
         f"<Message>{escape(error.message)}</Message></Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"

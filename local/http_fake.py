@@ -1,4 +1,4 @@
-"""What every HTTP stand-in here shares: a request handler that answers at once (no Nagle
+"""What every HTTP stand-in here shares: the error it answers, a request handler that answers at once (no Nagle
 delay), tolerates clients that gave up, and logs nothing; and a server on 127.0.0.1."""
 
 from __future__ import annotations
@@ -9,6 +9,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+
+class ServiceError(Exception):
+    """An error a stand-in answers as its service does: the code, the message, the HTTP status."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+    def json_body(self) -> dict[str, str]:
+        """The error body of the AWS JSON protocol (Secrets Manager, Parameter Store, EventBridge)."""
+        return {"__type": self.code, "message": self.message}
 
 
 class TokenBucket:

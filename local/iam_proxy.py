@@ -23,8 +23,8 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local import iam_gate, iam_requests
-from local.fake_wire import ApiError, error_xml
-from local.http_fake import QuietHandler, serve_on_loopback
+from local.fake_wire import error_xml
+from local.http_fake import QuietHandler, ServiceError, serve_on_loopback
 
 SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/")
 LAMBDA_PATH = re.compile(r"/2015-03-31/functions/([^/]+)/(policy(?:/([^/?]+))?|invocations)")
@@ -113,7 +113,7 @@ def _handler_for(moto: str) -> type[BaseHTTPRequestHandler]:
                 data = json.dumps({"Type": "User", "message": message}).encode()
                 self.reply(403, data, "application/json", {**request_id, "x-amzn-ErrorType": "AccessDeniedException"})
             else:
-                self.reply(403, error_xml(ApiError("AccessDenied", message, 403)).encode(), "text/xml", request_id)
+                self.reply(403, error_xml(ServiceError("AccessDenied", message, 403)).encode(), "text/xml", request_id)
 
         do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _forward  # noqa: N815 - http.server names them
 

@@ -309,10 +309,10 @@ def test_a_request_cloudformation_cannot_be_asked_about_is_refused_with_what_to_
 ) -> None:
     """A role without the DescribeStackResource grant (the stand-in's `authorize` hook, where an
     IAM evaluator plugs in): nothing is done, and the answer says which permission is missing."""
-    from local.fake_wire import ApiError
+    from local.http_fake import ServiceError
 
     def deny(action: str, params: dict[str, str]) -> None:
-        raise ApiError("AccessDenied", f"not authorized to perform: cloudformation:{action}", 403)
+        raise ServiceError("AccessDenied", f"not authorized to perform: cloudformation:{action}", 403)
 
     fake.add_user("app-user-1", tags=dict(OWNER))
     cloudformation.authorize = deny
