@@ -7,13 +7,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import re
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from lint.cfn_yaml import load_template
+from lint.cfn_yaml import load_template, resolve
 
 ACCEPTED = Path(__file__).with_name("iam-accepted.json")
 PSEUDO = {
@@ -29,7 +28,6 @@ SAMPLES: dict[str, list[Any]] = {
     "UserIdPrefix": ["app-"],
     "KmsKeyArns": [["arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"]],
 }
-NO_VALUE = object()
 
 
 def _patch_parliament() -> None:
@@ -43,22 +41,6 @@ def _patch_parliament() -> None:
         return str(original(name.removeprefix("ArrayOf") if name != "ArrayOfString" else name))
 
     statement.translate_documentation_types = translate
-
-
-def resolve(node: Any, values: Mapping[str, Any], conditions: Mapping[str, bool]) -> Any:
-    """`node` with Ref, Fn::Sub, Fn::If and AWS::NoValue replaced by their values."""
-    if isinstance(node, list):
-        return [item for item in (resolve(i, values, conditions) for i in node) if item is not NO_VALUE]
-    if not isinstance(node, dict):
-        return node
-    if set(node) == {"Ref"}:
-        return NO_VALUE if node["Ref"] == "AWS::NoValue" else values[node["Ref"]]
-    if set(node) == {"Fn::Sub"}:
-        return re.sub(r"\$\{([\w:]+)\}", lambda m: str(values[m.group(1)]), node["Fn::Sub"])
-    if set(node) == {"Fn::If"}:
-        name, then, otherwise = node["Fn::If"]
-        return resolve(then if conditions[name] else otherwise, values, conditions)
-    return {k: v for k, v in ((k, resolve(v, values, conditions)) for k, v in node.items()) if v is not NO_VALUE}
 
 
 def settings(template: Mapping[str, Any]) -> Iterator[tuple[dict[str, Any], dict[str, bool]]]:

@@ -38,7 +38,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from lint.cfn_yaml import load_template
+from lint.cfn_yaml import load_template, resolve
 from local.iam_policy import Context, Statement, compile_policy, evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,7 +60,6 @@ ROLES = {
     "drift": "DriftRole",
 }
 OPERATOR = "operator"
-NO_VALUE = object()
 
 
 class AccessDenied(Exception):
@@ -206,47 +205,6 @@ def _values(parameters: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def resolve(node: Any, values: Mapping[str, Any], conditions: Mapping[str, bool]) -> Any:
-    """`node` with the intrinsic functions a role policy uses replaced by their values."""
-    if isinstance(node, list):
-        return [item for item in (resolve(i, values, conditions) for i in node) if item is not NO_VALUE]
-    if not isinstance(node, dict):
-        return node
-    if len(node) == 1:
-        [(name, argument)] = node.items()
-        if name == "Ref":
-            return NO_VALUE if argument == "AWS::NoValue" else values[argument]
-        if name == "Fn::Sub":
-            text, own = (argument, {}) if isinstance(argument, str) else argument
-            scope = {**values, **resolve(own, values, conditions)}
-            return re.sub(r"\$\{([\w:.]+)\}", lambda m: _sub(m.group(1), scope), text)
-        if name == "Fn::If":
-            condition, then, otherwise = argument
-            return resolve(then if conditions[condition] else otherwise, values, conditions)
-        if name == "Fn::Join":
-            separator, items = resolve(argument, values, conditions)
-            return separator.join(items)
-        if name == "Fn::Equals":
-            first, second = resolve(argument, values, conditions)
-            return first == second
-        if name == "Fn::Not":
-            return not resolve(argument, values, conditions)[0]
-        if name in ("Fn::And", "Fn::Or"):
-            results = resolve(argument, values, conditions)
-            return all(results) if name == "Fn::And" else any(results)
-        if name == "Condition":
-            return conditions[argument]
-        if name == "Fn::GetAtt":
-            return _get_att(*(argument.split(".", 1) if isinstance(argument, str) else argument))
-    return {k: v for k, v in ((k, resolve(v, values, conditions)) for k, v in node.items()) if v is not NO_VALUE}
-
-
-def _sub(name: str, scope: Mapping[str, Any]) -> str:
-    if "." in name and name not in scope:
-        return str(_get_att(*name.split(".", 1)))
-    return str(scope[name])
-
-
 def _get_att(logical_id: str, attribute: str) -> str:
     resource = template()["Resources"][logical_id]
     if resource["Type"] == "AWS::Serverless::Function" and attribute == "Arn":
@@ -264,9 +222,9 @@ def role_policy(role: str, parameters: tuple[tuple[str, Any], ...]) -> tuple[Sta
     values = _values(dict(parameters))
     conditions: dict[str, bool] = {}
     for name, expression in template().get("Conditions", {}).items():
-        conditions[name] = bool(resolve(expression, values, conditions))
+        conditions[name] = bool(resolve(expression, values, conditions, _get_att))
     statements: list[dict[str, Any]] = []
     for policy in template()["Resources"][role]["Properties"].get("Policies", []):
-        document = resolve(policy["PolicyDocument"], values, conditions)
+        document = resolve(policy["PolicyDocument"], values, conditions, _get_att)
         statements.extend(document.get("Statement", []))
     return compile_policy(statements)
