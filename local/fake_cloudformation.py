@@ -35,7 +35,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from local import iam_gate
-from local.fake_wire import serve
+from local.fake_wire import serve, take_fault
 from local.http_fake import ServiceError, TokenBucket
 
 CUSTOM = "Custom::ElastiCacheUser"
@@ -219,11 +219,7 @@ class FakeCloudFormation(TokenBucket):
         """Record the call, and take the first fault planned for it (if any)."""
         with self.lock:
             self.calls.append((action, params))
-            for index, (target, kind) in enumerate(self.faults):
-                if target in ("*", action):
-                    del self.faults[index]
-                    return kind
-            return None
+            return take_fault(self.faults, action)
 
     def call(self, action: str, params: dict[str, str], caller: str | None = None) -> str:
         """Run one API action for `caller` (None: the test itself): throttling, IAM, `authorize`."""

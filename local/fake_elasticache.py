@@ -44,7 +44,7 @@ from local.fake_access import EngineMirror
 from local.fake_groups import UserGroupsApi
 from local.fake_state import FakeGroup, FakeUser
 from local.fake_tags import TAGS_PER_RESOURCE, TaggingApi
-from local.fake_wire import members, paged, request_tags, user_xml
+from local.fake_wire import members, paged, request_tags, take_fault, user_xml
 from local.http_fake import ServiceError, TokenBucket
 
 
@@ -191,11 +191,7 @@ class FakeElastiCache(UserGroupsApi, TaggingApi, EngineMirror, TokenBucket):
             self.calls.append((action, params))
             if self.on_call is not None:
                 self.on_call(action)
-            for index, (target, kind) in enumerate(self.faults):
-                if target in ("*", action):
-                    del self.faults[index]
-                    return kind
-            return None
+            return take_fault(self.faults, action)
 
     def _user(self, user_id: str, read: bool = False) -> FakeUser:
         user = self.users.get(user_id)

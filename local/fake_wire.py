@@ -7,6 +7,7 @@ import socket
 import struct
 import time
 import uuid
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from http.server import BaseHTTPRequestHandler
 from typing import Protocol, TypeVar
@@ -31,14 +32,23 @@ class WireApi(Protocol):
 NAMESPACE = "http://elasticache.amazonaws.com/doc/2015-02-02/"
 
 
-def members(params: dict[str, str], prefix: str) -> list[str]:
+def take_fault(faults: list[tuple[str, str]], action: str) -> str | None:
+    """Take the first fault planned for `action` (target "*": any action) out of `faults`."""
+    for index, (target, kind) in enumerate(faults):
+        if target in ("*", action):
+            del faults[index]
+            return kind
+    return None
+
+
+def members(params: Mapping[str, str], prefix: str) -> list[str]:
     numbered = sorted(
         (int(key[len(prefix) + 8 :]), value) for key, value in params.items() if key.startswith(prefix + ".member.")
     )
     return [value for _, value in numbered]
 
 
-def request_tags(params: dict[str, str]) -> dict[str, str]:
+def request_tags(params: Mapping[str, str]) -> dict[str, str]:
     tags = {}
     index = 1
     while f"Tags.Tag.{index}.Key" in params:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from local.fake_wire import members, request_tags
 from local.iam_gate import ACCOUNT, REGION, authorize
 from local.iam_policy import ContextValue
 
@@ -57,24 +58,11 @@ def _request_tags(tags: Mapping[str, str]) -> dict[str, ContextValue]:
     return {**{f"aws:RequestTag/{k}": v for k, v in tags.items()}, "aws:TagKeys": list(tags)}
 
 
-def _members(params: Mapping[str, str], prefix: str) -> list[str]:
-    numbered = sorted((int(k[len(prefix) + 8 :]), v) for k, v in params.items() if k.startswith(prefix + ".member."))
-    return [value for _, value in numbered]
-
-
-def _tags(params: Mapping[str, str]) -> dict[str, str]:
-    tags, index = {}, 1
-    while f"Tags.Tag.{index}.Key" in params:
-        tags[params[f"Tags.Tag.{index}.Key"]] = params.get(f"Tags.Tag.{index}.Value", "")
-        index += 1
-    return tags
-
-
 def elasticache(action: str, params: Mapping[str, str], tags_of: TagsOf) -> list[Check]:
     """ElastiCache's query-protocol parameters -> the checks (see the module docstring)."""
     name = "elasticache:" + action
     if action == "CreateUser":
-        arn, tags = USER_ARN + params.get("UserId", "").lower(), _tags(params)
+        arn, tags = USER_ARN + params.get("UserId", "").lower(), request_tags(params)
         checks = [Check(name, arn, _request_tags(tags))]
         if tags:
             checks.append(Check("elasticache:AddTagsToResource", arn, _request_tags(tags)))
@@ -86,15 +74,15 @@ def elasticache(action: str, params: Mapping[str, str], tags_of: TagsOf) -> list
         arn = params.get("ResourceName", "")
         context = _resource_tags(arn, tags_of)
         if action == "AddTagsToResource":
-            context.update(_request_tags(_tags(params)))
+            context.update(_request_tags(request_tags(params)))
         if action == "RemoveTagsFromResource":
-            context["aws:TagKeys"] = _members(params, "TagKeys")
+            context["aws:TagKeys"] = members(params, "TagKeys")
         return [Check(name, arn, context)]
     if action == "DescribeUserGroups":
         return [Check(name, GROUP_ARN + params.get("UserGroupId", "*").lower())]
     if action == "ModifyUserGroup":
         group = GROUP_ARN + params.get("UserGroupId", "").lower()
-        users = [USER_ARN + u for u in _members(params, "UserIdsToAdd") + _members(params, "UserIdsToRemove")]
+        users = [USER_ARN + u for u in members(params, "UserIdsToAdd") + members(params, "UserIdsToRemove")]
         return [Check(name, group, _resource_tags(group, tags_of))] + [
             Check(name, arn, _resource_tags(arn, tags_of)) for arn in users
         ]
