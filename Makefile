@@ -28,7 +28,7 @@ help:
 	@echo "make rotate-demo - three zero-downtime password rotations while a client keeps connecting"
 	@echo "make drift     - three users changed behind the stack's back: the drift report, a repair, the report again"
 	@echo "make test       - ruff, mypy, cfn-lint and the test suite (what CI runs)"
-	@echo "make reference  - regenerate the README's reference tables and schema/ from the code's tables, and src/handler/models/ from botocore's"
+	@echo "make reference  - regenerate the README's reference tables and schema/ from the code's tables, and src/handler/runtime/models/ from botocore's"
 	@echo "make lint       - cfn-lint, the IAM policy linter (parliament), the generated reference, docs/permissions.md (against the last make test's record) and sam validate --lint"
 	@echo "make bench      - the benchmark tables (bench/; BENCH_ARGS=--long adds a 600 s deletion)"
 	@echo "make build      - sam build, then the functions compiled to bytecode (needs no Docker)"
@@ -66,7 +66,7 @@ drift: engine
 	$(BIN)/python -m local.drift_demo
 
 # The README's Syntax, Properties, tag, Return values and Configuration tables and the JSON
-# Schema are generated from src/handler/property_table.py and environment.py (a test checks).
+# Schema are generated from src/handler/rules/property_table.py and runtime/environment.py (a test checks).
 reference: $(STAMP)
 	$(BIN)/python -m lint.reference
 	$(BIN)/python -m lint.service_models

@@ -39,9 +39,9 @@ def _update_event(response_url: str, user_id: str) -> dict[str, object]:
 
 
 def report(api: FakeElastiCache, receiver: Receiver, repeats: int) -> dict[str, float]:
-    from cfn_resource import UserResource
-    from clients import new_elasticache_client
-    from config import Settings
+    from provider.cfn_resource import UserResource
+    from runtime.clients import new_elasticache_client
+    from runtime.config import Settings
 
     settings = Settings.from_environment()
     api.tag_busy_seconds, api.modify_race_seconds, api.group_modify_seconds = TAG_COOLDOWN, 0.5, GROUP_CHANGE

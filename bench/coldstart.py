@@ -24,8 +24,8 @@ from bench.common import HANDLER, median, table
 TIMER = "import time; _t = time.perf_counter()\n{code}\nprint(time.perf_counter() - _t)"
 BASELINE = "import boto3 + one client (baseline)"
 HANDLER_ROW = "this handler (import app)"
-CREATE_UPDATE = "import app, properties, converge, secrets_source"
-EAGER_CLIENTS = "import app, boto3\nfor s in ('lambda', 'events', 'logs'): boto3.client(s)"
+CREATE_UPDATE = "import provider.app, rules.properties, provider.converge, rules.secrets_source"
+EAGER_CLIENTS = "import provider.app, boto3\nfor s in ('lambda', 'events', 'logs'): boto3.client(s)"
 # (row, code, compiled): every variant but the last two runs from the compiled package.
 VARIANTS = [
     (BASELINE, "import boto3; boto3.client('elasticache')", True),
@@ -34,11 +34,11 @@ VARIANTS = [
         "import gc; gc.disable()\nimport boto3; boto3.client('elasticache')\ngc.freeze(); gc.enable()",
         True,
     ),
-    (HANDLER_ROW, "import app", True),
+    (HANDLER_ROW, "import provider.app", True),
     ("handler + what Create/Update import on first use", CREATE_UPDATE, True),
     ("handler + crhelper's eager clients", EAGER_CLIENTS, True),
     ("baseline, no bytecode (sam build alone)", "import boto3; boto3.client('elasticache')", False),
-    ("this handler, no bytecode (sam build alone)", "import app", False),
+    ("this handler, no bytecode (sam build alone)", "import provider.app", False),
 ]
 
 
@@ -123,9 +123,9 @@ def report(runs: int) -> dict[str, float]:
             "time: from the first import to the clients built, measured inside each process, run from the",
             "function's package as `make build` ships it (bytecode compiled) and unable to write bytecode.",
             "vs baseline: the median of each round's ratio (every round runs each variant once).",
-            "The handler pauses the cyclic GC during start-up and freezes what it built (app.py); the",
+            "The handler pauses the cyclic GC during start-up and freezes what it built (provider/app.py); the",
             "second row applies the same to the baseline, for a like-for-like ratio.",
-            "Its CloudFormation client loads a model cut down to its two calls (src/handler/models/).",
+            "Its CloudFormation client loads a model cut down to its two calls (src/handler/runtime/models/).",
             "A Delete imports no property table: properties, converge and secrets_source (and the access-string",
             "rules) are imported by the first Create or Update (fourth row), outside a Delete's cold start.",
             "crhelper's eager clients are what this handler avoids: it builds crhelper's lambda, events and",

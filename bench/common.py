@@ -72,6 +72,6 @@ def logical_id(user_id: str) -> str:
 
 
 def owner_tags(user_id: str) -> dict[str, str]:
-    from properties import owner_tags as tags
+    from rules.properties import owner_tags as tags
 
     return tags(ENVIRONMENT["PROVIDER_ID"], STACK_ID, logical_id(user_id))

@@ -26,9 +26,9 @@ def _event(kind: str, physical_id: str = "") -> dict[str, Any]:
 
 
 def report(api: FakeCloudFormation, repeats: int) -> dict[str, float]:
-    import admission
-    from config import Settings
+    from cloudformation import admission
     from local.context import LambdaContext
+    from runtime.config import Settings
 
     settings, arn = Settings.from_environment(), LambdaContext().invoked_function_arn
     cases = [

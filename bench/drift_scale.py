@@ -35,8 +35,8 @@ def report(ssm: FakeSsm, users: int, rate_limit: float, pace: float) -> dict[str
 
 
 def _report(api: FakeElastiCache, ssm: FakeSsm, users: int, rate_limit: float, pace: float) -> dict[str, float]:
-    import drift
-    from records import Record, base_path
+    from cloudformation.records import Record, base_path
+    from drift import app as drift
 
     path = base_path()
     ids = [f"drift-{index:04d}" for index in range(users)]

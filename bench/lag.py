@@ -37,9 +37,9 @@ def describe_calls(api: FakeElastiCache, user_id: str) -> int:
 
 def run_this_project(api: FakeElastiCache, receiver: Receiver, user_id: str) -> float:
     """One Delete through the real handler, as its own Lambda container; returns its start."""
-    from cfn_resource import UserResource
-    from clients import new_elasticache_client
-    from config import Settings
+    from provider.cfn_resource import UserResource
+    from runtime.clients import new_elasticache_client
+    from runtime.config import Settings
 
     client = new_elasticache_client(None, Settings.from_environment().deadline_margin)
     resource = UserResource(Settings.from_environment(), client=client)
@@ -53,7 +53,7 @@ def fixed_poller(interval: float) -> Callable[[FakeElastiCache, Receiver, str], 
     interval), and answers through the same bounded sender."""
 
     def run(api: FakeElastiCache, receiver: Receiver, user_id: str) -> float:
-        from response import put_response
+        from cloudformation.response import put_response
 
         client = boto3.client("elasticache")
         started = time.monotonic()
@@ -141,7 +141,7 @@ def report(
     api: FakeElastiCache, receiver: Receiver, deletions: list[float], repeats: int, with_pollers: bool = True
 ) -> dict[str, float]:
     """Measure and print the lag table; returns the figures the targets are judged on."""
-    from config import Settings
+    from runtime.config import Settings
 
     schedule = Settings.from_environment().schedule
     columns: dict[str, dict[float, list[Result]]] = {}

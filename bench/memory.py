@@ -13,7 +13,7 @@ from bench.common import HANDLER, ROOT, table
 PEAK = "print(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')))"
 INVOCATION = f"""
 import json, sys
-import app
+from provider import app
 from local.context import LambdaContext
 app.lambda_handler(json.loads(sys.argv[1]), LambdaContext(timeout_seconds=60))
 {PEAK}

@@ -17,9 +17,9 @@ def report(
     api: FakeElastiCache, receiver: Receiver, users: int, rate_limit: float, deletion: float
 ) -> dict[str, float]:
     """Delete `users` users concurrently; print outcomes, API calls and the slowest answer."""
-    from cfn_resource import UserResource
-    from clients import new_elasticache_client
-    from config import Settings
+    from provider.cfn_resource import UserResource
+    from runtime.clients import new_elasticache_client
+    from runtime.config import Settings
 
     ids = [f"scale-{index:04d}" for index in range(users)]
     for user_id in ids:

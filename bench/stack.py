@@ -95,9 +95,9 @@ def report(
     cloudformation: FakeCloudFormation,
     seconds: float = 5.0,
 ) -> dict[str, float]:
-    from cfn_resource import UserResource
-    from clients import new_elasticache_client
-    from config import Settings
+    from provider.cfn_resource import UserResource
+    from runtime.clients import new_elasticache_client
+    from runtime.config import Settings
 
     ids = [f"stack-{index:04d}" for index in range(users)]
     api.rate_limit, api.create_seconds, api.delete_seconds = rate_limit, seconds, seconds

@@ -1,5 +1,5 @@
 """cfn-lint rules for Custom::ElastiCacheUser in a template: E9101, every property checked with
-the handler's own validation (src/handler/properties.py and access_string.py: one source of
+the handler's own validation (src/handler/rules/properties.py and access_string.py: one source of
 truth, no second copy of the rules); W9102, access strings that work but probably not as
 meant, and the engine version they need.
 
@@ -24,16 +24,16 @@ _HANDLER = str(Path(__file__).resolve().parent.parent / "src" / "handler")
 if _HANDLER not in sys.path:
     sys.path.insert(0, _HANDLER)
 
-from access_string import analyse  # noqa: E402
-from exceptions import PropertyError  # noqa: E402
-from properties import parse_properties  # noqa: E402
-from property_table import (  # noqa: E402
+from rules.access_string import analyse  # noqa: E402
+from rules.properties import parse_properties  # noqa: E402
+from rules.property_table import (  # noqa: E402
     AUTHENTICATION_PROPERTIES,
     KNOWN_PROPERTIES,
     PROPERTY,
     SERVICE_TIMEOUT_MAX,
     STAND_IN_PASSWORD,
 )
+from runtime.exceptions import PropertyError  # noqa: E402
 
 RESOURCE_TYPE = "Custom::ElastiCacheUser"
 # A valid value for a property given by an intrinsic function (UserId/UserName: see _stand_in).

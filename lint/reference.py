@@ -19,8 +19,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src" / "handler"))
 
-from environment import SETTINGS, Setting  # noqa: E402
-from property_table import (  # noqa: E402
+from rules.property_table import (  # noqa: E402
     ADOPTED_TAG,
     ATTRIBUTES,
     AUTHENTICATION_PROPERTIES,
@@ -33,6 +32,7 @@ from property_table import (  # noqa: E402
     TRUE_SCHEMA,
     any_case,
 )
+from runtime.environment import SETTINGS, Setting  # noqa: E402
 
 README = ROOT / "README.md"
 SCHEMA = ROOT / "schema" / "custom-elasticache-user.schema.json"

@@ -1,4 +1,4 @@
-"""The service models in src/handler/models/: botocore's own, cut down to the operations the
+"""The service models in src/handler/runtime/models/: botocore's own, cut down to the operations the
 function calls (`clients.TRIMMED_OPERATIONS`), so that building their clients costs a cold start
 almost nothing (clients.py says why).
 
@@ -22,8 +22,8 @@ from botocore.loaders import Loader
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src" / "handler"))
 
-import clients  # noqa: E402
-from clients import TRIMMED_OPERATIONS  # noqa: E402
+from runtime import clients  # noqa: E402
+from runtime.clients import TRIMMED_OPERATIONS  # noqa: E402
 
 MODELS = clients.MODELS
 

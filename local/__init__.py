@@ -2,8 +2,8 @@
 receiver standing in for CloudFormation's ResponseURL, and a stateful ElastiCache fake. Used
 by the local run, the tests and the benchmark.
 
-Importing this package puts the function's code (src/handler, flat modules as Lambda loads
-them) on the import path: the one place that does so.
+Importing this package puts the functions' code (src/handler, whose packages Lambda loads as
+top-level packages) on the import path: the one place that does so.
 """
 
 import sys

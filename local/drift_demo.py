@@ -50,8 +50,8 @@ def main() -> int:
         )
         import boto3
 
-        import app
-        import drift
+        from drift import app as drift
+        from provider import app
 
         for user_id in USERS:
             event = json.loads((ROOT / "events" / "create.json").read_text())

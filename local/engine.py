@@ -4,7 +4,7 @@ ElastiCache's engines use, and `AUTH user password` shows which passwords really
 
 `python -m local.engine ensure` installs `redis-server` with apt when it is missing (root
 only, as on these machines and CI); `python -m local.engine table` prints the engine's
-command table (src/handler/engine_commands.json is that output).
+command table (src/handler/rules/engine_commands.json is that output).
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@ as `off ~keys* -@all +get`)."""
 
 from __future__ import annotations
 
-from access_string import RESTRICTED
 from local.engine import Engine
 from local.fake_state import FakeUser
 from local.http_fake import ServiceError
+from rules.access_string import RESTRICTED
 
 
 class EngineMirror:

@@ -293,8 +293,8 @@ def playing_cloudformation(api: FakeCloudFormation) -> Iterator[FakeCloudFormati
     """For in-process invocations (tests, local/run.py, bench/): every event handed to the
     provider (`UserResource.handle`), or inside a failure record handed to the notifier, is first
     shown under way by `sent`, as CloudFormation does before it invokes."""
-    import failure
-    from cfn_resource import UserResource
+    from notifier import app as failure
+    from provider.cfn_resource import UserResource
 
     handle, notify = UserResource.handle, failure.lambda_handler
 

@@ -1,6 +1,6 @@
 """A stand-in for SSM Parameter Store, served over HTTP on 127.0.0.1 in the JSON 1.1 protocol
 boto3 speaks (`X-Amz-Target: AmazonSSM.<Action>`): what the applied-state records
-(src/handler/records.py) and the PasswordParameterName property use.
+(src/handler/cloudformation/records.py) and the PasswordParameterName property use.
 
 It refuses what Parameter Store refuses (sources: docs/aws-behaviour.md, Parameter Store):
 - a standard-tier value over 4096 characters: ValidationException "Standard tier parameters

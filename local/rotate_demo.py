@@ -63,7 +63,7 @@ def main() -> int:
                 }
             ),
         )
-        import app
+        from provider import app
 
         create = json.loads((ROOT / "events" / "create-secret.json").read_text())
         create["ResponseURL"] = receiver.url("create")

@@ -18,7 +18,7 @@ STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 
 def step(secret: str, token: str, name: str, seconds: float = 900) -> None:
     """One invocation of the rotation function, as Secrets Manager makes it."""
-    import rotation
+    from rotation import app as rotation
 
     with iam_gate.acting("rotation"):
         rotation.lambda_handler({"SecretId": secret, "ClientRequestToken": token, "Step": name}, LambdaContext(seconds))

@@ -88,7 +88,7 @@ def seed_user(event: dict[str, Any]) -> None:
     """Create, as an earlier Create of this stack would have, the user a Delete event names."""
     import boto3
 
-    from properties import owner_tags
+    from rules.properties import owner_tags
 
     properties = event["ResourceProperties"]
     tags = owner_tags(os.environ["PROVIDER_ID"], event["StackId"], event["LogicalResourceId"])
@@ -175,8 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         stand_in = stack.enter_context(cloudformation(receiver))
         print(f"emulator: CloudFormation stand-in on {os.environ['AWS_ENDPOINT_URL_CLOUDFORMATION']}")
 
-        import app
-        from log import SERVICE
+        from provider import app
+        from runtime.log import SERVICE
 
         if not args.json_logs:
             service_logger = logging.getLogger(SERVICE)

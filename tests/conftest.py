@@ -263,7 +263,7 @@ Invoke = Callable[..., list[Delivery]]
 @pytest.fixture
 def invoke(receiver: Receiver) -> Invoke:
     """Run the handler on an event with a Lambda deadline; return every answer received."""
-    import app
+    from provider import app
 
     def run(event: Any, timeout: float = 30.0, settle: float = 0.0) -> list[Delivery]:
         app.lambda_handler(event, LambdaContext(timeout_seconds=timeout))
@@ -279,8 +279,8 @@ def in_parallel(*events: dict[str, Any]) -> None:
     duplicate deliveries, or concurrent requests of one stack."""
     import threading
 
-    from cfn_resource import UserResource
-    from config import Settings
+    from provider.cfn_resource import UserResource
+    from runtime.config import Settings
 
     threads = [
         threading.Thread(target=UserResource(Settings.from_environment()).handle, args=(event, LambdaContext(30)))

@@ -11,8 +11,8 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from access_string import RESTRICTED, analyse, engine_table
 from local.engine import Engine
+from rules.access_string import RESTRICTED, analyse, engine_table
 from tests.conftest import ROOT
 
 CATEGORIES, COMMANDS = engine_table()
@@ -176,5 +176,5 @@ def test_advice_and_the_minimum_engine_version() -> None:
 
 
 def test_the_command_table_is_the_engines(engine: Engine) -> None:
-    shipped = json.loads((ROOT / "src" / "handler" / "engine_commands.json").read_text())
+    shipped = json.loads((ROOT / "src" / "handler" / "rules" / "engine_commands.json").read_text())
     assert engine.command_table() == shipped  # regenerate: python -m local.engine table

@@ -25,7 +25,7 @@ def record(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def notify(event: Any) -> None:
-    import failure
+    from notifier import app as failure
 
     with iam_gate.acting("notifier"):
         failure.lambda_handler(event, LambdaContext(timeout_seconds=30))
@@ -70,8 +70,8 @@ def test_anything_else_is_ignored(event: Any, fake: FakeElastiCache, receiver: R
 def test_a_start_up_failure_still_answers_every_request(
     fake: FakeElastiCache, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import app
-    import config
+    from provider import app
+    from runtime import config
 
     def broken() -> config.Settings:
         raise ValueError("broken start")

@@ -261,7 +261,7 @@ def failure_record(payload: dict[str, Any]) -> dict[str, Any]:
 def test_a_forged_failure_record_is_not_answered_and_removes_no_rule(
     scene: FakeCloudFormation, fake: FakeElastiCache, hand_over: FakeHandOver, receiver: Receiver
 ) -> None:
-    import failure
+    from notifier import app as failure
 
     before = state(fake)
     for payload in (
@@ -294,7 +294,7 @@ def test_a_refusal_is_logged_and_counted(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import app
+    from provider import app
 
     counted: list[str] = []
     monkeypatch.setattr(app.metrics, "add_metric", lambda name, **_: counted.append(name))

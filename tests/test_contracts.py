@@ -121,7 +121,7 @@ def test_a_poll_that_fails_undoes_the_joins_of_the_invocation_before_it(
 
 
 def test_a_poll_state_of_an_earlier_version_is_still_read() -> None:
-    from work import Converging, as_json, from_json
+    from cloudformation.work import Converging, as_json, from_json
 
     old: dict[str, object] = {"modify": {}, "remove_tags": [], "set_tags": {}, "secret": None, "join": ["b"]}
     state = from_json(old)
@@ -160,8 +160,15 @@ def test_a_delete_imports_no_property_table() -> None:
 
     from tests.conftest import ROOT
 
-    code = "import sys, app; print(sorted(m for m in {LAZY} if m in sys.modules))"
-    lazy = ("properties", "property_table", "access_string", "converge", "secrets_source", "polling")
+    code = "import sys, provider.app; print(sorted(m for m in {LAZY} if m in sys.modules))"
+    lazy = (
+        "rules.properties",
+        "rules.property_table",
+        "rules.access_string",
+        "provider.converge",
+        "rules.secrets_source",
+        "cloudformation.polling",
+    )
     path = os.pathsep.join([str(ROOT / "src" / "handler"), str(ROOT)])
     done = subprocess.run(
         [sys.executable, "-c", code.format(LAZY=lazy)],

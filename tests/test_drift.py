@@ -18,7 +18,7 @@ from local.fake_handover import FakeHandOver
 from local.fake_ssm import FakeSsm
 from local.fake_state import FakeUser
 from local.receiver import Receiver
-from property_table import SECRET_TAG
+from rules.property_table import SECRET_TAG
 from tests.conftest import OWNER, STACK_ID, Invoke, load_event, stored_poll, with_properties
 
 RECORD = "/elasticache-user-resource/user-provider/app-user-1"
@@ -35,7 +35,7 @@ def scene(fake: FakeElastiCache, ssm: FakeSsm, hand_over: FakeHandOver, monkeypa
 
 
 def check(event: dict[str, Any] | None = None) -> dict[str, Any]:
-    import drift
+    from drift import app as drift
 
     with iam_gate.acting("drift"):
         report: dict[str, Any] = drift.lambda_handler(

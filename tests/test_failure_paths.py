@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from exceptions import redact
 from local import iam_gate
 from local.context import LambdaContext
 from local.fake_elasticache import FakeElastiCache
 from local.fake_handover import FakeHandOver
 from local.receiver import Receiver
-from property_table import ADOPTED_TAG as ADOPTED
+from rules.property_table import ADOPTED_TAG as ADOPTED
+from runtime.exceptions import redact
 from tests.conftest import OWNER, ROOT, Invoke, aged, load_event, stored_poll, with_properties
 
 FOREIGN = {"owner": "someone-else"}
@@ -110,8 +110,8 @@ def test_past_the_grace_period_a_vanished_user_fails_naming_it(
 
 def invoke_fresh(event: dict[str, Any], receiver: Receiver, timeout: float = 30) -> dict[str, Any]:
     """One request through a provider built now (settings read from the current environment)."""
-    from cfn_resource import UserResource
-    from config import Settings
+    from provider.cfn_resource import UserResource
+    from runtime.config import Settings
 
     UserResource(Settings.from_environment()).handle(event, LambdaContext(timeout))
     return receiver.wait_for(1)[-1].body
@@ -266,7 +266,7 @@ def test_a_replacement_past_its_service_timeout_still_echoes_the_old_id(
 def test_a_take_over_handed_over_never_names_the_adopted_user(
     fake: FakeElastiCache, poll_function: str, receiver: Receiver, invoke: Invoke, poll_ends: str
 ) -> None:
-    import failure
+    from notifier import app as failure
 
     fake.add_user("app-user-1", tags=dict(FOREIGN))
     fake.faults = [("ModifyUser", "InvalidUserState")] * 100  # still busy at the deadline: handed over

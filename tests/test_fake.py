@@ -10,7 +10,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-import request
+from cloudformation import request
 from local import fake_handover
 from local.clock import ManualClock
 from local.fake_elasticache import FakeElastiCache

@@ -9,12 +9,12 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from deadline import Deadline
-from drift import TokenBucket
+from drift.app import TokenBucket
 from local import iam_gate
 from local.clock import ManualClock
 from local.fake_ssm import FakeSsm
-from property_table import PROVIDER_TAG
+from rules.property_table import PROVIDER_TAG
+from runtime.deadline import Deadline
 from tests.test_template import statements
 
 

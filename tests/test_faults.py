@@ -11,13 +11,13 @@ import threading
 import boto3
 import pytest
 
-from cfn_resource import UserResource
-from config import Settings
 from local.context import LambdaContext
 from local.fake_elasticache import FakeElastiCache
 from local.iam_gate import operator_client
 from local.receiver import Receiver, https_receiver
-from log import SERVICE
+from provider.cfn_resource import UserResource
+from runtime.config import Settings
+from runtime.log import SERVICE
 from tests.conftest import OWNER, Invoke, in_parallel, load_event
 
 
@@ -82,7 +82,7 @@ def test_refused_response_url_is_not_retried(
 
 
 def test_connection_refused_then_listening(fake: FakeElastiCache, receiver: Receiver) -> None:
-    import app
+    from provider import app
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -172,8 +172,8 @@ def test_throttling_beyond_botocore_retries_only_postpones_a_check(fake: FakeEla
     # during the wait must be taken as "check again later", not as a failure.
     from botocore.config import Config
 
-    from deadline import Deadline, PollSchedule
-    from users import UserLifecycle
+    from elasticache.users import UserLifecycle
+    from runtime.deadline import Deadline, PollSchedule
 
     owned(fake)
     fake.delete_seconds = 0.3

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from cfn_resource import UserResource
-from config import Settings
 from local.context import LambdaContext
 from local.fake_elasticache import FakeElastiCache
 from local.receiver import Receiver
+from provider.cfn_resource import UserResource
+from runtime.config import Settings
 from tests.conftest import OWNER, Invoke, in_parallel, load_event, stored_poll, with_properties
 
 

@@ -39,7 +39,7 @@ def killed(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def notify(event: Any) -> None:
-    import failure
+    from notifier import app as failure
 
     with iam_gate.acting("notifier"):
         failure.lambda_handler(event, LambdaContext(timeout_seconds=60))
@@ -49,7 +49,7 @@ def notify(event: Any) -> None:
 def unreachable_elasticache(monkeypatch: pytest.MonkeyPatch) -> None:
     """ElastiCache on a port nothing listens on: every call fails with a connection error,
     retried until the notifier's lookup budget (shortened here) is spent."""
-    import failure
+    from notifier import app as failure
 
     monkeypatch.setattr(failure, "LOOKUP_SECONDS", 2.0)
     with socket.socket() as probe:
@@ -139,8 +139,8 @@ def test_a_poll_of_a_function_that_cannot_start_is_removed(
 ) -> None:
     import importlib
 
-    import app
-    import config
+    from provider import app
+    from runtime import config
 
     poll = hand_over_a_delete(fake, receiver, invoke)
 
@@ -178,7 +178,7 @@ def test_a_hand_over_slower_than_the_deadline_answers_once_and_leaves_nothing_po
 def test_a_hand_over_killed_half_way_is_cleaned_up_by_the_notifier(
     fake: FakeElastiCache, hand_over: FakeHandOver, poll_function: str, receiver: Receiver
 ) -> None:
-    from request import CfnRequest
+    from cloudformation.request import CfnRequest
 
     event = load_event("delete.json", receiver)
     name = CfnRequest.from_event(event, now=0, is_poll=False).poll_rule_name
@@ -197,10 +197,10 @@ def test_a_hand_over_killed_half_way_is_cleaned_up_by_the_notifier(
 
 
 def test_no_poll_is_made_once_an_answer_went_out(hand_over: FakeHandOver, poll_function: str) -> None:
-    from clients import aws_client
-    from deadline import Deadline
-    from polling import Polling, PollRule
-    from request import RULE_PREFIX
+    from cloudformation.polling import Polling, PollRule
+    from cloudformation.request import RULE_PREFIX
+    from runtime.clients import aws_client
+    from runtime.deadline import Deadline
 
     polling = Polling(aws_client("events", 2.0), aws_client("lambda", 2.0))
     made = polling.set_up(

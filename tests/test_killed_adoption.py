@@ -16,16 +16,16 @@ from typing import Any
 
 import pytest
 
-import app
 from local.context import LambdaContext
 from local.fake_cloudformation import FakeCloudFormation
 from local.fake_elasticache import FakeElastiCache
 from local.receiver import Receiver
+from provider import app
 from tests.conftest import ROOT, load_event, with_properties
 from tests.test_hand_over_failures import killed, notify
 
 RUN = (
-    "import json, sys; import local; import app; from local.context import LambdaContext; "
+    "import json, sys; import local; from provider import app; from local.context import LambdaContext; "
     "app.lambda_handler(json.loads(sys.stdin.read()), LambdaContext(30))"
 )
 # Each step of a take-over, as (action, its n-th call): the process dies as that call arrives,

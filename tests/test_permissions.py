@@ -12,14 +12,14 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from cfn_resource import UserResource
-from config import Settings
 from local import iam_gate
 from local import rotation_driver as driver
 from local.context import LambdaContext
 from local.fake_elasticache import FakeElastiCache
 from local.fake_secrets import FakeSecrets
 from local.receiver import Delivery, Receiver
+from provider.cfn_resource import UserResource
+from runtime.config import Settings
 from tests.conftest import OWNER, Invoke, load_event, with_properties
 
 SECRET_TAG = "elasticache-user-resource:password-secret"

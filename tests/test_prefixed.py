@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-import app
-from cfn_resource import UserResource
-from config import Settings
+from provider import app
+from provider.cfn_resource import UserResource
+from runtime.config import Settings
 from tests import test_create, test_delete, test_update
 
 

@@ -9,12 +9,12 @@ from typing import Any
 
 import boto3
 
-from cfn_resource import UserResource
-from config import Settings
 from local.context import LambdaContext
 from local.fake_elasticache import FakeElastiCache
 from local.iam_gate import operator_client
 from local.receiver import Receiver
+from provider.cfn_resource import UserResource
+from runtime.config import Settings
 from tests.conftest import OWNER, Invoke, aged, in_parallel, load_event, stored_poll, with_properties
 
 

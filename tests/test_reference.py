@@ -12,12 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from config import POLL_OVERLAP_GUARD, Settings
-from environment import SETTINGS
-from exceptions import PropertyError
 from lint import reference
-from properties import parse_properties
-from property_table import AUTHENTICATION_PROPERTIES, STAND_IN_PASSWORD, TAGS_MAX
+from rules.properties import parse_properties
+from rules.property_table import AUTHENTICATION_PROPERTIES, STAND_IN_PASSWORD, TAGS_MAX
+from runtime.config import POLL_OVERLAP_GUARD, Settings
+from runtime.environment import SETTINGS
+from runtime.exceptions import PropertyError
 from tests.conftest import ROOT
 from tests.test_template import template
 
@@ -75,7 +75,7 @@ def test_every_function_environment_is_the_settings_table_by_value() -> None:
 
 def test_the_code_reads_no_variable_outside_the_table() -> None:
     names = {s.name for s in SETTINGS}
-    for path in (ROOT / "src" / "handler").glob("*.py"):
+    for path in (ROOT / "src" / "handler").rglob("*.py"):
         text = path.read_text()
         for name in re.findall(r'SETTING\["([A-Z_]+)"\]', text):
             assert name in names, (path.name, name)

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from cloudformation.response import MAX_BODY_BYTES, encode_body, is_allowed_response_url, put_response
 from local.fake_elasticache import FakeElastiCache
 from local.receiver import Receiver
-from response import MAX_BODY_BYTES, encode_body, is_allowed_response_url, put_response
 from tests.conftest import Invoke, load_event
 
 BODY = {

@@ -99,7 +99,7 @@ def test_test_secret_run_alone_succeeds_and_changes_nothing(
     """RotateImmediately=false: testSecret with no createSecret or setSecret before it, on an
     empty AWSPENDING version and on a copy of AWSCURRENT, before and after a whole rotation
     (which leaves the user two passwords)."""
-    import rotation
+    from rotation import app as rotation
 
     driver.test_alone(SECRET)
     driver.test_alone(SECRET, copy=True)
@@ -121,7 +121,7 @@ def test_test_secret_run_alone_succeeds_and_changes_nothing(
 
 
 def refused(token: str, match: str, secret: str = SECRET) -> None:
-    import rotation
+    from rotation import app as rotation
 
     with pytest.raises(rotation.RotationError, match=match):
         step("setSecret", token, secret)
@@ -181,7 +181,7 @@ def test_the_rotation_role_grants_exactly_what_the_steps_call() -> None:
 
     from tests.test_template import HANDLER, camel, statements
 
-    code = (HANDLER / "rotation.py").read_text()
+    code = (HANDLER / "rotation" / "app.py").read_text()
     used = {f"secretsmanager:{camel(m)}" for m in re.findall(r"(?:self\.secrets|client)\.(\w+)\(", code)}
     assert "secretsmanager:PutSecretValue" in used  # the scan found the calls
     # Through UserLifecycle: settled/tags_of/modify; KMS for secrets under a customer key.

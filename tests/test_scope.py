@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from cfn_resource import UserResource
-from config import Settings
 from local.context import LambdaContext
 from local.fake_elasticache import FakeElastiCache
 from local.receiver import Delivery, Receiver
-from request import Scope
+from provider.cfn_resource import UserResource
+from runtime.config import Settings
+from runtime.scope import Scope
 from tests.conftest import OWNER, PROVIDER, load_event, with_properties
 
 

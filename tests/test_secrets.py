@@ -13,7 +13,7 @@ import pytest
 from local.fake_elasticache import FakeElastiCache
 from local.iam_gate import operator_client
 from local.receiver import Receiver
-from log import SERVICE
+from runtime.log import SERVICE
 from tests.conftest import Invoke, load_event
 
 TEMPLATE_PASSWORD = "Example-Passw0rd-1234567"

@@ -1,4 +1,4 @@
-"""src/handler/models/: botocore's CloudFormation model cut down to the two calls that confirm a
+"""src/handler/runtime/models/: botocore's CloudFormation model cut down to the two calls that confirm a
 request (lint/service_models.py), which the function's CloudFormation client loads instead of
 the whole one. Every other test sends its confirmations through that client."""
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from clients import TRIMMED_OPERATIONS, aws_client, elasticache_client
 from lint import service_models
+from runtime.clients import TRIMMED_OPERATIONS, aws_client, elasticache_client
 
 
 def test_the_models_are_botocores_own_cut_down() -> None:

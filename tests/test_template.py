@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 
+from cloudformation.request import RULE_PREFIX
 from lint.cfn_yaml import load_template
 from lint.iam_policies import ACCEPTED, findings
-from request import RULE_PREFIX
 
 ROOT = Path(__file__).resolve().parent.parent
 HANDLER = ROOT / "src" / "handler"
+ELASTICACHE, CLOUDFORMATION = HANDLER / "elasticache", HANDLER / "cloudformation"
 USERS = "arn:${AWS::Partition}:elasticache:${AWS::Region}:${AWS::AccountId}:user:${UserIdPrefix}*"
 GROUPS = "arn:${AWS::Partition}:elasticache:${AWS::Region}:${AWS::AccountId}:usergroup:${UserGroupIdPrefix}*"
 THIS_STACK = {"Ref": "AWS::StackId"}
@@ -41,20 +42,21 @@ def actions_the_code_calls() -> set[str]:
     """Read off the source: ElastiCache calls in our code, the poll calls (crhelper's and the
     adapter's), the powertools Parameters getters, KMS behind them, the failure destination,
     and the log writes of any Lambda function."""
-    code = (HANDLER / "users.py").read_text() + (HANDLER / "groups.py").read_text()
+    code = (ELASTICACHE / "users.py").read_text() + (ELASTICACHE / "groups.py").read_text()
     ours = {f"elasticache:{camel(m)}" for m in re.findall(r"self\._client\.(\w+)\(", code)}
-    sources = (HANDLER / "polling.py").read_text()  # every hand-over call (crhelper's own are overridden)
+    sources = (CLOUDFORMATION / "polling.py").read_text()  # every hand-over call (crhelper's own are overridden)
     poll = {f"events:{camel(m)}" for m in re.findall(r"self\._events\.(\w+)\(", sources)}
     poll |= {f"lambda:{camel(m)}" for m in re.findall(r"self\._lambda\.(\w+)\(", sources)}
-    records = {f"ssm:{camel(m)}" for m in re.findall(r"self\._client\.(\w+)\(", (HANDLER / "records.py").read_text())}
-    secrets_source = (HANDLER / "secrets_source.py").read_text()
+    written = (CLOUDFORMATION / "records.py").read_text()
+    records = {f"ssm:{camel(m)}" for m in re.findall(r"self\._client\.(\w+)\(", written)}
+    secrets_source = (HANDLER / "rules" / "secrets_source.py").read_text()
     getters = {"secrets.get(": "secretsmanager:GetSecretValue", "ssm.get(": "ssm:GetParameter"}
     secrets = {action for call, action in getters.items() if call in secrets_source}
     function = template()["Resources"]["ElastiCacheUserFunction"]["Properties"]
     destination = function["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
     failure = {"lambda:InvokeFunction"} if destination["Type"] == "Lambda" else set()
     kms = {"kms:Decrypt"} if secrets else set()
-    provenance = (HANDLER / "provenance.py").read_text()
+    provenance = (CLOUDFORMATION / "provenance.py").read_text()
     confirm = {f"cloudformation:{camel(m)}" for m in re.findall(r"self\._cloudformation\.(\w+)\(", provenance)}
     return ours | poll | secrets | records | kms | failure | confirm | {"logs:CreateLogStream", "logs:PutLogEvents"}
 
@@ -145,7 +147,7 @@ def test_a_failed_invocation_goes_to_the_notifier_which_cannot_loop() -> None:
     assert config["MaximumRetryAttempts"] == 0 and config["MaximumEventAgeInSeconds"] <= 3600
     assert config["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": "FailureNotifierFunction.Arn"}
     notifier = resources["FailureNotifierFunction"]["Properties"]
-    assert notifier["Handler"] == "failure.lambda_handler" and (HANDLER / "failure.py").exists()
+    assert notifier["Handler"] == "notifier.app.lambda_handler" and (HANDLER / "notifier" / "app.py").exists()
     assert notifier["EventInvokeConfig"] == {"MaximumRetryAttempts": 0}  # no destination of its own
     granted = {a for s in statements("FailureNotifierRole") for a in s["Action"]}
     assert granted == {
@@ -160,7 +162,7 @@ def test_a_failed_invocation_goes_to_the_notifier_which_cannot_loop() -> None:
         "logs:PutLogEvents",
     }
     # The calls the notifier's clean-up makes (polling.Polling.remove) are exactly those.
-    removal = (HANDLER / "polling.py").read_text().split("def remove(")[1].split("\n    def _quietly")[0]
+    removal = (CLOUDFORMATION / "polling.py").read_text().split("def remove(")[1].split("\n    def _quietly")[0]
     called = {f"events:{camel(m)}" for m in re.findall(r"self\._events\.(\w+)\(", removal)}
     called |= {f"lambda:{camel(m)}" for m in re.findall(r"self\._lambda\.(\w+)\(", removal)}
     assert called == {"events:RemoveTargets", "events:DeleteRule", "lambda:RemovePermission"}

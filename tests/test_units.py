@@ -7,16 +7,17 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from deadline import Deadline, PollSchedule, Waiter
-from engine_split import split_args
-from exceptions import DeadlineReached, UserAlreadyExistsError, api_error, reason_for
+from cloudformation.outcomes import Done, Failed, answer_fields
+from cloudformation.request import CfnRequest, PollState, echoed_physical_id, service_timeout
+from cloudformation.response import is_allowed_response_url
+from cloudformation.work import Converging, Deleting, OnFailure, PollWork, Removing, Work, as_json, from_json
+from elasticache.user_spec import TagChange, UserSpec, modify_arguments
 from local.clock import ManualClock
-from outcomes import Done, Failed, answer_fields
-from properties import SecretReference
-from request import CfnRequest, PollState, Scope, echoed_physical_id, service_timeout
-from response import is_allowed_response_url
-from user_spec import TagChange, UserSpec, modify_arguments
-from work import Converging, Deleting, OnFailure, PollWork, Removing, Work, as_json, from_json
+from rules.engine_split import split_args
+from rules.properties import SecretReference
+from runtime.deadline import Deadline, PollSchedule, Waiter
+from runtime.exceptions import DeadlineReached, UserAlreadyExistsError, api_error, reason_for
+from runtime.scope import Scope
 
 SPEC = UserSpec("u1", "u1", "redis", "on ~* +@all", "password", ("Password-Number-0001",))
 

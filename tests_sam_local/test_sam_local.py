@@ -94,6 +94,6 @@ def test_the_build_ships_bytecode_the_runtime_uses() -> None:
     sources = [p for p in function.rglob("*.py") if "__pycache__" not in p.parts]
     compiled = {p.parent.parent / (p.name.split(".")[0] + ".py") for p in function.rglob("*.cpython-313.pyc")}
     assert sources and not set(sources) - compiled
-    flags = (function / "__pycache__" / "app.cpython-313.pyc").read_bytes()[4:8]
+    flags = (function / "provider" / "__pycache__" / "app.cpython-313.pyc").read_bytes()[4:8]
     assert int.from_bytes(flags, "little") == 0b01
-    assert (function / "models" / "cloudformation" / "2010-05-15" / "service-2.json").is_file()
+    assert (function / "runtime" / "models" / "cloudformation" / "2010-05-15" / "service-2.json").is_file()

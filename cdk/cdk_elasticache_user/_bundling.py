@@ -1,6 +1,6 @@
-"""The functions' code asset: src/handler with its requirements installed, its trimmed service
-models (src/handler/models/) and its bytecode, built locally when this machine can (pip for the
-functions' platform), else in the SAM build image."""
+"""The functions' code asset: src/handler's packages (the trimmed service models in
+runtime/models/ among them) with its requirements installed and its bytecode, built locally when
+this machine can (pip for the functions' platform), else in the SAM build image."""
 
 from __future__ import annotations
 
@@ -17,11 +17,10 @@ from constructs import Construct
 
 from cdk_elasticache_user._sources import handler_path
 
-# The trimmed botocore service models the functions load (src/handler/clients.py).
-MODELS = "models"
 # Lambda's /var/task is read-only and pip here writes no bytecode, so without this each cold start
 # compiles boto3, botocore and the handler from source: 558 ms instead of 210 ms (bench/coldstart.py).
 # unchecked-hash: an asset's zip keeps no timestamp Python could check a .pyc against.
+SKIP = shutil.ignore_patterns("__pycache__", "*.pyc")
 BYTECODE = "python -m compileall -q -j 0 --invalidation-mode unchecked-hash"
 
 
@@ -45,10 +44,8 @@ class PipBundling:
             ],
             check=True,
         )  # fmt: skip
-        for path in self.source.iterdir():
-            if path.suffix in (".py", ".json"):
-                shutil.copy2(path, output_dir)
-        shutil.copytree(self.source / MODELS, Path(output_dir) / MODELS, dirs_exist_ok=True)
+        for package in self.source.glob("*/__init__.py"):
+            shutil.copytree(package.parent, Path(output_dir) / package.parent.name, ignore=SKIP, dirs_exist_ok=True)
         if f"{sys.version_info.major}.{sys.version_info.minor}" == self.python_version:
             subprocess.run([sys.executable, *BYTECODE.split()[1:], output_dir], check=True)  # noqa: S603 - fixed
         return True
@@ -71,7 +68,7 @@ def code_asset(scope: Construct, architecture: str, runtime: str) -> s3_assets.A
                 "bash",
                 "-c",
                 "pip install --no-compile -r requirements.txt -t /asset-output"
-                f" && cp -r *.py *.json {MODELS} /asset-output && {BYTECODE} /asset-output",
+                f" && cp -r */ /asset-output && {BYTECODE} /asset-output",
             ],
             local=PipBundling(source, architecture, runtime.removeprefix("python")),
         ),

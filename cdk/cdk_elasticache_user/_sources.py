@@ -6,11 +6,10 @@ asset, and the pure modules whose rules check a user's properties at synth). A b
 carries both under `_bundled/` (cdk/pyproject.toml force-includes them at build time); a
 checkout of the repository uses them in place.
 
-The handler's modules import each other by top-level name (`from exceptions import ...`), as
-the Lambda runtime loads them. Names such as `properties` or `exceptions` are common in
-applications too, so they are loaded once into a private table and put into `sys.modules`
-only while a rule runs (`handler_rules()`), then the application's own modules (if any) are
-put back.
+The handler's packages are top-level packages (`from rules.properties import ...`), as the
+Lambda runtime loads them. Names such as `rules` or `runtime` are common in applications too, so
+they are loaded once into a private table and put into `sys.modules` only while a rule runs
+(`handler_rules()`), then the application's own modules (if any) are put back.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ import yaml
 _PACKAGE = Path(__file__).resolve().parent
 _BUNDLED = _PACKAGE / "_bundled"
 # The modules the synth-time checks use; what they import comes along.
-RULE_MODULES = ("properties", "property_table", "access_string", "request")
+RULE_MODULES = ("rules.properties", "rules.property_table", "rules.access_string", "runtime.scope")
 
 
 def root() -> Path:
@@ -74,10 +73,14 @@ _loaded: dict[str, ModuleType] = {}
 
 @contextmanager
 def handler_rules() -> Iterator[dict[str, ModuleType]]:
-    """The handler's modules by name, importable by their top-level names while inside."""
+    """The handler's modules by dotted name, importable by their own names while inside."""
     folder = handler_path()
-    names = {path.stem for path in folder.glob("*.py")}
-    others = {name: sys.modules.pop(name) for name in names if name in sys.modules}
+    packages = tuple(path.parent.name for path in folder.glob("*/__init__.py"))
+
+    def ours(name: str) -> bool:
+        return name.partition(".")[0] in packages
+
+    others = {name: sys.modules.pop(name) for name in [n for n in sys.modules if ours(n)]}
     sys.path.insert(0, str(folder))
     sys.modules.update(_loaded)
     try:
@@ -85,10 +88,10 @@ def handler_rules() -> Iterator[dict[str, ModuleType]]:
             # properties.py imports access_string lazily (for a Delete's cold start): here, eagerly.
             for name in RULE_MODULES:
                 importlib.import_module(name)
-            _loaded.update({name: sys.modules[name] for name in names if name in sys.modules})
+            _loaded.update({name: module for name, module in sys.modules.items() if ours(name)})
         yield dict(_loaded)
     finally:
         sys.path.remove(str(folder))
-        for name in names:
-            sys.modules.pop(name, None)
+        for name in [n for n in sys.modules if ours(n)]:
+            del sys.modules[name]
         sys.modules.update(others)

@@ -14,7 +14,7 @@ from constructs import Construct
 from cdk_elasticache_user.provider import USER_TYPE, ElastiCacheUserProviderBase
 from cdk_elasticache_user.validation import access_advice, check_properties
 
-# Fn::GetAtt attributes (src/handler/property_table.py ATTRIBUTES) as Python attribute names.
+# Fn::GetAtt attributes (src/handler/rules/property_table.py ATTRIBUTES) as Python attribute names.
 ATTRIBUTE_NAMES = {
     "Arn": "user_arn",
     "UserId": "user_id",

@@ -54,9 +54,9 @@ class _Table:
     """The few names the stand-ins need, from the handler's modules."""
 
     def __init__(self, modules: Mapping[str, Any]) -> None:
-        self.PROPERTY = modules["property_table"].PROPERTY
-        self.STAND_IN_PASSWORD = modules["property_table"].STAND_IN_PASSWORD
-        self.is_user_id = modules["properties"].is_user_id
+        self.PROPERTY = modules["rules.property_table"].PROPERTY
+        self.STAND_IN_PASSWORD = modules["rules.property_table"].STAND_IN_PASSWORD
+        self.is_user_id = modules["rules.properties"].is_user_id
 
 
 def access_advice(access_string: object, engine: object) -> list[str]:
@@ -65,7 +65,7 @@ def access_advice(access_string: object, engine: object) -> list[str]:
     if not isinstance(access_string, str) or Token.is_unresolved(access_string) or not access_string.strip():
         return []
     with handler_rules() as modules:
-        analysis = modules["access_string"].analyse(access_string)
+        analysis = modules["rules.access_string"].analyse(access_string)
     advice = [finding.describe() for finding in analysis.warnings]
     if isinstance(engine, str) and engine.lower() == "redis" and analysis.minimum_engine != "6.0":
         advice.append(f"AccessString needs Redis OSS {analysis.minimum_engine} or later (a 6.0 engine refuses it).")
@@ -89,13 +89,13 @@ def check_properties(
         table = _Table(modules)
         literal = {name: _stand_in(name, value, properties, table) for name, value in properties.items()}
         try:
-            parsed = modules["properties"].parse_properties(literal)
-        except modules["exceptions"].PropertyError as error:
+            parsed = modules["rules.properties"].parse_properties(literal)
+        except modules["runtime.exceptions"].PropertyError as error:
             raise ElastiCacheUserPropertyError(path, str(error)) from None
         if user_id_prefix is None or user_group_id_prefix is None or allow_adoption is None:
             return
         user_id = properties.get("UserId")
-        scope = modules["request"].Scope(
+        scope = modules["runtime.scope"].Scope(
             user_id_prefix=user_id_prefix,
             user_group_id_prefix=user_group_id_prefix,
             allow_adoption=allow_adoption,

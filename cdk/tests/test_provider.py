@@ -71,7 +71,7 @@ def test_the_deployed_provider_is_the_template_with_its_parameters_and_a_code_as
     result.has_resource_properties(
         SAM_FUNCTION,
         {
-            "Handler": "app.lambda_handler",
+            "Handler": "provider.app.lambda_handler",
             "CodeUri": {"Bucket": Match.any_value(), "Key": Match.string_like_regexp(r"^[0-9a-f]{64}\.zip$")},
             "Environment": {"Variables": Match.object_like({"USER_ID_PREFIX": "app-", "ALLOW_ADOPTION": "true"})},
         },
@@ -175,15 +175,16 @@ def test_the_rules_leave_the_applications_own_modules_of_the_same_name_alone() -
 
     from cdk_elasticache_user._sources import handler_rules
 
-    own = ModuleType("properties")
-    sys.modules["properties"] = own
+    own = ModuleType("rules")
+    sys.modules["rules"] = own
     try:
         with handler_rules() as modules:
-            assert sys.modules["properties"] is modules["properties"] is not own
-        assert sys.modules["properties"] is own
-        assert "property_table" not in sys.modules or sys.modules["property_table"] is not modules["property_table"]
+            assert sys.modules["rules"] is modules["rules"] is not own
+        assert sys.modules["rules"] is own
+        table = "rules.property_table"
+        assert table not in sys.modules or sys.modules[table] is not modules[table]
     finally:
-        del sys.modules["properties"]
+        del sys.modules["rules"]
 
 
 def test_the_provider_and_the_rules_come_from_this_repository_not_a_copy() -> None:
@@ -192,8 +193,8 @@ def test_the_provider_and_the_rules_come_from_this_repository_not_a_copy() -> No
     assert template_path() == ROOT / "template.yaml"
     assert handler_path() == ROOT / "src" / "handler"
     with handler_rules() as modules:
-        for name in ("properties", "property_table", "access_string", "request"):
-            assert modules[name].__file__ == str(ROOT / "src" / "handler" / f"{name}.py")
+        for name in ("rules.properties", "rules.property_table", "rules.access_string", "runtime.scope"):
+            assert modules[name].__file__ == str(ROOT / "src" / "handler" / f"{name.replace('.', '/')}.py")
 
 
 def test_a_parameter_the_template_gains_later_takes_its_default_or_the_value_given(
@@ -236,10 +237,10 @@ def test_the_rules_the_library_loads_need_nothing_beyond_the_standard_library() 
     from cdk_elasticache_user._sources import RULE_MODULES, handler_path
 
     folder = handler_path()
-    handler_modules = {path.stem for path in folder.glob("*.py")}
+    handler_modules = {".".join(path.relative_to(folder).with_suffix("").parts) for path in folder.glob("*/*.py")}
 
     def imported(module: str) -> set[str]:
-        tree = ast.parse((folder / f"{module}.py").read_text())
+        tree = ast.parse((folder / f"{module.replace('.', '/')}.py").read_text())
         skipped = {
             id(node)
             for block in ast.walk(tree)
@@ -251,10 +252,11 @@ def test_the_rules_the_library_loads_need_nothing_beyond_the_standard_library() 
             if id(node) in skipped:
                 continue
             if isinstance(node, ast.Import):
-                names |= {alias.name.split(".")[0] for alias in node.names}
+                names |= {alias.name for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names.add(node.module.split(".")[0])
-        return names
+                inner = {f"{node.module}.{alias.name}" for alias in node.names} & handler_modules
+                names |= inner or {node.module}
+        return {name if name in handler_modules else name.split(".")[0] for name in names}
 
     seen: set[str] = set()
     pending = set(RULE_MODULES)
@@ -268,7 +270,7 @@ def test_the_rules_the_library_loads_need_nothing_beyond_the_standard_library() 
         if foreign:
             outside[module] = foreign
     assert not outside, outside
-    assert {"properties", "exceptions", "request", "work", "access_string"} <= seen
+    assert {"rules.properties", "runtime.exceptions", "runtime.scope", "rules.access_string"} <= seen
 
 
 @pytest.mark.parametrize("runtime_matches", [True, False])
@@ -276,16 +278,20 @@ def test_the_local_bundling_ships_the_models_and_bytecode_for_the_runtime_only(
     tmp_path: Path, runtime_matches: bool
 ) -> None:
     source, output = tmp_path / "handler", tmp_path / "asset"
-    (source / "models" / "cloudformation" / "2010-05-15").mkdir(parents=True)
-    (source / "models" / "cloudformation" / "2010-05-15" / "service-2.json").write_text("{}")
+    models = source / "runtime" / "models" / "cloudformation" / "2010-05-15"
+    models.mkdir(parents=True)
+    (models / "service-2.json").write_text("{}")
+    (source / "runtime" / "__init__.py").write_text("")
+    (source / "provider").mkdir()
+    (source / "provider" / "__init__.py").write_text("")
     (source / "requirements.txt").write_text("# nothing to install: pip stays offline\n")
-    (source / "app.py").write_text("ANSWER = 42\n")
+    (source / "provider" / "app.py").write_text("ANSWER = 42\n")
     output.mkdir()
     here = f"{sys.version_info.major}.{sys.version_info.minor}"
     PipBundling(source, "arm64", here if runtime_matches else "3.9").try_bundle(str(output))
 
-    assert (output / "models" / "cloudformation" / "2010-05-15" / "service-2.json").read_text() == "{}"
-    compiled = list((output / "__pycache__").glob("app.*.pyc"))
+    assert (output / "runtime" / "models" / "cloudformation" / "2010-05-15" / "service-2.json").read_text() == "{}"
+    compiled = list((output / "provider" / "__pycache__").glob("app.*.pyc"))
     assert len(compiled) == (1 if runtime_matches else 0)
     if compiled:  # unchecked-hash: flags 0b01 (hash-based, not checked), so no timestamp is compared
         assert int.from_bytes(compiled[0].read_bytes()[4:8], "little") == 0b01

@@ -141,7 +141,7 @@ def test_groups_tags_adoption_and_service_timeout(stack: cdk.Stack, synth: Synth
 def test_every_attribute_is_its_fn_getatt(stack: cdk.Stack) -> None:
     made = user(stack, iam=True)
     with handler_rules() as modules:
-        assert set(ATTRIBUTE_NAMES) == {a.name for a in modules["property_table"].ATTRIBUTES}
+        assert set(ATTRIBUTE_NAMES) == {a.name for a in modules["rules.property_table"].ATTRIBUTES}
     for attribute, name in ATTRIBUTE_NAMES.items():
         assert stack.resolve(getattr(made, name)) == {"Fn::GetAtt": ["AppUser56EEC556", attribute]}
 

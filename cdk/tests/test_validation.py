@@ -18,8 +18,8 @@ BASE = {"UserId": "app-user", "UserName": "app-user", "Engine": "valkey", "Acces
 def provider_answer(properties: dict[str, Any]) -> str:
     """The reason the provider's own validation gives for these ResourceProperties."""
     with handler_rules() as modules:
-        with pytest.raises(modules["exceptions"].PropertyError) as refused:
-            modules["properties"].parse_properties({"ServiceToken": "arn", **properties})
+        with pytest.raises(modules["runtime.exceptions"].PropertyError) as refused:
+            modules["rules.properties"].parse_properties({"ServiceToken": "arn", **properties})
     return str(refused.value)
 
 
@@ -108,7 +108,7 @@ def test_a_deployed_provider_refuses_at_synth_what_its_stack_parameters_refuse()
         return str(raised.value.reason)
 
     with handler_rules() as modules:
-        scope = modules["request"].Scope(user_id_prefix="app-", user_group_id_prefix="app-")
+        scope = modules["runtime.scope"].Scope(user_id_prefix="app-", user_group_id_prefix="app-")
         assert refused(user_id="web-user") == scope.refusal("web-user", (), False)
         assert refused(user_group_ids=["web-readers"]) == scope.refusal("app-user", ("web-readers",), False)
         assert refused(adopt_existing_user=True) == scope.refusal("app-user", (), True)
@@ -117,7 +117,7 @@ def test_a_deployed_provider_refuses_at_synth_what_its_stack_parameters_refuse()
 def test_access_strings_that_work_but_probably_not_as_meant_warn_as_lint_rule_w9102_does(stack: cdk.Stack) -> None:
     build(stack, engine="redis", access_string="~app:* +@read %R~logs:*", iam=True)
     with handler_rules() as modules:
-        expected = [f.describe() for f in modules["access_string"].analyse("~app:* +@read %R~logs:*").warnings]
+        expected = [f.describe() for f in modules["rules.access_string"].analyse("~app:* +@read %R~logs:*").warnings]
     assert any("neither 'on' nor 'off'" in text for text in expected)
     warnings = Annotations.from_stack(stack).find_warning("/Application/AppUser", Match.any_value())
     texts = [str(w.entry.data).removesuffix(" [ack: cdk-elasticache-user:access-string]") for w in warnings]
