@@ -71,6 +71,9 @@ class FakeElastiCache(UserGroupsApi, TaggingApi, EngineMirror, TokenBucket):
     rate_limit: float | None = None
     users: dict[str, FakeUser] = field(default_factory=dict)
     groups: dict[str, FakeGroup] = field(default_factory=dict)
+    # The tags add_group gives a group by default (real groups have none; tests/conftest.py's
+    # scene: group owners who admit the tests' stack, app-stack).
+    group_tags: dict[str, str] = field(default_factory=dict)
     group_modify_seconds: float = 0.3
     calls: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     # Consumed in order by matching calls: (action or "*", kind); kind is "throttle", "500",
@@ -106,13 +109,21 @@ class FakeElastiCache(UserGroupsApi, TaggingApi, EngineMirror, TokenBucket):
             self.mirror(user)
             return user
 
-    def add_group(self, group_id: str, engine: str = "redis", members: tuple[str, ...] = ()) -> FakeGroup:
-        """A user group with its own `default` user (UserName 'default') and `members`."""
+    def add_group(
+        self,
+        group_id: str,
+        engine: str = "redis",
+        members: tuple[str, ...] = (),
+        tags: dict[str, str] | None = None,
+    ) -> FakeGroup:
+        """A user group with its own `default` user (UserName 'default') and `members`, tagged
+        `tags` (None: `group_tags`, the tags the scene's group owners write)."""
         with self.lock:
             default = f"{group_id}-default"
             if default not in self.users:
                 self.add_user(default, user_name="default", engine=engine, authentication_type="no-password")
-            group = FakeGroup(group_id, engine, [default, *members])
+            owners = self.group_tags if tags is None else tags
+            group = FakeGroup(group_id, engine, [default, *members], tags=dict(owners))
             self.groups[group_id] = group
             for user_id in group.user_ids:
                 self.users[user_id].user_group_ids.append(group_id)

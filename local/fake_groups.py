@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from local.fake_state import FakeGroup, FakeUser
-from local.fake_wire import group_xml, members, paged
+from local.fake_wire import group_xml, members, paged, request_tags
 from local.http_fake import ServiceError
 
 
 class UserGroupsApi:
-    """DescribeUserGroups and ModifyUserGroup, over the fake's state."""
+    """CreateUserGroup, DescribeUserGroups and ModifyUserGroup, over the fake's state."""
 
     groups: dict[str, FakeGroup]
     users: dict[str, FakeUser]
@@ -24,6 +24,25 @@ class UserGroupsApi:
         if group is None:
             raise ServiceError("UserGroupNotFound", f"User group {group_id} not found.", 404)
         return group
+
+    def _CreateUserGroup(self, params: dict[str, str]) -> str:
+        """A group with its owner's Tags (botocore model: CreateUserGroup takes Tags), `creating`
+        for `group_modify_seconds`; its UserIds must exist and include a user named default."""
+        group_id = params["UserGroupId"].lower()
+        if group_id in self.groups:
+            raise ServiceError("UserGroupAlreadyExists", f"User group {group_id} already exists.")
+        user_ids = members(params, "UserIds")
+        names = [self._user(u).user_name for u in user_ids]
+        if "default" not in names:
+            raise ServiceError("DefaultUserRequired", f"User group {group_id} needs a user named default.")
+        if len(names) != len(set(names)):
+            raise ServiceError("DuplicateUserName", "A user with this username already exists.")
+        group = FakeGroup(group_id, params.get("Engine", "redis").lower(), user_ids, tags=request_tags(params))
+        group.status, group.settle_at = "creating", self.clock() + self.group_modify_seconds
+        self.groups[group_id] = group
+        for user_id in user_ids:
+            self.users[user_id].user_group_ids.append(group_id)
+        return group_xml(group)
 
     def _DescribeUserGroups(self, params: dict[str, str]) -> str:
         marker = ""

@@ -50,6 +50,9 @@ class FakeGroup:
     # What reads show until `stale_until` (read-after-write lag of a membership change).
     stale_xml: str = ""
     stale_until: float = 0.0
+    # Its owner's tags (the consent tag among them: src/handler/elasticache/consent.py).
+    tags: dict[str, str] = field(default_factory=dict)
+    tagging_busy_until: float = 0.0
 
     @property
     def arn(self) -> str:

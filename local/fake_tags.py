@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from local import iam_gate, iam_requests
-from local.fake_state import ARN_PREFIX, GROUP_ARN_PREFIX, FakeUser
+from local.fake_state import ARN_PREFIX, GROUP_ARN_PREFIX, FakeGroup, FakeUser
 from local.fake_wire import members, request_tags, tags_xml
 from local.http_fake import ServiceError
 
@@ -18,6 +18,7 @@ class TaggingApi:
     """ListTagsForResource, AddTagsToResource, RemoveTagsFromResource and IAM, over the fake's state."""
 
     users: dict[str, FakeUser]
+    groups: dict[str, FakeGroup]
     denied: set[tuple[str, str]]
     refused: dict[str, int]
     tag_busy_seconds: float
@@ -39,16 +40,26 @@ class TaggingApi:
             raise ServiceError("AccessDenied", denied.message, 403) from denied
 
     def tags_of(self, arn: str) -> dict[str, str] | None:
-        """The tags of the user an ARN names, as IAM sees them (aws:ResourceTag/*)."""
-        user = self.users.get(arn.removeprefix(ARN_PREFIX)) if arn.startswith(ARN_PREFIX) else None
-        return dict(user.tags) if user is not None else None
+        """The tags of the user or user group an ARN names, as IAM sees them (aws:ResourceTag/*)."""
+        found: FakeUser | FakeGroup | None = None
+        if arn.startswith(ARN_PREFIX):
+            found = self.users.get(arn.removeprefix(ARN_PREFIX))
+        elif arn.startswith(GROUP_ARN_PREFIX):
+            found = self.groups.get(arn.removeprefix(GROUP_ARN_PREFIX))
+        return dict(found.tags) if found is not None else None
 
-    def _by_arn(self, params: dict[str, str], change: bool = False) -> FakeUser:
-        """The user a tagging call names; refused while it is not active, and (for a change)
-        while an earlier tag change is still settling."""
+    def _by_arn(self, params: dict[str, str], change: bool = False) -> FakeUser | FakeGroup:
+        """The user or user group a tagging call names; a user is refused while it is not active,
+        and (for a change) while an earlier tag change is still settling. A group's tags are
+        read and written whatever its status (no report says otherwise)."""
         arn = params["ResourceName"]
+        if arn.startswith(GROUP_ARN_PREFIX):
+            group = self.groups.get(arn[len(GROUP_ARN_PREFIX) :])
+            if group is None:
+                raise ServiceError("UserGroupNotFound", f"User group {arn} not found.", 404)
+            return group
         if not arn.startswith(ARN_PREFIX):
-            raise ServiceError("InvalidARN", f"{arn} is not a user ARN.")
+            raise ServiceError("InvalidARN", f"{arn} is not a user or user group ARN.")
         user = self._user(arn[len(ARN_PREFIX) :], read=True)
         if user.status != "active" or (change and self.clock() < user.tagging_busy_until):
             raise ServiceError("UserNotFound", f"{arn} is not available for tagging", 404)

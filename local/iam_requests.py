@@ -6,7 +6,8 @@ what only it knows (a resource's current tags, a secret's ARN); `local/iam_gate.
 - ElastiCache: every user action on the user's ARN with `aws:ResourceTag/*` (the user's tags
   as the stand-in holds them, none for a user that does not exist); CreateUser with
   `aws:RequestTag/*` and `aws:TagKeys`, and, when it carries tags, AddTagsToResource on the
-  new user as well; Add/RemoveTagsToResource with `aws:TagKeys` (and `aws:RequestTag/*`);
+  new user as well (CreateUserGroup likewise, on the group's ARN); Add/RemoveTagsToResource
+  with `aws:TagKeys` (and `aws:RequestTag/*`), on a user's or a user group's ARN with its tags;
   ModifyUserGroup on the group and on each user added or removed.
 - EventBridge: the rule's ARN; PutTargets with `events:TargetArn`.
 - Lambda: the function's ARN; AddPermission with `lambda:Principal`.
@@ -61,8 +62,9 @@ def _request_tags(tags: Mapping[str, str]) -> dict[str, ContextValue]:
 def elasticache(action: str, params: Mapping[str, str], tags_of: TagsOf) -> list[Check]:
     """ElastiCache's query-protocol parameters -> the checks (see the module docstring)."""
     name = "elasticache:" + action
-    if action == "CreateUser":
-        arn, tags = USER_ARN + params.get("UserId", "").lower(), request_tags(params)
+    if action in ("CreateUser", "CreateUserGroup"):
+        kind, key = (USER_ARN, "UserId") if action == "CreateUser" else (GROUP_ARN, "UserGroupId")
+        arn, tags = kind + params.get(key, "").lower(), request_tags(params)
         checks = [Check(name, arn, _request_tags(tags))]
         if tags:
             checks.append(Check("elasticache:AddTagsToResource", arn, _request_tags(tags)))

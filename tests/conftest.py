@@ -65,6 +65,10 @@ OWNER = {
     "elasticache-user-resource:stack-id": STACK_ID,
     "elasticache-user-resource:logical-id": "AppUser",
 }
+# The consent its groups' owners gave (src/handler/elasticache/consent.py): every group the
+# fake's scene sets up admits the stacks named app-* (app-stack), unless a test says otherwise.
+CONSENT_TAG = "elasticache-user-resource:members-from"
+CONSENT = {CONSENT_TAG: "app-"}
 
 
 @pytest.fixture(scope="session")
@@ -112,9 +116,9 @@ def moto(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
 @pytest.fixture
 def fake(moto: str, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeElastiCache]:
     """The stateful fake as ElastiCache, its users mirrored onto the real engine; moto still
-    serves the other services."""
+    serves the other services. Its groups consent to app-stack (CONSENT)."""
     engine.reset_users()
-    api = FakeElastiCache(engine=engine)
+    api = FakeElastiCache(engine=engine, group_tags=dict(CONSENT))
     with serve(api) as endpoint:
         monkeypatch.setenv("AWS_ENDPOINT_URL_ELASTICACHE", endpoint)
         yield api

@@ -19,7 +19,7 @@ from local.fake_cloudformation import FakeCloudFormation
 from local.fake_elasticache import FakeElastiCache
 from local.fake_handover import FakeHandOver
 from local.receiver import Receiver
-from tests.conftest import OWNER, PROVIDER, STACK_ID, Invoke, load_event, stored_poll, with_properties
+from tests.conftest import CONSENT_TAG, OWNER, PROVIDER, STACK_ID, Invoke, load_event, stored_poll, with_properties
 
 ORDERS_STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/orders-stack/aaaaaaaa-1111-2222-3333-444455556666"
 ORDERS_OWNER = {
@@ -36,7 +36,7 @@ def scene(fake: FakeElastiCache, cloudformation: FakeCloudFormation) -> FakeClou
     """Both stacks settled; both users exist, each carrying its own stack's tags."""
     fake.add_user("orders", tags=dict(ORDERS_OWNER))
     fake.add_user("app-user-1", tags=dict(OWNER))
-    fake.add_group("orders-group", members=("orders",))
+    fake.add_group("orders-group", members=("orders",), tags={CONSENT_TAG: "orders-"})
     cloudformation.plays_cloudformation = False
     cloudformation.put(ORDERS_STACK, "UPDATE_COMPLETE", "OrdersUser", "UPDATE_COMPLETE", "orders")
     cloudformation.put(STACK_ID, "UPDATE_COMPLETE", "AppUser", "UPDATE_COMPLETE", "app-user-1")

@@ -150,6 +150,7 @@ USER = "arn:aws:elasticache:us-east-1:123456789012:user:"
 GROUP = "arn:aws:elasticache:us-east-1:123456789012:usergroup:"
 PROVIDER_TAG = "elasticache-user-resource:provider"
 SECRET_TAG = "elasticache-user-resource:password-secret"
+CONSENT_TAG = "elasticache-user-resource:members-from"
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 OURS = {f"aws:ResourceTag/{PROVIDER_TAG}": STACK}
 THEIRS = {f"aws:ResourceTag/{PROVIDER_TAG}": OTHER_STACK}
@@ -198,6 +199,13 @@ TEMPLATE: list[tuple[str, str, str, Context, dict[str, Any], str | None]] = [
     ("provider", "elasticache:ModifyUserGroup", GROUP + "g", {}, {}, "ChangeGroupsUnderThePrefix"),
     ("provider", "elasticache:ModifyUserGroup", USER + "u", OURS, {}, "ChangeGroupsOnlyForOwnedUsers"),
     ("provider", "elasticache:ModifyUserGroup", USER + "u", THEIRS, {}, None),
+    # A group owner's consent (docs/sharing.md): read under the prefix, never written.
+    ("provider", "elasticache:ListTagsForResource", GROUP + "g", {}, {}, "ReadGroupConsent"),
+    ("provider", "elasticache:ListTagsForResource", GROUP + "orders-g", {}, {"UserGroupIdPrefix": "app-"}, None),
+    ("provider", "elasticache:AddTagsToResource", GROUP + "g", {"aws:TagKeys": [CONSENT_TAG]}, {}, None),
+    ("provider", "elasticache:RemoveTagsFromResource", GROUP + "g", {"aws:TagKeys": [CONSENT_TAG]}, {}, None),
+    ("drift", "elasticache:ListTagsForResource", GROUP + "g", {}, {}, "ReadGroupConsent"),
+    ("drift", "elasticache:AddTagsToResource", GROUP + "g", {"aws:TagKeys": [CONSENT_TAG]}, {}, None),
     (
         "provider",
         "events:PutTargets",

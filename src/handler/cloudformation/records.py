@@ -29,7 +29,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.exceptions import ClientError
 
 from cloudformation.outcomes import Done, Outcome, Pending
-from cloudformation.request import CfnRequest
+from cloudformation.request import CfnRequest, stack_name
 from cloudformation.work import Converging
 from rules.envelope import is_user_id
 from runtime.clients import aws_client, bounded_by
@@ -134,10 +134,7 @@ def base_path() -> str:
     path = SETTING["DRIFT_RECORD_PATH"].text().strip().rstrip("/")
     if not path:
         return ""
-    provider = SETTING["PROVIDER_ID"].text() or SETTING["PROVIDER_ID"].default
-    # arn:aws:cloudformation:<region>:<account>:stack/<name>/<id>: the name is unique per Region.
-    parts = provider.split("/")
-    name = parts[1] if len(parts) >= 3 else provider.rsplit(":", 1)[-1]
+    name = stack_name(SETTING["PROVIDER_ID"].text() or SETTING["PROVIDER_ID"].default)
     return f"{'/' + path.lstrip('/')}/{name}"
 
 

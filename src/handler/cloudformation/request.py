@@ -49,6 +49,13 @@ def service_timeout(properties: object) -> float:
     return seconds if 1 <= seconds <= DEFAULT_SERVICE_TIMEOUT else DEFAULT_SERVICE_TIMEOUT
 
 
+def stack_name(stack_id: str) -> str:
+    """The name in a stack's id (arn:aws:cloudformation:<region>:<account>:stack/<name>/<uuid>),
+    unique per Region; an id of another form, its last ':'-separated part."""
+    parts = stack_id.split("/")
+    return parts[1] if len(parts) >= 3 else stack_id.rsplit(":", 1)[-1]
+
+
 def not_created_id(logical_id: str, request_id: str) -> str:
     """The physical id of a Create that made nothing. The underscore makes it an impossible
     UserId, so the rollback Delete that follows deletes nothing."""
@@ -138,6 +145,10 @@ class CfnRequest(NamedTuple):
     def owner(self) -> Ownership:
         """The tags that mark a user as this resource's, made by this provider."""
         return Ownership(owner_tags(self.scope.provider_id, self.stack_id, self.logical_id))
+
+    @property
+    def stack_name(self) -> str:
+        return stack_name(self.stack_id)
 
     @property
     def protected_id(self) -> str:

@@ -7,6 +7,9 @@ removing a user that is no longer a member fails the WHOLE ModifyUserGroup call 
 and swallowing that error silently dropped the additions of the same call (#49945). So each
 call changes one group for one user, a removal first checks membership, and every change
 is read back with DescribeUserGroups: the status alone is never trusted.
+
+A join needs the group owner's consent (consent.py), read from the group's tags before any
+change; a membership the group already lists needs none, nor does leaving.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from elasticache.consent import verdict
 from runtime.deadline import Deadline, PollSchedule, Waiter
 from runtime.exceptions import UserOperationError, api_error, error_code, reason_for
 from runtime.log import logger
@@ -29,9 +33,14 @@ if TYPE_CHECKING:
 class GroupMembership:
     """Joins and leaves user groups for one user at a time, verifying each change."""
 
-    def __init__(self, client: ElastiCacheClient, schedule: PollSchedule, grace: float = 0.0) -> None:
+    def __init__(
+        self, client: ElastiCacheClient, schedule: PollSchedule, grace: float = 0.0, consent_of: str | None = None
+    ) -> None:
         self._client = client
         self._schedule = schedule
+        # The name of the stack whose users join: each group joined must consent to it (None:
+        # consent is not asked, the provider's RequireGroupConsent parameter is 'false').
+        self._consent_of = consent_of
         # Seconds after an accepted change during which a read that does not show it yet is
         # read-after-write lag, not a refusal.
         self._grace = grace
@@ -46,18 +55,42 @@ class GroupMembership:
             raise api_error("DescribeUserGroups", user_id, error, group=group_id) from error
 
     def check(self, user_id: str, authentication: str, group_ids: Iterable[str]) -> None:
-        """Refuse, before any change, a group that does not exist or would refuse the user."""
+        """Refuse, before any change, a group that does not exist, would refuse the user, or
+        whose owner does not consent to it joining (a group that lists it already needs none)."""
         for group_id in group_ids:
             group = self.describe(group_id, user_id)
             if group is None:
                 raise UserOperationError(
                     reason_for("DescribeUserGroups", "UserGroupNotFound", user=user_id, group=group_id)
                 )
+            if self._consent_of is not None and user_id not in group.get("UserIds", []):
+                self.require_consent(group, user_id, self._consent_of)
             if group.get("Engine") == "valkey" and authentication == "no-password-required":
                 raise UserOperationError(
                     f"User group '{group_id}' is a valkey group, which takes only users with password or IAM "
                     f"authentication, and user '{user_id}' has none. Set Passwords or IAM authentication."
                 )
+
+    def tags_of(self, group: UserGroupTypeDef, user_id: str) -> dict[str, str]:
+        """The group's tags (ListTagsForResource on its ARN)."""
+        group_id = group["UserGroupId"]
+        try:
+            listed = self._client.list_tags_for_resource(ResourceName=group["ARN"])["TagList"]
+        except ClientError as error:
+            if error_code(error) in ("AccessDenied", "AccessDeniedException"):
+                raise UserOperationError(
+                    f"The provider's role may not read the tags of user group '{group_id}', so whether its owner "
+                    "agrees that this stack's users join it cannot be told. Update the provider stack (its role "
+                    "reads the tags of the groups under UserGroupIdPrefix), or check that prefix."
+                ) from error
+            raise api_error("ListTagsForResource", user_id, error, group=group_id) from error
+        return {t["Key"]: t["Value"] for t in listed if "Key" in t and "Value" in t}
+
+    def require_consent(self, group: UserGroupTypeDef, user_id: str, stack_name: str) -> None:
+        """Refuse unless the group's owner admits users of `stack_name` (its consent tag)."""
+        found = verdict(group["UserGroupId"], self.tags_of(group, user_id), stack_name)
+        if not found.admitted:
+            raise UserOperationError(found.reason)
 
     def settled(self, group_id: str, user_id: str, deadline: Deadline) -> UserGroupTypeDef | None:
         """The group once it is neither creating nor modifying (None: it does not exist)."""

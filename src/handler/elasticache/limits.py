@@ -41,3 +41,6 @@ OWNERSHIP_TAGS = {
 }
 TAGS_MAX = USER_TAGS_MAX - len(OWNERSHIP_TAGS)
 RESERVED_TAG_PREFIXES = ("aws:", OWNER_TAG_PREFIX)
+# On a user group, written by the group's owner (never by this provider: its roles may only read
+# it): which stacks' users may join the group (consent.py).
+CONSENT_TAG = OWNER_TAG_PREFIX + "members-from"

@@ -170,7 +170,9 @@ class UserResource(CfnResource):
         grace, schedule = self.settings.read_after_write_seconds, self.settings.schedule
         action_context = outcomes.ActionContext(
             UserLifecycle(client, schedule, grace, request.owner, request.protected_id),
-            GroupMembership(client, schedule, grace),
+            GroupMembership(
+                client, schedule, grace, request.stack_name if self.settings.scope.require_group_consent else None
+            ),
             deadline,
             invocation.claim,
             cleanup,

@@ -161,6 +161,15 @@ SETTINGS = (
         template="UserGroupIdPrefix",
         functions=("provider", "drift"),
     ),
+    Setting(
+        "REQUIRE_GROUP_CONSENT",
+        "true",
+        "Whether a user joins a user group only when the group's tag `elasticache-user-resource:members-from` "
+        "admits the requesting stack (its owner's consent; docs/sharing.md). 'false' (an account with one team): "
+        "any group under UserGroupIdPrefix.",
+        template="RequireGroupConsent",
+        functions=("provider", "drift"),
+    ),
     # Drift (drift/app.py, records.py).
     Setting(
         "DRIFT_RECORD_PATH",

@@ -21,6 +21,9 @@ class Scope(NamedTuple):
     allow_adoption: bool = False
     # USER_GROUP_ID_PREFIX (UserGroupIdPrefix): every group in UserGroupIds starts with it.
     user_group_id_prefix: str = SETTING["USER_GROUP_ID_PREFIX"].default
+    # REQUIRE_GROUP_CONSENT (RequireGroupConsent): a user joins a group only with its owner's
+    # consent (elasticache/consent.py).
+    require_group_consent: bool = True
 
     @classmethod
     def from_environment(cls) -> Scope:
@@ -29,6 +32,7 @@ class Scope(NamedTuple):
             user_id_prefix=SETTING["USER_ID_PREFIX"].text().lower(),
             allow_adoption=SETTING["ALLOW_ADOPTION"].flag(),
             user_group_id_prefix=SETTING["USER_GROUP_ID_PREFIX"].text().lower(),
+            require_group_consent=SETTING["REQUIRE_GROUP_CONSENT"].text().strip().lower() != "false",
         )
 
     def unreadable(self, group_ids: Iterable[str]) -> tuple[str, ...]:
