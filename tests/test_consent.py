@@ -197,4 +197,3 @@ def test_group_owners_tag_their_groups_as_elasticache_lets_them(fake: FakeElasti
     fake.call("AddTagsToResource", arn | {"Tags.Tag.1.Key": CONSENT_TAG, "Tags.Tag.1.Value": "orders- app-"})
     assert fake.groups["orders"].tags == {CONSENT_TAG: "orders- app-"}
     assert fake.tags_of(GROUP_ARN_PREFIX + "orders") == {CONSENT_TAG: "orders- app-"}  # as IAM sees them
-
