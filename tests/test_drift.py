@@ -19,7 +19,7 @@ from local.fake_ssm import FakeSsm
 from local.fake_state import FakeUser
 from local.receiver import Receiver
 from rules.property_table import SECRET_TAG
-from tests.conftest import OWNER, STACK_ID, Invoke, load_event, stored_poll, with_properties
+from tests.conftest import CONSENT_TAG, OWNER, STACK_ID, Invoke, load_event, stored_poll, with_properties
 
 RECORD = "/elasticache-user-resource/user-provider/app-user-1"
 PASSWORD = "Example-Passw0rd-1234567"
@@ -422,3 +422,30 @@ def test_a_secret_binding_added_behind_the_stacks_back_is_reported_and_removed_b
     removed = [p for a, p in fake.calls if a == "RemoveTagsFromResource"]
     assert removed and all(p["TagKeys.member.1"] == SECRET_TAG and "TagKeys.member.2" not in p for p in removed)
     assert SECRET_TAG not in user.tags
+
+
+@pytest.mark.parametrize("still_member", [True, False])
+def test_a_membership_whose_owner_withdrew_consent_is_reported_and_never_repaired(
+    still_member: bool,
+    scene: FakeSsm,
+    fake: FakeElastiCache,
+    receiver: Receiver,
+    invoke: Invoke,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    deploy(invoke, receiver)
+    with fake.lock:
+        fake.groups["app-readers"].tags = {CONSENT_TAG: "orders-"}  # its owner admits only orders-* now
+        if not still_member:
+            leave_group(fake)
+    monkeypatch.setenv("ALLOW_DRIFT_REPAIR", "true")
+    fake.calls.clear()
+    report = check({"repair": True})
+    [drifted] = report["drifted"]
+    [consent] = [c for c in drifted["Changes"] if c["Property"] == "UserGroupConsent"]
+    assert consent["UserGroupIds"] == ["app-readers"]
+    assert "stack 'app-stack' starts with none of them" in consent["Reasons"][0]
+    assert not [a for a, _ in fake.calls if a == "ModifyUserGroup"]  # neither rejoined nor removed
+    assert ("app-user-1" in fake.groups["app-readers"].user_ids) is still_member
+    errors = " ".join(e["Error"] for e in report["errors"])
+    assert "UserGroupConsent" in errors and (still_member or "withdrew consent): app-readers" in errors)

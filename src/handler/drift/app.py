@@ -34,8 +34,10 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from cloudformation.records import Record, RecordError, RecordStore, base_path
-from drift.compare import compare
+from cloudformation.request import stack_name
+from drift.compare import compare, consent_changes
 from drift.repair import Repairer, repair
+from elasticache.consent import verdict
 from elasticache.groups import GroupMembership
 from elasticache.limits import PROVIDER_TAG
 from elasticache.users import UserLifecycle
@@ -75,10 +77,11 @@ class TokenBucket:
 
 @dataclass
 class Scene:
-    """What one run read of ElastiCache: users by id, and the groups each user is in."""
+    """What one run read of ElastiCache: users by id, the groups each user is in, groups by id."""
 
     users: dict[str, dict[str, Any]]
     members: dict[str, list[str]]
+    groups: dict[str, Any]
 
 
 def paced_client(bucket: TokenBucket, deadline: Deadline, margin: float) -> Any:
@@ -108,14 +111,16 @@ def read_scene(client: Any) -> Scene:
     """Every user and every group's members, page by page."""
     users: dict[str, dict[str, Any]] = {}
     members: dict[str, list[str]] = {}
+    groups: dict[str, Any] = {}
     for page in client.get_paginator("describe_users").paginate(PaginationConfig={"PageSize": PAGE}):
         for user in page.get("Users", []):
             users[str(user["UserId"])] = dict(user)
     for page in client.get_paginator("describe_user_groups").paginate(PaginationConfig={"PageSize": PAGE}):
         for group in page.get("UserGroups", []):
+            groups[str(group["UserGroupId"])] = group
             for user_id in group.get("UserIds", []):
                 members.setdefault(str(user_id), []).append(str(group["UserGroupId"]))
-    return Scene(users, members)
+    return Scene(users, members, groups)
 
 
 class DriftCheck:
@@ -131,6 +136,7 @@ class DriftCheck:
         self.repairer = Repairer(
             self.lifecycle, groups, deadline, settings.scope.user_group_id_prefix, self.report["errors"]
         )
+        self.group_tags: dict[str, dict[str, str]] = {}  # read once a run (ListTagsForResource)
 
     def run(self) -> dict[str, Any]:
         """Check every candidate first (the report is complete even when repairs are slow: a
@@ -182,6 +188,7 @@ class DriftCheck:
             return  # a user of someone else's: not ours to look at
         self.report["checked"] += 1
         found = compare(record, user, tags, scene.members.get(user_id, []))
+        found.changes.extend(consent_changes(self._refused(user_id, record, scene)))
         for what in found.uncompared:
             self._unknown(user_id, f"not compared: {what}")
         if found.other_groups:
@@ -201,6 +208,23 @@ class DriftCheck:
         self.report["drifted"].append(entry)
         if self.repair and user is not None:
             repairs.append((user_id, functools.partial(self._repair, user, tags, record, found.changes, owned)))
+
+    def _refused(self, user_id: str, record: Record, scene: Scene) -> dict[str, str]:
+        """The declared groups whose owners no longer admit the record's stack (group -> why);
+        only groups under UserGroupIdPrefix (the role reads no other group's tags)."""
+        if not self.settings.scope.require_group_consent:
+            return {}
+        refused = {}
+        for group_id in record.group_ids:
+            group = scene.groups.get(group_id)
+            if group is None or not group_id.startswith(self.settings.scope.user_group_id_prefix):
+                continue
+            if group_id not in self.group_tags:
+                self.group_tags[group_id] = self.repairer.groups.tags_of(group, user_id)
+            found = verdict(group_id, self.group_tags[group_id], stack_name(record.stack_id))
+            if not found.admitted:
+                refused[group_id] = found.reason
+        return refused
 
     def _repair(
         self, user: dict[str, Any], tags: dict[str, str], record: Record, changes: list[dict[str, Any]], owned: bool

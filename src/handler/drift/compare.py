@@ -6,6 +6,8 @@ Property names are the resource's own (`UserName`, `Engine`, `AccessString`,
 drift), `UserGroupIds`, `Tags`), plus `Exists`. Tags: the template's tags changed, removed
 or added by others, and the ownership and binding tags (`elasticache-user-resource:*`);
 `aws:` tags are AWS's own and ignored. A group others added the user to is information only.
+`UserGroupConsent`: declared groups whose owners no longer admit the stack (consent.py), the
+user a member or not: reported, never repaired (a repair would join without consent).
 """
 
 from __future__ import annotations
@@ -78,6 +80,19 @@ def compare(record: Record, user: Mapping[str, Any] | None, tags: Mapping[str, s
     expected_tags = {**record.tags, **record.ownership}
     result.changes.extend(tag_changes(expected_tags, shown))
     return result
+
+
+def consent_changes(refused: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The entry for declared groups whose owners withdrew consent (group -> why), if any."""
+    if not refused:
+        return []
+    return [
+        {
+            "Property": "UserGroupConsent",
+            "UserGroupIds": sorted(refused),
+            "Reasons": [refused[g] for g in sorted(refused)],
+        }
+    ]
 
 
 def is_ownership_tag(key: str) -> bool:

@@ -1,7 +1,8 @@
 """Repair of a drifted user (both opt-ins given: see app.py): the access string, the
 declared group memberships and the template's tags (with the binding tag) are put back as
 the record says, through the provider's own UserLifecycle and GroupMembership (busy-user
-retries, read-back of every group change) within the run's deadline.
+retries, read-back of every group change) within the run's deadline; never a membership of
+a group whose owner withdrew consent (UserGroupConsent: reported only).
 
 Never: passwords or the authentication type (they need the passwords), the engine or the
 UserName (replacement), the ownership tags (the provider's IAM policy forbids changing
@@ -77,11 +78,17 @@ def repair(
             lifecycle.modify(user_id, {"AccessString": record.access_string}, deadline)
             done.append(by_property["AccessString"])
         if "UserGroupIds" in by_property:
+            withheld = by_property.get("UserGroupConsent", {}).get("UserGroupIds", [])
             lifecycle.wait_until_active(user_id, deadline)
             for group_id in by_property["UserGroupIds"]["Missing"]:
-                if group_id.startswith(ctx.group_prefix):
+                if group_id.startswith(ctx.group_prefix) and group_id not in withheld:
                     ctx.groups.join(user_id, group_id, deadline)
-            done.append(by_property["UserGroupIds"])
+            if withheld:
+                ctx.errors.append(
+                    {"UserId": user_id, "Error": f"not rejoined (its owner withdrew consent): {', '.join(withheld)}"}
+                )
+            else:
+                done.append(by_property["UserGroupIds"])
         tag_change = _tag_change(record, tags)
         if tag_change:
             lifecycle.change_tags(lifecycle.wait_until_active(user_id, deadline), tag_change, deadline, tags)
