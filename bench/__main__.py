@@ -43,12 +43,13 @@ def main(argv: list[str] | None = None) -> int:
         # The provider records what it applied (drift) in Parameter Store: the stand-in, never AWS.
         ssm = FakeSsm()
         os.environ["AWS_ENDPOINT_URL_SSM"] = stack.enter_context(serve_ssm(ssm))
-        from bench import busy, coldstart, confirm, drift_scale, lag, memory, rotation, scale
+        from bench import busy, coldstart, confirm, consent, drift_scale, lag, memory, rotation, scale
         from bench import stack as stack_row
 
         figures = confirm.report(cfn, repeats=5 if args.smoke else 200)
         figures |= lag.report(api, receiver, deletions, repeats=1 if args.smoke else 5, with_pollers=not args.smoke)
         figures |= busy.report(api, receiver, repeats=1 if args.smoke else 3)
+        figures |= consent.report(api, receiver, repeats=1 if args.smoke else 15)
         figures |= coldstart.report(runs=1 if args.smoke else 15)
         api.add_user("memory-user", tags=owner_tags("memory-user"))
         memory_event = delete_event(receiver.url("memory"), "memory-user", "memory")
@@ -77,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
             ("cold start <= 1.10x baseline", figures["ratio"] <= 1.10),
             ("peak RSS < 128 MB", figures["peak_mb"] < 128),
             ("all 200 scale answers SUCCESS", figures["success"] == 200),
+            (
+                "consent: one ListTagsForResource per group joined, nothing more",
+                figures["consent_3_on_calls"] - figures["consent_3_off_calls"] == 3,
+            ),
             (
                 "stack of 500: every Create and Delete SUCCESS",
                 figures["stack_create_success"] == figures["stack_delete_success"] == 500,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 
-from bench.common import STACK_ID, delete_event, median, owner_tags, table
+from bench.common import CONSENT, STACK_ID, delete_event, median, owner_tags, table
 from local.context import LambdaContext
 from local.fake_elasticache import FakeElastiCache
 from local.receiver import Receiver
@@ -48,7 +48,7 @@ def report(api: FakeElastiCache, receiver: Receiver, repeats: int) -> dict[str, 
     jobs: list[tuple[str, str, dict[str, object]]] = []
     for index in range(repeats):
         joining, leaving = f"busy-join-{index}", f"busy-leave-{index}"
-        api.add_group(f"group-{joining}", engine="valkey")
+        api.add_group(f"group-{joining}", engine="valkey", tags=CONSENT)
         api.add_user(leaving, engine="valkey", authentication_type="iam", tags=owner_tags(leaving))
         api.add_group(f"group-{leaving}", engine="valkey", members=(leaving,))
         api.delete_seconds_for[leaving] = DELETION

@@ -12,6 +12,8 @@ import local  # noqa: F401 - puts the function's modules on the import path
 ROOT = Path(__file__).resolve().parent.parent
 HANDLER = ROOT / "src" / "handler"
 STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/bench-stack/00000000-0000-0000-0000-000000000000"
+# The tag with which a group's owner admits the bench's stack (docs/sharing.md).
+CONSENT = {"elasticache-user-resource:members-from": "bench-"}
 
 # The function's production settings: the defaults, not the tests' fast schedule.
 ENVIRONMENT = {

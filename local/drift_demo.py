@@ -36,7 +36,7 @@ def main() -> int:
     with ExitStack() as stack:
         engine = stack.enter_context(Engine())
         fake = FakeElastiCache(engine=engine)
-        fake.add_group(GROUP)
+        fake.add_group(GROUP, tags={"elasticache-user-resource:members-from": "app-"})  # its owner admits app-*
         os.environ["AWS_ENDPOINT_URL_ELASTICACHE"] = stack.enter_context(serve(fake))
         ssm = FakeSsm()
         os.environ["AWS_ENDPOINT_URL_SSM"] = stack.enter_context(serve_ssm(ssm))

@@ -158,9 +158,11 @@ def main(argv: list[str] | None = None) -> int:
                 group_modify_seconds=1.0,
                 engine=engine,
             )
-            # The platform stack's user groups, which the application's user joins and leaves.
-            fake.add_group("app-readers", engine="valkey")
-            fake.add_group("app-writers", engine="valkey")
+            # The platform stack's user groups, which the application's user joins and leaves:
+            # their owner admits the application's stacks (app-*; docs/sharing.md).
+            admits_app = {"elasticache-user-resource:members-from": "app-"}
+            fake.add_group("app-readers", engine="valkey", tags=admits_app)
+            fake.add_group("app-writers", engine="valkey", tags=admits_app)
             os.environ["AWS_ENDPOINT_URL_ELASTICACHE"] = stack.enter_context(serve(fake))
             print(
                 f"emulator: stateful ElastiCache fake on {os.environ['AWS_ENDPOINT_URL_ELASTICACHE']} "

@@ -28,3 +28,12 @@ def test_benchmark_smoke_run_prints_every_table() -> None:
     cold_start = done.stdout.split("Cold start")[1].split("\n\n")[0]
     assert "this handler, no bytecode (sam build alone)" in cold_start and "n/a" not in cold_start
     assert "checked / drifted / unknown / errors | 20 / 3 / 0 / 0" in done.stdout
+    # A group owner's consent: one ListTagsForResource per group joined, and only with consent on.
+    consent = done.stdout.split("Group owners' consent")[1].split("\n\n")[0]
+    rows = {
+        cells[0]: cells[1:] for line in consent.splitlines() if len(cells := [c.strip() for c in line.split("|")]) == 4
+    }
+    assert rows["Create joining 3, consent on"][0] == "18"
+    assert int(rows["Create joining 3, consent on"][0]) - int(rows["Create joining 3, consent off"][0]) == 3
+    assert "ListTagsForResource 3" in rows["Create joining 3, consent on"][1]
+    assert "ListTagsForResource" not in rows["Create joining 3, consent off"][1]
