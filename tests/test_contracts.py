@@ -107,9 +107,10 @@ def test_a_poll_that_fails_undoes_the_joins_of_the_invocation_before_it(
     fake.add_user("app-user-1", access_string="on ~app:* +@read +@write", tags={**OWNER, "team": "payments"})
     fake.add_group("a")
     fake.add_group("b")
-    fake.group_modify_seconds = 2.0
-    # The first invocation joins a, and hands over while a is still modifying.
-    assert invoke(group_update(receiver, {}, {"UserGroupIds": ["a", "b"]}), timeout=3.0) == []
+    fake.group_modify_seconds = 3.0
+    # The first invocation joins a, and hands over while a is still modifying (its 4 s leave
+    # about 1.3 s of work: the consent of a and b is read first, then a is joined).
+    assert invoke(group_update(receiver, {}, {"UserGroupIds": ["a", "b"]}), timeout=4.0) == []
     poll = json.loads(stored_poll()[1])
     assert poll["ElastiCacheUserPoll"]["resume"]["joined"] == ["a"]
     # The poll finds a joined, and b refuses the user: the whole request's joins are undone.
