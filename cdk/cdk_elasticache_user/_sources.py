@@ -28,7 +28,13 @@ import yaml
 _PACKAGE = Path(__file__).resolve().parent
 _BUNDLED = _PACKAGE / "_bundled"
 # The modules the synth-time checks use; what they import comes along.
-RULE_MODULES = ("rules.properties", "rules.property_table", "rules.access_string", "runtime.scope")
+RULE_MODULES = (
+    "rules.properties",
+    "rules.property_table",
+    "rules.access_string",
+    "runtime.scope",
+    "elasticache.consent",
+)
 
 
 def root() -> Path:

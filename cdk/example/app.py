@@ -8,10 +8,11 @@ With the CDK CLI: `cdk synth --app "python cdk/example/app.py"`, `cdk deploy --a
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_elasticache as elasticache
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from cdk_elasticache_user import ElastiCacheUser, ElastiCacheUserProvider, ElastiCacheUserProviderBase
+from cdk_elasticache_user import ElastiCacheUser, ElastiCacheUserProvider, ElastiCacheUserProviderBase, members_from
 
 
 class ProviderStack(cdk.Stack):
@@ -20,6 +21,37 @@ class ProviderStack(cdk.Stack):
     def __init__(self, scope: Construct, id: str) -> None:  # noqa: A002 - the CDK's own name for it
         super().__init__(scope, id)
         self.provider = ElastiCacheUserProvider(self, "Provider", user_id_prefix="app-", user_group_id_prefix="app-")
+
+
+class PlatformStack(cdk.Stack):
+    """Another team's user group `app-readers`: its owner admits the users of the stacks whose
+    names start with `Application` (the consent tag); users of any other stack cannot join."""
+
+    def __init__(self, scope: Construct, id: str) -> None:  # noqa: A002
+        super().__init__(scope, id)
+        password = secretsmanager.Secret(
+            self,
+            "DefaultUserPassword",
+            generate_secret_string=secretsmanager.SecretStringGenerator(exclude_punctuation=True),
+        )
+        default = elasticache.CfnUser(
+            self,
+            "DefaultUser",
+            user_id="app-readers-default",
+            user_name="default",
+            engine="valkey",
+            access_string="off -@all",
+            passwords=[password.secret_value.unsafe_unwrap()],
+        )
+        group = elasticache.CfnUserGroup(
+            self,
+            "Readers",
+            user_group_id="app-readers",
+            engine="valkey",
+            user_ids=[default.user_id],
+            tags=[members_from("Application")],
+        )
+        group.add_dependency(default)
 
 
 class ApplicationStack(cdk.Stack):
@@ -74,7 +106,7 @@ def build(app: cdk.App) -> cdk.App:
     providers = ProviderStack(app, "ElastiCacheUserProvider")
     # A provider deployed with SAM instead (`make deploy`): ElastiCacheUserProvider.from_export(
     # stack, "Provider") inside ApplicationStack imports its elasticache-user-provider-* exports.
-    ApplicationStack(app, "Application", providers.provider)
+    ApplicationStack(app, "Application", providers.provider).add_dependency(PlatformStack(app, "Platform"))
     return app
 
 

@@ -17,11 +17,14 @@ import aws_cdk as cdk
 import pytest
 from conftest import ROOT, new_stack
 
-from cdk_elasticache_user import ElastiCacheUser, ElastiCacheUserProvider
+from cdk_elasticache_user import CONSENT_TAG, ElastiCacheUser, ElastiCacheUserProvider
 from local.fake_elasticache import FakeElastiCache
 from local.fake_secrets import FakeSecrets
 from local.receiver import Receiver
-from tests.conftest import STACK_ID, Invoke
+from tests.conftest import Invoke
+
+# The example's application stack, as CloudFormation names it in its requests.
+STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/Application/0f0e0d0c-1111-2222-3333-444455556666"
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +115,15 @@ def test_the_example_apps_users_are_created_and_deleted_by_the_local_provider(
         if resource["Type"] == "AWS::SecretsManager::Secret":
             names[logical_id] = resource["Properties"]["Name"]
             secrets.add(names[logical_id], json.dumps({"username": "app-user", "password": password}))
-    fake.add_group("app-readers", engine="valkey")
+    # The platform stack's group, with the tags its owner gave it: they admit the Application stack.
+    [group] = [
+        r
+        for r in assembly.get_stack_by_name("Platform").template["Resources"].values()
+        if "UserGroupId" in r.get("Properties", {})
+    ]
+    tags = {t["Key"]: t["Value"] for t in group["Properties"]["Tags"]}
+    assert tags == {CONSENT_TAG: "Application"}
+    fake.add_group(group["Properties"]["UserGroupId"], engine="valkey", tags=tags)
     users = {n: r for n, r in template["Resources"].items() if r["Type"] == "Custom::ElastiCacheUser"}
     assert len(users) == 2
     for logical_id, resource in users.items():
@@ -156,3 +167,31 @@ def test_the_readme_shows_the_example_app_its_synthesized_user_and_a_real_refusa
             iam=True,
         )
     assert str(raised.value) == refusal
+
+
+def test_the_example_apps_group_refuses_another_stacks_user(
+    assembly: cdk.cx_api.CloudAssembly, fake: FakeElastiCache, receiver: Receiver, invoke: Invoke
+) -> None:
+    """Its owner admits Application* stacks only: the same user, declared by another stack, is
+    refused before it is made."""
+    [group] = [
+        r
+        for r in assembly.get_stack_by_name("Platform").template["Resources"].values()
+        if "UserGroupId" in r.get("Properties", {})
+    ]
+    fake.add_group("app-readers", engine="valkey", tags={t["Key"]: t["Value"] for t in group["Properties"]["Tags"]})
+    properties = {
+        "UserId": "app-reports",
+        "UserName": "app-reports",
+        "Engine": "valkey",
+        "AccessString": "on ~reports:* +@read",
+        "AuthenticationMode": {"Type": "iam"},
+        "UserGroupIds": ["app-readers"],
+    }
+    event = {
+        **_request("Create", "ReportsUser", properties, receiver),
+        "StackId": STACK_ID.replace("/Application/", "/Billing/"),
+    }
+    answer = invoke(event)[-1].body
+    assert answer["Status"] == "FAILED" and "stack 'Billing' starts with none of them" in answer["Reason"]
+    assert "CreateUser" not in fake.actions()
