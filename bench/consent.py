@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from bench.common import CONSENT, STACK_ID, median, table
+from bench.common import CONSENT, delete_event, median, table
 from local.context import LambdaContext
 from local.fake_elasticache import FakeElastiCache
 from local.receiver import Receiver
@@ -18,22 +18,11 @@ GROUP_COUNTS = (1, 3)
 
 
 def _create_event(response_url: str, user_id: str, groups: list[str]) -> dict[str, object]:
-    return {
-        "RequestType": "Create",
-        "ResponseURL": response_url,
-        "StackId": STACK_ID,
-        "RequestId": user_id,
-        "LogicalResourceId": "ConsentUser" + "".join(c for c in user_id if c.isalnum()),
-        "ResourceType": "Custom::ElastiCacheUser",
-        "ResourceProperties": {
-            "UserId": user_id,
-            "UserName": user_id,
-            "Engine": "valkey",
-            "AccessString": "on ~app:* +@read",
-            "AuthenticationMode": {"Type": "iam"},
-            "UserGroupIds": groups,
-        },
-    }
+    event = {**delete_event(response_url, user_id, user_id), "RequestType": "Create"}
+    del event["PhysicalResourceId"]
+    properties = {"UserId": user_id, "UserName": user_id, "Engine": "valkey", "AccessString": "on ~app:* +@read"}
+    event["ResourceProperties"] = {**properties, "AuthenticationMode": {"Type": "iam"}, "UserGroupIds": groups}
+    return event
 
 
 def report(api: FakeElastiCache, receiver: Receiver, repeats: int) -> dict[str, float]:
