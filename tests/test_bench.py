@@ -31,7 +31,7 @@ def test_benchmark_smoke_run_prints_every_table() -> None:
     # A group owner's consent: one ListTagsForResource per group joined, and only with consent on.
     consent = done.stdout.split("Group owners' consent")[1].split("\n\n")[0]
     rows = {
-        cells[0]: cells[1:] for line in consent.splitlines() if len(cells := [c.strip() for c in line.split("|")]) == 4
+        cells[0]: cells[1:] for line in consent.splitlines() if len(cells := [c.strip() for c in line.split("|")]) == 5
     }
     assert rows["Create joining 3, consent on"][0] == "18"
     assert int(rows["Create joining 3, consent on"][0]) - int(rows["Create joining 3, consent off"][0]) == 3
