@@ -449,3 +449,27 @@ def test_a_membership_whose_owner_withdrew_consent_is_reported_and_never_repaire
     assert ("app-user-1" in fake.groups["app-readers"].user_ids) is still_member
     errors = " ".join(e["Error"] for e in report["errors"])
     assert "UserGroupConsent" in errors and (still_member or "withdrew consent): app-readers" in errors)
+
+
+def test_a_consent_that_cannot_be_read_leaves_the_rest_of_the_report(
+    scene: FakeSsm, fake: FakeElastiCache, receiver: Receiver, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from elasticache.groups import GroupMembership
+    from runtime.exceptions import UserOperationError
+
+    deploy(invoke, receiver)
+    set_access(fake, "on ~* +@all")
+
+    def refused(*_: object) -> dict[str, str]:
+        raise UserOperationError("The provider's role may not read the tags of user group 'app-readers'")
+
+    monkeypatch.setattr(GroupMembership, "tags_of", refused)
+    report = check()
+    assert [c["Property"] for c in report["drifted"][0]["Changes"]] == ["AccessString"]
+    assert report["unknown"] == [
+        {
+            "UserId": "app-user-1",
+            "Reason": "consent of user group 'app-readers' not read: The provider's role may not read the tags of "
+            "user group 'app-readers'",
+        }
+    ]

@@ -45,7 +45,7 @@ from runtime.clients import aws_client, bounded_by, new_elasticache_client
 from runtime.config import Settings
 from runtime.deadline import Deadline
 from runtime.environment import SETTING
-from runtime.exceptions import DeadlineReached
+from runtime.exceptions import DeadlineReached, UserOperationError
 from runtime.log import SERVICE, logger, quiet_libraries
 
 PAGE = 100  # DescribeUsers / DescribeUserGroups MaxRecords: 20 to 100 (API reference)
@@ -220,7 +220,11 @@ class DriftCheck:
             if group is None or not group_id.startswith(self.settings.scope.user_group_id_prefix):
                 continue
             if group_id not in self.group_tags:
-                self.group_tags[group_id] = self.repairer.groups.tags_of(group, user_id)
+                try:
+                    self.group_tags[group_id] = self.repairer.groups.tags_of(group, user_id)
+                except UserOperationError as error:  # the rest of the user's comparison still counts
+                    self._unknown(user_id, f"consent of user group '{group_id}' not read: {error}"[:500])
+                    continue
             found = verdict(group_id, self.group_tags[group_id], stack_name(record.stack_id))
             if not found.admitted:
                 refused[group_id] = found.reason
