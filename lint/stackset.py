@@ -11,6 +11,9 @@ managed policy, and the translator fails on one it cannot resolve), AWS_DEFAULT_
 A function's `Code.S3Bucket` must be in the function's Region (another account may own it), so
 the code lives in one bucket per Region, `<CodeBucketPrefix>-<region>` (a parameter), under
 `CodeKey` (default: the zip's hash, so a new build never overwrites the one stacks run).
+A stack set names each stack `StackSet-<stack set name>-<36-character id>`: with template.yaml's
+`${AWS::StackName}-elasticache-user-rotation` no function name would fit Lambda's 64 characters,
+so here the stack's name gives way to `FunctionNamePrefix` wherever a function is named.
 
 The code zip is src/handler's packages and the functions' requirements as the tests ran them:
 the installed distributions of this virtual environment (pinned by src/handler/requirements.txt,
@@ -21,14 +24,13 @@ all pure Python: checked), compiled to bytecode with the runtime's Python (cold 
 from __future__ import annotations
 
 import argparse
-import compileall
 import copy
 import hashlib
 import importlib.metadata
 import json
 import os
-import py_compile
 import shutil
+import subprocess
 import sys
 import zipfile
 from collections.abc import Iterator, Mapping
@@ -46,7 +48,9 @@ SAM_FUNCTION = "AWS::Serverless::Function"
 # The translator wants an S3 location for CodeUri; the real one replaces it afterwards.
 PLACEHOLDER = "s3://code-bucket/code.zip"
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # no build time in the zip: the same code, the same hash
-PARAMETERS = {
+LAMBDA_NAME_MAX = 64  # FunctionName (Lambda API reference)
+STACK_NAME = "${AWS::StackName}"
+PARAMETERS: dict[str, dict[str, Any]] = {
     "CodeBucketPrefix": {
         "Type": "String",
         # A bucket name is 3 to 63 characters; the longest Region name adds 15 ("-ap-southeast-5").
@@ -58,7 +62,36 @@ PARAMETERS = {
         "Type": "String",
         "Description": "Key of the code zip (make stackset: build/stackset/code.zip) in each of those buckets.",
     },
+    "FunctionNamePrefix": {
+        "Type": "String",
+        "Default": "elasticache-user-resource",
+        "Description": "Stands for the stack's name in the functions' names (and their log groups, grants, alarms): "
+        "a stack set names its stacks StackSet-<stack set name>-<36-character id>, too long for a function name.",
+    },
 }
+
+
+def function_suffixes(template: Mapping[str, Any]) -> list[str]:
+    """What follows the stack's name in each function's name (e.g. "-elasticache-user-drift")."""
+    names = [r["Properties"]["FunctionName"] for r in template["Resources"].values() if r["Type"] == SAM_FUNCTION]
+    suffixes = [str(name["Fn::Sub"]).removeprefix(STACK_NAME) for name in names]
+    assert all(str(name["Fn::Sub"]).startswith(STACK_NAME) for name in names), names
+    return sorted(suffixes, key=len, reverse=True)
+
+
+def renamed(node: Any, suffixes: list[str]) -> Any:
+    """`node` with "${AWS::StackName}<suffix>" as "${FunctionNamePrefix}<suffix>" in every Fn::Sub:
+    a function's name, and whatever names it (its log group, the grants on it, alarms)."""
+    if isinstance(node, list):
+        return [renamed(item, suffixes) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if set(node) == {"Fn::Sub"} and isinstance(node["Fn::Sub"], str):
+        text = node["Fn::Sub"]
+        for suffix in suffixes:
+            text = text.replace(STACK_NAME + suffix, "${FunctionNamePrefix}" + suffix)
+        return {"Fn::Sub": text}
+    return {key: renamed(value, suffixes) for key, value in node.items()}
 
 
 def sam_expansion(template: Mapping[str, Any], region: str = "us-east-1") -> dict[str, Any]:
@@ -85,12 +118,19 @@ def sam_expansion(template: Mapping[str, Any], region: str = "us-east-1") -> dic
 
 def stackset_template(template: Mapping[str, Any], code_key: str) -> dict[str, Any]:
     """The expansion with its code in the Region's bucket and without the SAR listing."""
+    suffixes = function_suffixes(template)
     expanded = sam_expansion(template)
     expanded.get("Metadata", {}).pop("AWS::ServerlessRepo::Application", None)
     if not expanded.get("Metadata"):
         expanded.pop("Metadata", None)
+    expanded["Resources"], expanded["Outputs"] = (
+        renamed(expanded["Resources"], suffixes),
+        renamed(expanded["Outputs"], suffixes),
+    )
     parameters = copy.deepcopy(PARAMETERS)
     parameters["CodeKey"]["Default"] = code_key
+    parameters["FunctionNamePrefix"]["MaxLength"] = LAMBDA_NAME_MAX - len(suffixes[0])
+    parameters["FunctionNamePrefix"]["AllowedPattern"] = "^[a-zA-Z0-9_-]+$"
     expanded["Parameters"] = {**parameters, **expanded.get("Parameters", {})}
     for resource in expanded["Resources"].values():
         if resource["Type"] == "AWS::Lambda::Function":
@@ -158,10 +198,10 @@ def stage(template: Mapping[str, Any], staging: Path, bytecode: bool = True) -> 
     if f"{sys.version_info.major}.{sys.version_info.minor}" != runtime_version(template):
         print(f"no python{runtime_version(template)} here: the code goes without bytecode (cold starts 2.7x as long)")
         return
-    # unchecked-hash: a zip keeps no timestamp Python could check a .pyc against.
-    invalidation = py_compile.PycInvalidationMode.UNCHECKED_HASH
-    if not compileall.compile_dir(staging, quiet=1, workers=0, invalidation_mode=invalidation):
-        raise SystemExit("the code does not compile")
+    # unchecked-hash: a zip keeps no timestamp Python could check a .pyc against. A process of its
+    # own, as the Makefile's BYTECODE: compileall's workers would re-run the caller's __main__.
+    compiling = [sys.executable, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash"]
+    subprocess.run([*compiling, str(staging)], check=True)  # noqa: S603 - this interpreter, fixed arguments
 
 
 def write_zip(staging: Path, target: Path) -> str:

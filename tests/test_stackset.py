@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -36,10 +37,25 @@ def own_expansion() -> dict[str, Any]:
     return expanded
 
 
+def function_names() -> list[str]:
+    """The functions' names as template.yaml writes them (a !Sub on the stack's name)."""
+    resources = load_template(ROOT / "template.yaml")["Resources"].values()
+    return [r["Properties"]["FunctionName"]["Fn::Sub"] for r in resources if r["Type"] == "AWS::Serverless::Function"]
+
+
+def with_prefix(expansion: dict[str, Any]) -> dict[str, Any]:
+    """The expansion with each function's name (and whatever names it) on FunctionNamePrefix."""
+    text = json.dumps(expansion)
+    for name in sorted(function_names(), key=len, reverse=True):
+        text = text.replace(name, name.replace("${AWS::StackName}", "${FunctionNamePrefix}"))
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
 def test_every_resource_is_template_yamls_own_expansion_but_for_the_code(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     built = stackset.stackset_template(load_template(ROOT / "template.yaml"), KEY)
-    own = own_expansion()
+    own = with_prefix(own_expansion())
     assert sorted(built["Resources"]) == sorted(own["Resources"])
     assert not [r for r in built["Resources"].values() if r["Type"].startswith("AWS::Serverless::")]
     assert "Transform" not in built
@@ -64,6 +80,29 @@ def test_every_resource_is_template_yamls_own_expansion_but_for_the_code(monkeyp
         assert built[section] == own[section]
     assert {k: v for k, v in built["Parameters"].items() if k not in stackset.PARAMETERS} == own["Parameters"]
     assert built["Parameters"]["CodeKey"]["Default"] == KEY and "Metadata" not in built
+
+
+def test_every_function_name_fits_lambdas_64_characters_whatever_the_stack_sets_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stack set's stack is named StackSet-<name>-<36-character id>: 46 characters and more."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    built = stackset.stackset_template(load_template(ROOT / "template.yaml"), KEY)
+    prefix = built["Parameters"]["FunctionNamePrefix"]
+    longest = "x" * prefix["MaxLength"]
+    names = [
+        r["Properties"]["FunctionName"]["Fn::Sub"]
+        for r in built["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function"
+    ]
+    assert len(names) == 4 and all(name.startswith("${FunctionNamePrefix}-") for name in names)
+    assert max(len(name.replace("${FunctionNamePrefix}", longest)) for name in names) == 64
+    assert len(prefix["Default"]) <= prefix["MaxLength"]
+    stack_set_stack = "StackSet-ecuser-" + "0" * 36
+    assert all(len(name.replace("${AWS::StackName}", stack_set_stack)) > 64 for name in function_names())
+    # What still names the stack: its exports and its records' path, which have room for it.
+    left = set(re.findall(r'"([^"]*\$\{AWS::StackName\}[^"]*)"', json.dumps(built)))
+    assert all("-ServiceToken" in s or "-RotationLambdaArn" in s or "${DriftRecordPath}" in s for s in left), left
 
 
 def test_the_template_passes_cfn_lint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
