@@ -47,6 +47,7 @@ OUT = ROOT / "build" / "stackset"
 SAM_FUNCTION = "AWS::Serverless::Function"
 # The translator wants an S3 location for CodeUri; the real one replaces it afterwards.
 PLACEHOLDER = "s3://code-bucket/code.zip"
+TEMPLATE_BODY_MAX = 51_200  # CreateStackSet TemplateBody, bytes (botocore model); a larger one needs TemplateURL
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # no build time in the zip: the same code, the same hash
 LAMBDA_NAME_MAX = 64  # FunctionName (Lambda API reference)
 STACK_NAME = "${AWS::StackName}"
@@ -224,7 +225,8 @@ def build(out: Path, bytecode: bool = True) -> tuple[Path, Path, str]:
     shutil.rmtree(staging)
     version = template["Metadata"]["AWS::ServerlessRepo::Application"]["SemanticVersion"]
     key = f"elasticache-user-resource/{version}/{digest[:16]}.zip"
-    (out / "template.json").write_text(json.dumps(stackset_template(template, key), indent=1) + "\n")
+    # Compact: 34,000 bytes instead of 47,000 indented, under TEMPLATE_BODY_MAX.
+    (out / "template.json").write_text(json.dumps(stackset_template(template, key), separators=(",", ":")) + "\n")
     return out / "template.json", out / "code.zip", key
 
 
@@ -234,7 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     template, code, key = build(arguments.out)
     template, code = (path.relative_to(ROOT) if path.is_relative_to(ROOT) else path for path in (template, code))
-    print(f"{template}: no transform")
+    size = template.stat().st_size
+    body = "--template-body" if size <= TEMPLATE_BODY_MAX else "--template-url (over --template-body's 51,200)"
+    print(f"{template}: no transform, {size:,} bytes ({body})")
     print(f"{code.name}: {code.stat().st_size / 1e6:.1f} MB, key {key} (the CodeKey default)")
     print("copy it to the bucket of every Region the stack set deploys to (docs/rollout.md):")
     print(f"  aws s3 cp {code} s3://<CodeBucketPrefix>-<region>/{key}")

@@ -117,6 +117,7 @@ def test_the_template_passes_cfn_lint(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_the_code_zip_runs_every_handler_on_its_own(tmp_path: Path) -> None:
     template, code, key = stackset.build(tmp_path)
     assert json.loads(template.read_text())["Parameters"]["CodeKey"]["Default"] == key
+    assert template.stat().st_size <= stackset.TEMPLATE_BODY_MAX  # create-stack-set --template-body takes it
     unpacked = tmp_path / "unpacked"
     with zipfile.ZipFile(code) as archive:
         names = set(archive.namelist())
