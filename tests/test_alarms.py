@@ -240,7 +240,7 @@ def test_every_alarm_and_widget_names_a_metric_the_functions_emit(emissions: Emi
         [problem] = unknown_metrics(planted, emitted)
         assert problem.startswith(resource), problem
     planted = copy.deepcopy(resources)
-    body = planted["Dashboard"]["Properties"]["DashboardBody"]
+    body = planted["ElastiCacheUserDashboard"]["Properties"]["DashboardBody"]
     body["Fn::Sub"] = body["Fn::Sub"].replace('"DeleteHandedOver"', '"DeleteHandedover"')
     [problem] = unknown_metrics(planted, emitted)
     assert "Hand-overs" in problem and "DeleteHandedover" in problem
