@@ -260,3 +260,7 @@ def test_the_dashboards_durations_are_each_functions_own() -> None:
         if r["Type"] == "AWS::Serverless::Function"
     }
     assert graphed == functions and len(functions) == 4
+    # Dashboards are global to the account: one stack name in two Regions must not share one.
+    dashboards = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Dashboard"]
+    [name] = [properties["DashboardName"]["Fn::Sub"] for properties in dashboards]
+    assert "${AWS::Region}" in name
