@@ -49,6 +49,7 @@ SAM_FUNCTION = "AWS::Serverless::Function"
 PLACEHOLDER = "s3://code-bucket/code.zip"
 TEMPLATE_BODY_MAX = 51_200  # CreateStackSet TemplateBody, bytes (botocore model); a larger one needs TemplateURL
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # no build time in the zip: the same code, the same hash
+LAMBDA_TASK_ROOT = "/var/task"  # where Lambda unpacks a function's zip
 LAMBDA_NAME_MAX = 64  # FunctionName (Lambda API reference)
 STACK_NAME = "${AWS::StackName}"
 PARAMETERS: dict[str, dict[str, Any]] = {
@@ -201,7 +202,10 @@ def stage(template: Mapping[str, Any], staging: Path, bytecode: bool = True) -> 
         return
     # unchecked-hash: a zip keeps no timestamp Python could check a .pyc against. A process of its
     # own, as the Makefile's BYTECODE: compileall's workers would re-run the caller's __main__.
+    # Each code object records its file: /var/task/... as on Lambda, not this build's directory (a
+    # traceback then names the deployed file, and the zip's hash does not depend on where it was built).
     compiling = [sys.executable, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash"]
+    compiling += ["-s", str(staging), "-p", LAMBDA_TASK_ROOT]
     subprocess.run([*compiling, str(staging)], check=True)  # noqa: S603 - this interpreter, fixed arguments
 
 
