@@ -1,8 +1,9 @@
 """`make stackset`: the provider as StackSets and Customizations for Control Tower can deploy it.
 
-Service-managed StackSets run no macro, and the `AWS::Serverless-2016-10-31` transform is one
-(CreateStackSet, CAPABILITY_AUTO_EXPAND: they "don't currently support the use of macros in
-templates (This includes the AWS::Include and AWS::Serverless transforms)";
+Service-managed StackSets run no macro with their default execution role, and the
+`AWS::Serverless-2016-10-31` transform is one (CreateStackSet, CAPABILITY_AUTO_EXPAND, botocore 1.44:
+"The default service-managed execution role can't provision them: if you reference a macro in your
+template, the StackSet operation fails even when you specify this capability";
 cloudformation-coverage-roadmap #839, serverless-application-model #500). So template.yaml is
 expanded here, offline, by SAM's own translator (aws-sam-translator), as cfn-lint's SAM transform
 called it: a managed-policy map given instead of asked of IAM (empty: the template names no
