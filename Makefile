@@ -20,7 +20,7 @@ CDK_STAMP := $(CDK_VENV)/.installed-$(RUNTIME)-$(shell cat cdk/requirements.txt 
 # jsii prints a banner on every start under Node 20 (deprecated, then end of life since 2026-10-30).
 CDK_ENV   := JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
 
-.PHONY: help run engine lifecycle rotate-demo drift reference test lint lint-stack bench build deploy package publish invoke-local test-sam-local clean cdk-test cdk-lint cdk-synth cdk-dist
+.PHONY: help run engine lifecycle rotate-demo drift reference test lint lint-stack bench build stackset deploy package publish invoke-local test-sam-local clean cdk-test cdk-lint cdk-synth cdk-dist
 
 help:
 	@echo "make run        - a Delete request end to end (moto + local HTTPS receiver)"
@@ -32,6 +32,7 @@ help:
 	@echo "make lint       - cfn-lint, the IAM policy linter (parliament), the generated reference, docs/permissions.md (against the last make test's record) and sam validate --lint"
 	@echo "make bench      - the benchmark tables (bench/; BENCH_ARGS=--long adds a 600 s deletion)"
 	@echo "make build      - sam build, then the functions compiled to bytecode (needs no Docker)"
+	@echo "make stackset   - build/stackset/: template.json without any transform (StackSets, Control Tower) and code.zip, offline (docs/rollout.md)"
 	@echo "make deploy     - sam build + sam deploy (samconfig.toml; GUIDED=1 the first time; needs AWS)"
 	@echo "make package / publish PACKAGE_BUCKET=... - publish to the Serverless Application Repository (needs AWS)"
 	@echo "make lint-stack TEMPLATE=stack.yaml - cfn-lint your stack with the Custom::ElastiCacheUser rules"
@@ -138,6 +139,13 @@ build: $(SAM_VENV)/.installed
 	$(SAM_ENV) $(SAM_VENV)/bin/sam build --template template.yaml
 	@$(BYTECODE)
 
+# For service-managed StackSets and Customizations for Control Tower, which run no transform:
+# template.yaml expanded by SAM's translator, the code in a bucket per Region (lint/stackset.py,
+# docs/rollout.md). Offline: the code is this venv's pinned requirements, compiled here.
+stackset: $(STAMP)
+	$(BIN)/python -m lint.stackset
+	$(BIN)/cfn-lint build/stackset/template.json
+
 # Needs an AWS account: the first deploy asks its questions (sam deploy --guided) and
 # writes them to samconfig.toml; later ones reuse them.
 deploy: build
@@ -183,5 +191,5 @@ bench: engine
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(CDK_VENV) cdk/cdk.out .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis .local-image .iam-record
+	rm -rf $(VENV) $(SAM_VENV) $(CDK_VENV) cdk/cdk.out build .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis .local-image .iam-record
 	local/docker.sh stop; rm -rf .local-docker

@@ -88,7 +88,7 @@ def test_the_apps_stack_keeps_its_description_and_gets_no_serverless_repo_listin
     synthesized = synth(stack).to_json()
     assert synthesized["Description"] == "The team's users"
     assert "AWS::ServerlessRepo::Application" not in synthesized.get("Metadata", {})
-    assert set(synthesized["Outputs"]) == {"ServiceToken", "RotationLambdaArn", "DriftFunctionName"}
+    assert set(synthesized["Outputs"]) == {"ServiceToken", "RotationLambdaArn", "DriftFunctionName", "DashboardName"}
     # Conditions the construct's literal parameters decide are settled, not left for cfn-lint
     # to flag as constant comparisons (W8003): no KMS key given, no KMS statement.
     assert "Conditions" not in synthesized

@@ -37,6 +37,7 @@ from runtime.deadline import Deadline
 from runtime.environment import SETTING
 from runtime.exceptions import error_code
 from runtime.log import SERVICE, logger
+from runtime.metrics import DRIFT_RECORD_FAILED
 
 # Parameter Store's standard tier: values up to 4096 characters (PutParameter reference).
 VALUE_MAX = 4096
@@ -187,7 +188,7 @@ def _failed(what: str, user_id: str, error: Exception, store: RecordStore, deadl
     )
     try:
         with single_metric(
-            name="DriftRecordFailed",
+            name=DRIFT_RECORD_FAILED,
             unit=MetricUnit.Count,
             value=1,
             namespace=SETTING["POWERTOOLS_METRICS_NAMESPACE"].text(),

@@ -47,6 +47,7 @@ from runtime.deadline import Deadline
 from runtime.environment import SETTING
 from runtime.exceptions import DeadlineReached, UserOperationError
 from runtime.log import SERVICE, logger, quiet_libraries
+from runtime.metrics import DRIFTED_USERS
 
 PAGE = 100  # DescribeUsers / DescribeUserGroups MaxRecords: 20 to 100 (API reference)
 EVENT_SOURCE = "elasticache-user-resource"
@@ -248,7 +249,7 @@ def wants_repair(event: Any) -> bool:
 
 def publish(report: dict[str, Any], provider_id: str, margin: float) -> None:
     """One EventBridge event per drifted user (10 a call), on the default bus; the metric."""
-    metrics.add_metric(name="DriftedUsers", unit=MetricUnit.Count, value=len(report["drifted"]))
+    metrics.add_metric(name=DRIFTED_USERS, unit=MetricUnit.Count, value=len(report["drifted"]))
     entries = [
         {
             "Source": EVENT_SOURCE,

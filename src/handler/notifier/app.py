@@ -22,6 +22,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
 from cloudformation import admission
 from cloudformation.outcomes import cut_short_id
 from cloudformation.polling import remove_poll
@@ -34,11 +37,15 @@ from rules.envelope import envelope_problem, is_user_id
 from runtime.clients import bounded_by, elasticache_client
 from runtime.config import Settings, allowed_hosts
 from runtime.deadline import Deadline
-from runtime.log import logger, quiet_libraries
+from runtime.environment import SETTING
+from runtime.log import SERVICE, logger, quiet_libraries
+from runtime.metrics import NOTIFIER_ANSWERED
 from runtime.scope import Scope
 
 LOOKUP_SECONDS = 20.0
 CLEANUP_SECONDS = 10.0
+
+metrics = Metrics(namespace=SETTING["POWERTOOLS_METRICS_NAMESPACE"].text(), service=SERVICE)
 
 
 class Made(enum.Enum):
@@ -128,9 +135,16 @@ def _notify(record: Mapping[str, Any], payload: Mapping[str, Any], own_arn: str)
         f"The provider function failed without answering ({request_context.get('condition', 'unknown')}: "
         f"{error[:80]}); see its logs for invocation {str(request_context.get('requestId', ''))[:40]}."
     )
-    answer_failed(payload, reason, physical_id, allowed_hosts=allowed_hosts())
+    _count(answer_failed(payload, reason, physical_id, allowed_hosts=allowed_hosts()))
 
 
+def _count(sent: bool) -> None:
+    """Every answer the notifier had to give is a request the provider could not answer itself."""
+    if sent:
+        metrics.add_metric(name=NOTIFIER_ANSWERED, unit=MetricUnit.Count, value=1)
+
+
+@metrics.log_metrics
 def lambda_handler(record: Any, context: Any) -> None:
     """Answer FAILED for the request in a failed-invocation record; ignore anything else."""
     quiet_libraries()
@@ -147,6 +161,6 @@ def lambda_handler(record: Any, context: Any) -> None:
             f"({type(error).__name__}); see their logs."
         )
         try:
-            answer_failed(payload, reason, echoed_physical_id(payload), allowed_hosts=allowed_hosts())
+            _count(answer_failed(payload, reason, echoed_physical_id(payload), allowed_hosts=allowed_hosts()))
         except Exception:  # noqa: BLE001
             logger.exception("the failure notifier could not answer")

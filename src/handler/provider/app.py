@@ -23,6 +23,7 @@ from runtime.clients import aws_client, elasticache_client  # noqa: E402
 from runtime.config import Settings, allowed_hosts  # noqa: E402
 from runtime.environment import SETTING  # noqa: E402
 from runtime.log import SERVICE, logger  # noqa: E402
+from runtime.metrics import REQUESTS_REFUSED, outcome  # noqa: E402
 
 metrics = Metrics(namespace=SETTING["POWERTOOLS_METRICS_NAMESPACE"].text(), service=SERVICE)
 resource: UserResource | None = None
@@ -67,7 +68,6 @@ def lambda_handler(event: Any, context: Any) -> None:
         logger.exception("unexpected error outside the request handling")
         result = Result.FAILED
     request_type = event.get("RequestType") if isinstance(event, dict) else None
-    prefix = request_type if request_type in ("Create", "Update", "Delete") else "Request"
-    metrics.add_metric(name=f"{prefix}{result.value}", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=outcome(request_type, result.value), unit=MetricUnit.Count, value=1)
     if result is Result.REFUSED:
-        metrics.add_metric(name="RequestsRefused", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=REQUESTS_REFUSED, unit=MetricUnit.Count, value=1)

@@ -62,8 +62,8 @@ SETTINGS = (
         "POWERTOOLS_METRICS_NAMESPACE",
         "ElastiCacheUserResource",
         "CloudWatch namespace of the `<RequestType><Outcome>` counts (e.g. `DeleteSucceeded`, `DeleteHandedOver`), "
-        "and of the drift function's `DriftedUsers`.",
-        functions=("provider", "drift"),
+        "the notifier's `AnsweredByNotifier` and the drift function's `DriftedUsers` (runtime/metrics.py).",
+        functions=("provider", "notifier", "drift"),
     ),
     Setting(
         "DEADLINE_MARGIN_SECONDS",
