@@ -121,7 +121,7 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 
 lint: $(STAMP) $(SAM_VENV)/.installed cdk-lint cdk-synth
 	$(BIN)/cfn-lint template.yaml
-	$(BIN)/python -m lint.iam_policies template.yaml
+	$(BIN)/python -m lint.iam_policies template.yaml --synthesized cdk/cdk.out/*.template.json
 	$(BIN)/python -m lint.reference --check
 	$(BIN)/python -m lint.service_models --check
 	$(BIN)/python -m lint.permissions --check

@@ -5,16 +5,24 @@ Semantics as the IAM User Guide's "Policy evaluation logic" and "Condition opera
 say (sources in docs/aws-behaviour.md, "IAM policy evaluation"):
 - an explicit Deny in any statement wins; else any Allow; else the implicit deny;
 - Action and Resource: `*` and `?` wildcards; action names match without regard to case,
-  resources with it; NotAction / NotResource invert;
+  resources with it; NotAction / NotResource invert. A wildcard in an action's service prefix
+  is refused ("Action" page: the prefix is a service namespace); in a Resource, a `*` or `?`
+  stays within its colon-separated segment unless the `*` ends the segment ("Resource" page:
+  "If the * wildcard is the last character of a resource ARN segment, it can expand to match
+  beyond the colon boundaries");
+- policy variables (`${aws:username}`, `${aws:PrincipalTag/k}`... in Resource and in string
+  and ARN condition values) take the request's single value, or the `, 'default'` given;
+  without either the value holding it matches nothing ("Variables and tags" page). A variable
+  naming a key outside VARIABLES, or a multivalued one, is refused;
 - a Condition block is the AND of its operators, each operator the AND of its keys, each key
   the OR of its values; condition key names without regard to case;
 - a key missing from the request: a plain operator is false, its negated form (StringNotLike,
   ArnNotEquals...) true; `...IfExists` is true; `Null: true` is true;
-- multivalued keys (aws:TagKeys): `ForAllValues:` is true when every request value matches
+- multivalued keys (MULTIVALUED): `ForAllValues:` is true when every request value matches
   some policy value, so also when the key is missing or empty; `ForAnyValue:` needs one
-  value that matches, so it is false then. A plain operator on a multivalued key is read
-  here as matching when any value does (the template's one such key, events:TargetArn,
-  always carries one value: crhelper puts one target).
+  value that matches, so it is false then. A plain operator on a multivalued key is refused,
+  as an unknown operator is ("Multivalued context keys require a condition set operator":
+  IAM User Guide, "Single-valued vs. multivalued context keys").
 
 Nothing here knows the template, a service or a stand-in: `local/iam_gate.py` resolves the
 functions' role policies and is the one hook every stand-in calls.
@@ -33,15 +41,120 @@ ContextValue = str | Sequence[str]
 Context = Mapping[str, ContextValue]
 
 
+# The Service Authorization Reference's ArrayOf* keys among those this project's policies and
+# requests use (EventBridge: events:TargetArn ArrayOfARN, events:source and events:detail-type
+# ArrayOfString; every service's aws:TagKeys ArrayOfString; docs/aws-behaviour.md).
+MULTIVALUED = frozenset({"aws:tagkeys", "events:targetarn", "events:source", "events:detail-type"})
+# Policy variables a policy of ours may use: the principal's and the tags' single-valued global
+# keys (a key, or a prefix ending in `/`). Any other is refused rather than guessed.
+VARIABLES = frozenset(
+    {"aws:username", "aws:userid", "aws:principalaccount", "aws:principalarn", "aws:principaltag/"}
+    | {"aws:resourcetag/", "aws:requesttag/", "aws:sourceaccount", "aws:sourcearn"}
+)
+# ${*}, ${?}, ${$}: the literal characters ("Variables and tags": special characters).
+SPECIAL = {"*": "*", "?": "?", "$": "$"}
+TOKEN = re.compile(r"\$\{([^}]*)\}|[*?]")
+VARIABLE = re.compile(r"\s*([^,\s]+)\s*(?:,\s*'([^']*)')?\s*")
+
+
+def variables(text: str) -> list[str]:
+    """The policy variables `text` names (not the special characters), refused unless known."""
+    found = []
+    for token in TOKEN.finditer(text):
+        if token.group(1) is None or token.group(1) in SPECIAL:
+            continue
+        parsed = VARIABLE.fullmatch(token.group(1))
+        name = parsed.group(1).lower() if parsed else token.group(1)
+        known = name in VARIABLES or any(p.endswith("/") and name.startswith(p) for p in VARIABLES)
+        if parsed is None or not known or name in MULTIVALUED:
+            raise PolicyError(f"policy variable ${{{token.group(1)}}} is not one this evaluator substitutes")
+        found.append(name)
+    return found
+
+
+def _regex(text: str, context: Mapping[str, ContextValue], wildcards: bool, segments: bool) -> str | None:
+    """`text` as a regular expression: variables substituted (None: one has no value),
+    `*` and `?` wildcards when `wildcards`, kept within a colon-separated segment when
+    `segments` (a `*` ending its segment excepted)."""
+    body, at = [], 0
+    for token in TOKEN.finditer(text):
+        body.append(re.escape(text[at : token.start()]))
+        at = token.end()
+        if token.group(1) is None:
+            star, last = token.group(0) == "*", at == len(text) or text[at] == ":"
+            if not wildcards:
+                body.append(re.escape(token.group(0)))
+            elif segments and not (star and last):
+                body.append("[^:]*" if star else "[^:]")
+            else:
+                body.append(".*" if star else ".")
+        elif token.group(1) in SPECIAL:
+            body.append(re.escape(SPECIAL[token.group(1)]))
+        else:
+            parsed = VARIABLE.fullmatch(token.group(1))
+            assert parsed is not None  # variables() refused it at parse time
+            value = context.get(parsed.group(1).lower())
+            if isinstance(value, str) and value:
+                body.append(re.escape(value))
+            elif parsed.group(2):
+                body.append(re.escape(parsed.group(2)))
+            else:
+                return None
+    body.append(re.escape(text[at:]))
+    return "".join(body)
+
+
 @functools.lru_cache(maxsize=4096)
-def _pattern(text: str, ignore_case: bool) -> re.Pattern[str]:
-    """IAM's wildcards: `*` any run of characters (`/` and `:` included), `?` one character."""
-    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in text)
-    return re.compile(body, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+def _pattern(text: str, ignore_case: bool, segments: bool = False) -> re.Pattern[str] | None:
+    regex = _regex(text, {}, True, segments)
+    return None if regex is None else re.compile(regex, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
 
 
-def matches(pattern: str, value: str, ignore_case: bool = False) -> bool:
-    return _pattern(pattern, ignore_case).fullmatch(value) is not None
+def matches(
+    pattern: str,
+    value: str,
+    ignore_case: bool = False,
+    context: Mapping[str, ContextValue] | None = None,
+    segments: bool = False,
+) -> bool:
+    """IAM's wildcards: `*` any run of characters, `?` one (within an ARN segment when
+    `segments`); policy variables from `context` (keys in lower case)."""
+    if "${" not in pattern:
+        compiled = _pattern(pattern, ignore_case, segments)
+    else:
+        regex = _regex(pattern, context or {}, True, segments)
+        compiled = None if regex is None else re.compile(regex, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+    return compiled is not None and compiled.fullmatch(value) is not None
+
+
+def _substituted(policy: str, context: Mapping[str, ContextValue], specials: bool) -> str | None:
+    """A condition value with its policy variables replaced by their values (None: one has no
+    value); ${*} ${?} ${$} too when `specials` (an operator without wildcards), else kept for
+    `matches`, which reads them as literal characters. A tag value cannot hold `*` or `?`
+    (ElastiCache's Tag.Value pattern), so a substituted value adds no wildcard."""
+    if "${" not in policy:
+        return policy
+    out, at = [], 0
+    for token in TOKEN.finditer(policy):
+        name = token.group(1)
+        if name is None or (name in SPECIAL and not specials):
+            continue
+        out.append(policy[at : token.start()])
+        at = token.end()
+        if name in SPECIAL:
+            out.append(SPECIAL[name])
+            continue
+        parsed = VARIABLE.fullmatch(name)
+        assert parsed is not None  # variables() refused it at parse time
+        value = context.get(parsed.group(1).lower())
+        if isinstance(value, str) and value:
+            out.append(value)
+        elif parsed.group(2):
+            out.append(parsed.group(2))
+        else:
+            return None
+    out.append(policy[at:])
+    return "".join(out)
 
 
 def _arn_like(pattern: str, value: str) -> bool:
@@ -100,29 +213,46 @@ class Condition:
     key: str
     values: tuple[str, ...]
 
-    def holds(self, context: Mapping[str, ContextValue]) -> bool:
+    def __post_init__(self) -> None:
+        qualifier, name = self._parts()
+        if name != "Null" and name not in OPERATORS:
+            raise PolicyError(f"condition operator {self.operator} is not modelled")
+        if qualifier not in ("", "ForAllValues", "ForAnyValue"):
+            raise PolicyError(f"set operator {qualifier} is not one of ForAllValues, ForAnyValue")
+        if name != "Null" and not qualifier and self.key.lower() in MULTIVALUED:
+            raise PolicyError(
+                f"{self.operator} on {self.key}, a multivalued key: it needs ForAllValues: or ForAnyValue: "
+                "(IAM User Guide: multivalued context keys require a condition set operator)"
+            )
+        if name.startswith(("String", "Arn")):
+            for value in self.values:
+                variables(value)
+
+    def _parts(self) -> tuple[str, str]:
         qualifier, _, name = self.operator.rpartition(":")
-        if_exists = name.endswith("IfExists") and name != "IfExists"
-        name = name.removesuffix("IfExists") if if_exists else name
+        return qualifier, name.removesuffix("IfExists") if name != "IfExists" else name
+
+    def holds(self, context: Mapping[str, ContextValue]) -> bool:
+        qualifier, name = self._parts()
+        if_exists = self.operator.endswith("IfExists")
         found = context.get(self.key.lower())
         present = [found] if isinstance(found, str) else list(found) if found is not None else None
         if name == "Null":
             absent = present is None or present == []
             return any(_bool(value, "true") == absent for value in self.values)
-        if name not in OPERATORS:
-            raise PolicyError(f"condition operator {self.operator} is not modelled")
         test, negated = OPERATORS[name]
+        # A value whose variable has no value matches nothing ("Variables and tags").
+        wildcards = name.startswith("Arn") or name in ("StringLike", "StringNotLike")
+        policies = [v for v in (_substituted(p, context, specials=not wildcards) for p in self.values) if v is not None]
 
         def one(value: str) -> bool:
-            hit = any(test(policy, value) for policy in self.values)
+            hit = any(test(policy, value) for policy in policies)
             return not hit if negated else hit
 
         if qualifier == "ForAllValues":
             return all(one(value) for value in present or [])
         if qualifier == "ForAnyValue":
             return any(one(value) for value in present or [])
-        if qualifier:
-            raise PolicyError(f"set operator {qualifier} is not one of ForAllValues, ForAnyValue")
         if present is None:
             return if_exists or negated
         return any(one(value) for value in present)
@@ -158,11 +288,19 @@ class Statement:
             for operator, keys in (raw.get("Condition") or {}).items()
             for key, values in keys.items()
         )
+        actions = _listed(raw.get("Action", raw.get("NotAction")))
+        for action in actions:
+            prefix, colon, _ = action.partition(":")
+            if action != "*" and (not colon or "*" in prefix or "?" in prefix):
+                raise PolicyError(f"action {action}: the service prefix must be a service's namespace, no wildcard")
+        resources = _listed(raw.get("Resource", raw.get("NotResource")))
+        for resource in resources:
+            variables(resource)
         return cls(
             sid=str(raw.get("Sid", f"#{index}")),
             effect=effect,
-            actions=_listed(raw.get("Action", raw.get("NotAction"))),
-            resources=_listed(raw.get("Resource", raw.get("NotResource"))),
+            actions=actions,
+            resources=resources,
             conditions=conditions,
             not_action="NotAction" in raw,
             not_resource="NotResource" in raw,
@@ -171,7 +309,7 @@ class Statement:
     def applies(self, action: str, resource: str, context: Mapping[str, ContextValue]) -> bool:
         if any(matches(a, action, ignore_case=True) for a in self.actions) == self.not_action:
             return False
-        if any(matches(r, resource) for r in self.resources) == self.not_resource:
+        if any(matches(r, resource, context=context, segments=True) for r in self.resources) == self.not_resource:
             return False
         return all(condition.holds(context) for condition in self.conditions)
 
