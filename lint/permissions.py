@@ -105,7 +105,7 @@ def read_record(folder: Path) -> Record | None:
     for path in (p for p in files if p.name.split("-")[0] == run):
         for line in path.read_text().splitlines():
             entry = json.loads(line)
-            if "refused" not in entry:
+            if "function" in entry:
                 key = (entry["function"], entry["action"], entry["sid"])
                 counts[key] += entry["count"]
     for (function, action, sid), _ in list(counts.items()):

@@ -12,8 +12,13 @@ say (sources in docs/aws-behaviour.md, "IAM policy evaluation"):
   beyond the colon boundaries");
 - policy variables (`${aws:username}`, `${aws:PrincipalTag/k}`... in Resource and in string
   and ARN condition values) take the request's single value, or the `, 'default'` given;
-  without either the value holding it matches nothing ("Variables and tags" page). A variable
-  naming a key outside VARIABLES, or a multivalued one, is refused;
+  without either the value holding it matches nothing, so a negated operator holds ("Variables
+  and tags" page, "Policy variables with no value"). A variable
+  naming a key outside VARIABLES, or a multivalued one, or one before an ARN's resource part
+  ("only in the resource portion of the ARN") is refused;
+- a Resource that is neither `*` nor an ARN of six colon-separated parts, an ARN condition
+  value of fewer than six parts, a numeric condition value that is no number: refused (the
+  Guide gives them no meaning);
 - a Condition block is the AND of its operators, each operator the AND of its keys, each key
   the OR of its values; condition key names without regard to case;
 - a key missing from the request: a plain operator is false, its negated form (StringNotLike,
@@ -168,6 +173,14 @@ def _bool(policy: str, value: str) -> bool:
     return policy.lower() == value.lower()
 
 
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _numeric(compare: Callable[[float, float], bool]) -> Callable[[str, str], bool]:
     def test(policy: str, value: str) -> bool:
         try:
@@ -227,6 +240,10 @@ class Condition:
         if name.startswith(("String", "Arn")):
             for value in self.values:
                 variables(value)
+        if name.startswith("Arn") and any(len(value.split(":")) < 6 for value in self.values):
+            raise PolicyError(f"{self.operator} on {self.key}: {list(self.values)} are not all ARNs of six parts")
+        if name.startswith("Numeric") and not all(_number(value) for value in self.values):
+            raise PolicyError(f"{self.operator} on {self.key}: {list(self.values)} are not all numbers")
 
     def _parts(self) -> tuple[str, str]:
         qualifier, _, name = self.operator.rpartition(":")
@@ -241,9 +258,13 @@ class Condition:
             absent = present is None or present == []
             return any(_bool(value, "true") == absent for value in self.values)
         test, negated = OPERATORS[name]
-        # A value whose variable has no value matches nothing ("Variables and tags").
+        if name.startswith("Numeric") and not all(_number(value) for value in present or []):
+            return False  # a request value that is no number compares with nothing, negated or not
+        # A value whose variable has no value matches nothing: "Inverted condition operators
+        # like StringNotEquals or StringNotLike do match against a null value" ("Variables and tags").
         wildcards = name.startswith("Arn") or name in ("StringLike", "StringNotLike")
-        policies = [v for v in (_substituted(p, context, specials=not wildcards) for p in self.values) if v is not None]
+        substituted = [_substituted(p, context, specials=not wildcards) for p in self.values]
+        policies = [v for v in substituted if v is not None]
 
         def one(value: str) -> bool:
             hit = any(test(policy, value) for policy in policies)
@@ -295,6 +316,11 @@ class Statement:
                 raise PolicyError(f"action {action}: the service prefix must be a service's namespace, no wildcard")
         resources = _listed(raw.get("Resource", raw.get("NotResource")))
         for resource in resources:
+            parts = resource.split(":", 5)
+            if resource != "*" and len(parts) < 6:
+                raise PolicyError(f"resource {resource}: not `*` nor an ARN of six colon-separated parts")
+            if "${" in ":".join(parts[:5]):
+                raise PolicyError(f"resource {resource}: a policy variable before the ARN's resource part")
             variables(resource)
         return cls(
             sid=str(raw.get("Sid", f"#{index}")),

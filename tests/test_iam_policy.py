@@ -306,7 +306,7 @@ FOREIGN = "arn:aws:sqs:us-east-1:123456789012:elsewhere"
 
 
 def test_a_plain_operator_on_a_multivalued_key_is_refused_by_the_evaluator_and_by_the_lint(tmp_path: Path) -> None:
-    plain = {"Sid": "Poll", "Effect": "Allow", "Action": "events:PutTargets", "Resource": "*"}
+    plain: dict[str, Any] = {"Sid": "Poll", "Effect": "Allow", "Action": "events:PutTargets", "Resource": "*"}
     plain["Condition"] = {"ArnEquals": {"events:TargetArn": FUNCTION}}
     with pytest.raises(PolicyError, match="ArnEquals on events:TargetArn, a multivalued key"):
         compile_policy([plain])
