@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from local.iam_cases import Case
-from local.iam_policy import Condition, PolicyError, _substituted, compile_policy, evaluate, matches
+from local.iam_patterns import matches, substituted
+from local.iam_policy import Condition, PolicyError, compile_policy, evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
 SIMULATOR = ROOT / "local" / "iam-simulate"
@@ -130,7 +131,7 @@ def _resource_matches(pattern: str, resource: str, context: Mapping[str, Any], r
 
 
 def _unresolved(text: str, context: Mapping[str, Any]) -> bool:
-    return _substituted(text, context, specials=False) is None
+    return substituted(text, context, specials=False) is None
 
 
 def _holds(condition: Condition, context: Mapping[str, Any], reading: Reading) -> bool:
