@@ -308,7 +308,7 @@ def test_the_permissions_check_fails_on_an_unused_statement_or_a_call_without_on
     assert "no figures of the differential test (.iam-record/differential.json): run make test" in no_figures
 
 
-# Multivalued keys, wildcards and policy variables (issue 33) -------------------------------
+# Multivalued keys, wildcards and policy variables -------------------------------
 
 POLL_RULE = "arn:aws:events:us-east-1:123456789012:rule/ecuser-poll-r"
 FOREIGN = "arn:aws:sqs:us-east-1:123456789012:elsewhere"
