@@ -110,10 +110,6 @@ class Reading:
     unresolved_fails: bool = False  # a variable with no value fails a negated operator and a NotResource
 
 
-def _listed(value: Any) -> list[str]:
-    return [] if value is None else [str(v) for v in value] if isinstance(value, list) else [str(v) for v in [value]]
-
-
 def _resource_matches(pattern: str, resource: str, context: Mapping[str, Any], reading: Reading) -> bool:
     parts = pattern.split(":", 5)
     if reading.request_wildcard and "*" in resource:

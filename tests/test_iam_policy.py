@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from lint import iam_policies, permissions
 from lint.cfn_yaml import load_template
-from local import iam_gate
+from local import iam_differential, iam_gate
 from local.fake_handover import FakeHandOver
 from local.iam_policy import Context, PolicyError, compile_policy, evaluate
 
@@ -288,10 +288,8 @@ def full_record(folder: Path, drop: int | None = None, refused: tuple[str, str] 
 def test_the_permissions_check_fails_on_an_unused_statement_or_a_call_without_one(tmp_path: Path) -> None:
     template = load_template(permissions.ROOT / "template.yaml")
 
-    figures = {"simulator": "0", "cases": {}, "total": 0, "refused_by_ours": 0, "disagreements": 0, "by_class": {}}
-
     def found(record: Path) -> list[str]:
-        everything = permissions.problems(template, permissions.read_record(record), figures)
+        everything = permissions.problems(template, permissions.read_record(record))
         return [p for p in everything if "not what the record gives" not in p]  # the document's own check
 
     assert found(full_record(tmp_path / "complete")) == []
@@ -299,13 +297,17 @@ def test_the_permissions_check_fails_on_an_unused_statement_or_a_call_without_on
     refused = full_record(tmp_path / "refused", refused=("provider", "iam:PassRole"))
     assert found(refused) == ["provider called iam:PassRole, which no statement of its role allows"]
     assert permissions.problems(template, None) == []  # a clean clone: the document alone
-    # The document quotes the differential test's figures and every listed class with its rule.
-    rendered = permissions.render(template, {}, {**figures, "by_class": {"null-on-an-empty-list": 3}})
-    assert "## Judged by two evaluators" in rendered
-    assert "| null-on-an-empty-list | 3 |" in rendered and "| wildcard-in-the-resource-type | 0 |" in rendered
-    # A record without the differential test's figures: docs/permissions.md cannot quote them.
-    no_figures = permissions.problems(template, permissions.read_record(tmp_path / "complete"), None)
-    assert "no figures of the differential test (.iam-record/differential.json): run make test" in no_figures
+
+    # The document quotes a run of the differential test (its counts move from run to run) and
+    # every listed class with its rule, which must be the listing's.
+    figures = {**permissions.NO_FIGURES, "total": 5142, "by_class": {"null-on-an-empty-list": 3}}
+    rendered = permissions.render(template, {}, figures)
+    assert "Its last run: 5,142 cases" in rendered and "| null-on-an-empty-list | 3 |" in rendered
+    another_run = permissions.render(template, {}, {**figures, "total": 5150, "by_class": {}})
+    assert permissions._figureless(rendered) == permissions._figureless(another_run)
+    listed = iam_differential.listed()
+    changed = rendered.replace(listed["null-on-an-empty-list"]["rule"], "Null is whatever we like.")
+    assert permissions._figureless(changed) != permissions._figureless(rendered)
 
 
 # Multivalued keys, wildcards and policy variables -------------------------------
