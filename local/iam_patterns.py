@@ -32,9 +32,9 @@ TOKEN = re.compile(r"\$\{([^}]*)\}|[*?]")
 VARIABLE = re.compile(r"\s*([^,\s]+)\s*(?:,\s*'([^']*)')?\s*")
 
 
-def variables(text: str) -> list[str]:
-    """The policy variables `text` names (not the special characters), refused unless known."""
-    found = []
+def check_variables(text: str) -> None:
+    """Refuse a policy variable of `text` this evaluator does not substitute (the special
+    characters ${*} ${?} ${$} are always read)."""
     for token in TOKEN.finditer(text):
         if token.group(1) is None or token.group(1) in SPECIAL:
             continue
@@ -43,8 +43,6 @@ def variables(text: str) -> list[str]:
         known = name in VARIABLES or any(p.endswith("/") and name.startswith(p) for p in VARIABLES)
         if parsed is None or not known or name in MULTIVALUED:
             raise PolicyError(f"policy variable ${{{token.group(1)}}} is not one this evaluator substitutes")
-        found.append(name)
-    return found
 
 
 def _regex(text: str, context: Mapping[str, ContextValue], wildcards: bool, segments: bool) -> str | None:
@@ -67,7 +65,7 @@ def _regex(text: str, context: Mapping[str, ContextValue], wildcards: bool, segm
             body.append(re.escape(SPECIAL[token.group(1)]))
         else:
             parsed = VARIABLE.fullmatch(token.group(1))
-            assert parsed is not None  # variables() refused it at parse time
+            assert parsed is not None  # check_variables() refused it at parse time
             value = context.get(parsed.group(1).lower())
             if isinstance(value, str) and value:
                 body.append(re.escape(value))
@@ -120,7 +118,7 @@ def substituted(policy: str, context: Mapping[str, ContextValue], specials: bool
             out.append(SPECIAL[name])
             continue
         parsed = VARIABLE.fullmatch(name)
-        assert parsed is not None  # variables() refused it at parse time
+        assert parsed is not None  # check_variables() refused it at parse time
         value = context.get(parsed.group(1).lower())
         if isinstance(value, str) and value:
             out.append(value)

@@ -13,9 +13,9 @@ say (sources in docs/aws-behaviour.md, "IAM policy evaluation"):
 - policy variables (`${aws:username}`, `${aws:PrincipalTag/k}`... in Resource and in string
   and ARN condition values) take the request's single value, or the `, 'default'` given;
   without either the value holding it matches nothing, so a negated operator holds ("Variables
-  and tags" page, "Policy variables with no value"). A variable
-  naming a key outside VARIABLES, or a multivalued one, or one before an ARN's resource part
-  ("only in the resource portion of the ARN") is refused;
+  and tags" page, "Policy variables with no value"). A variable naming a key outside VARIABLES,
+  or a multivalued one, or one before an ARN's resource part ("only in the resource portion of
+  the ARN") is refused;
 - a Resource that is neither `*` nor an ARN of six colon-separated parts, an ARN condition
   value of fewer than six parts, a numeric condition value that is no number: refused (the
   Guide gives them no meaning);
@@ -42,7 +42,7 @@ from typing import Any, Literal
 from local.iam_patterns import MULTIVALUED as MULTIVALUED
 from local.iam_patterns import ContextValue as ContextValue
 from local.iam_patterns import PolicyError as PolicyError
-from local.iam_patterns import matches, substituted, variables
+from local.iam_patterns import check_variables, matches, substituted
 
 Effect = Literal["Allow", "Deny", "ImplicitDeny"]
 Context = Mapping[str, ContextValue]
@@ -121,7 +121,7 @@ class Condition:
             )
         if name.startswith(("String", "Arn")):
             for value in self.values:
-                variables(value)
+                check_variables(value)
         if name.startswith("Arn") and any(len(value.split(":")) < 6 for value in self.values):
             raise PolicyError(f"{self.operator} on {self.key}: {list(self.values)} are not all ARNs of six parts")
         if name.startswith("Numeric") and not all(_number(value) for value in self.values):
@@ -203,7 +203,7 @@ class Statement:
                 raise PolicyError(f"resource {resource}: not `*` nor an ARN of six colon-separated parts")
             if "${" in ":".join(parts[:5]):
                 raise PolicyError(f"resource {resource}: a policy variable before the ARN's resource part")
-            variables(resource)
+            check_variables(resource)
         return cls(
             sid=str(raw.get("Sid", f"#{index}")),
             effect=effect,
