@@ -17,6 +17,10 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 # and only aws-cdk-lib and constructs are installed into it (~35 s, 440 MB, once).
 CDK_VENV  := cdk/.venv
 CDK_STAMP := $(CDK_VENV)/.installed-$(RUNTIME)-$(shell cat cdk/requirements.txt | cksum | cut -d' ' -f1)
+# The independent IAM evaluator of the differential test (tests/test_iam_differential.py): the npm
+# package @cloud-copilot/iam-simulate, its version pinned by local/iam-simulate/package-lock.json.
+SIMULATE       := local/iam-simulate
+SIMULATE_STAMP := $(SIMULATE)/node_modules/.installed-$(shell cat $(SIMULATE)/package-lock.json | cksum | cut -d' ' -f1)
 # jsii prints a banner on every start under Node 20 (deprecated, then end of life since 2026-10-30).
 CDK_ENV   := JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
 
@@ -27,7 +31,7 @@ help:
 	@echo "make lifecycle  - create, update in place, replace, delete, end to end"
 	@echo "make rotate-demo - three zero-downtime password rotations while a client keeps connecting"
 	@echo "make drift     - three users changed behind the stack's back: the drift report, a repair, the report again"
-	@echo "make test       - ruff, mypy, cfn-lint and the test suite (what CI runs)"
+	@echo "make test       - ruff, mypy, cfn-lint, the test suite, the differential IAM test (two evaluators) (what CI runs)"
 	@echo "make reference  - regenerate the README's reference tables and schema/ from the code's tables, and src/handler/runtime/models/ from botocore's"
 	@echo "make lint       - cfn-lint, the IAM policy linter (parliament), the generated reference, docs/permissions.md (against the last make test's record) and sam validate --lint"
 	@echo "make bench      - the benchmark tables (bench/; BENCH_ARGS=--long adds a 600 s deletion)"
@@ -72,12 +76,19 @@ reference: $(STAMP)
 	$(BIN)/python -m lint.reference
 	$(BIN)/python -m lint.service_models
 
-test: engine $(CDK_STAMP)
+# The differential IAM test runs after the rest, on the requests this very run recorded.
+test: engine $(CDK_STAMP) $(SIMULATE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy src/handler local tests tests_sam_local bench lint cfn_lint_rules
 	$(BIN)/cfn-lint template.yaml
-	$(BIN)/python -m pytest -n 4
+	$(BIN)/python -m pytest -n 4 --ignore=tests/test_iam_differential.py
+	IAM_RECORD_REQUIRED=1 $(BIN)/python -m pytest tests/test_iam_differential.py
 	$(CDK_PYTEST)
+
+$(SIMULATE_STAMP): $(SIMULATE)/package.json $(SIMULATE)/package-lock.json
+	@echo "installing @cloud-copilot/iam-simulate into $(SIMULATE)/node_modules (npm ci, the lockfile's versions): seconds, once"
+	cd $(SIMULATE) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 $(CDK_STAMP): cdk/requirements.txt | $(STAMP)
 	@echo "installing aws-cdk-lib into $(CDK_VENV), layered over $(VENV): about half a minute, once"
@@ -122,7 +133,7 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 
 lint: $(STAMP) $(SAM_VENV)/.installed cdk-lint cdk-synth
 	$(BIN)/cfn-lint template.yaml
-	$(BIN)/python -m lint.iam_policies template.yaml
+	$(BIN)/python -m lint.iam_policies template.yaml --synthesized cdk/cdk.out/*.template.json
 	$(BIN)/python -m lint.reference --check
 	$(BIN)/python -m lint.service_models --check
 	$(BIN)/python -m lint.permissions --check
@@ -191,5 +202,5 @@ bench: engine
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(CDK_VENV) cdk/cdk.out build .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis .local-image .iam-record
+	rm -rf $(VENV) $(SAM_VENV) $(CDK_VENV) cdk/cdk.out build .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis .local-image .iam-record $(SIMULATE)/node_modules
 	local/docker.sh stop; rm -rf .local-docker

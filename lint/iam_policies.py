@@ -1,6 +1,10 @@
-"""`python -m lint.iam_policies [template.yaml]`: parliament over every IAM policy in the
-template, resolved for each setting of its conditions; fails on any finding not accepted
-in `iam-accepted.json` (where each accepted finding carries its reason)."""
+"""`python -m lint.iam_policies [template.yaml] [--synthesized cdk/cdk.out/*.template.json]`:
+parliament over every IAM policy in the template, resolved for each setting of its conditions;
+fails on any finding not accepted in `iam-accepted.json` (where each accepted finding carries
+its reason). Every condition of the template and of the synthesized templates must also be one
+the project's evaluator (local/iam_policy.py) reads: a known operator, and a set operator on a
+multivalued key (a plain one is never matched by AWS's rules: "Multivalued context keys require
+a condition set operator"). That check is never accepted away."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lint.cfn_yaml import load_template, resolve
+from local.iam_policy import Condition, PolicyError
 
 ACCEPTED = Path(__file__).with_name("iam-accepted.json")
 PSEUDO = {
@@ -83,10 +88,52 @@ def findings(template_path: Path) -> set[tuple[str, str, str, str]]:
     return found
 
 
+def _statements(node: Any) -> Iterator[Mapping[str, Any]]:
+    """Every policy statement anywhere in a template (both branches of an Fn::If included)."""
+    if isinstance(node, Mapping):
+        if "Effect" in node and ("Action" in node or "NotAction" in node):
+            yield node
+        for value in node.values():
+            yield from _statements(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _statements(item)
+
+
+def refused_conditions(template: Mapping[str, Any]) -> list[str]:
+    """Each condition (operator, key) of the template's policies the evaluator refuses, with why."""
+    found = []
+    for logical_id, resource in template.get("Resources", {}).items():
+        for statement in _statements(resource.get("Properties", {})):
+            condition = statement.get("Condition")
+            for operator, keys in condition.items() if isinstance(condition, Mapping) else []:
+                for key in keys if isinstance(keys, Mapping) else []:
+                    try:
+                        Condition(operator, key, ())
+                    except PolicyError as error:
+                        found.append(f"{logical_id} / {statement.get('Sid', '(no Sid)')}: {error}")
+    return found
+
+
+def _load(path: Path) -> dict[str, Any]:
+    if path.suffix == ".json":
+        loaded: dict[str, Any] = json.loads(path.read_text())
+        return loaded
+    return load_template(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("template", nargs="?", default="template.yaml")
+    parser.add_argument("--synthesized", nargs="*", type=Path, default=[], help="templates checked for conditions only")
     args = parser.parse_args(argv)
+    refused = [
+        f"{path}: {problem}"
+        for path in [Path(args.template), *args.synthesized]
+        for problem in refused_conditions(_load(path))
+    ]
+    for problem in refused:
+        print(f"CONDITION: {problem}", file=sys.stderr)
     accepted = {(a["role"], a["policy"], a["where"], a["issue"]): a["reason"] for a in json.loads(ACCEPTED.read_text())}
     found = findings(Path(args.template))
     for key in sorted(found & accepted.keys()):
@@ -94,8 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     new = sorted(found - accepted.keys())
     for key in new:
         print(f"FINDING: {' / '.join(key)}", file=sys.stderr)
-    print(f"iam policies: {len(found)} finding(s), {len(new)} not accepted")
-    return 1 if new else 0
+    print(f"iam policies: {len(found)} finding(s), {len(new)} not accepted; {len(refused)} condition(s) refused")
+    return 1 if new or refused else 0
 
 
 if __name__ == "__main__":

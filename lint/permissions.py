@@ -1,7 +1,10 @@
 """`python -m lint.permissions [--check]`: docs/permissions.md, one table of every AWS action each
 function calls, the statement (Sid) of its role that allows it and the condition that confines
 it, generated from the IAM gate's record of the last whole test run (`.iam-record/`, written by
-tests/conftest.py; local/iam_gate.py).
+tests/conftest.py; local/iam_gate.py); then the figures of the differential test's last run
+(two evaluators, `.iam-record/differential.json`, tests/test_iam_differential.py) with every
+listed class of disagreement and the IAM User Guide rule that settles it
+(local/iam-disagreements.json).
 
 --check (make lint) fails when the document is not what the record gives (a call the document
 does not list), when a statement of a role is used by no call (a permission to drop), or when
@@ -15,17 +18,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from lint.cfn_yaml import load_template
+from local.iam_differential import listed, simulator_version
 from local.iam_gate import ROLES
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENT = ROOT / "docs" / "permissions.md"
 RECORD = ROOT / ".iam-record"
+FIGURES = "differential.json"
 # Statements Lambda itself uses with the function's role, which no test can see: the runtime
 # writes the logs; the OnFailure destination is invoked with the provider's role.
 PLATFORM = {
@@ -105,7 +111,7 @@ def read_record(folder: Path) -> Record | None:
     for path in (p for p in files if p.name.split("-")[0] == run):
         for line in path.read_text().splitlines():
             entry = json.loads(line)
-            if "refused" not in entry:
+            if "function" in entry:
                 key = (entry["function"], entry["action"], entry["sid"])
                 counts[key] += entry["count"]
     for (function, action, sid), _ in list(counts.items()):
@@ -115,7 +121,40 @@ def read_record(folder: Path) -> Record | None:
     return dict(counts), refused
 
 
-def render(template: dict[str, Any], counts: dict[tuple[str, str, str], int]) -> str:
+def read_figures(folder: Path) -> dict[str, Any] | None:
+    path = folder / FIGURES
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _evaluators(figures: dict[str, Any]) -> list[str]:
+    cases = figures["cases"]
+    rows = [
+        "",
+        "## Judged by two evaluators",
+        "",
+        "tests/test_iam_differential.py (`make test`, after the rest of the suite) judges every",
+        "request the suite recorded, every call shape local/iam_requests.py builds against each",
+        "role's resolved policy, and random policies and requests from a fixed seed, with our",
+        f"evaluator (local/iam_policy.py) and with `@cloud-copilot/iam-simulate` {simulator_version()}",
+        "(local/iam-simulate/, pinned by its lockfile). Its last run: "
+        f"{figures['total']:,} cases ({cases.get('recorded', 0):,} recorded, {cases.get('shape', 0):,} call shapes, "
+        f"{cases.get('generated', 0):,} generated); ours refused {figures['refused_by_ours']:,} of the generated "
+        f"policies as unreadable; {figures['disagreements']:,} disagreements, each in a class below, which the",
+        "IAM User Guide settles (a class not listed in local/iam-disagreements.json fails the test).",
+        "",
+        "| Class | Cases | Ours | iam-simulate | Follows the Guide | The Guide's rule |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, entry in listed().items():
+        count = figures["by_class"].get(name, 0)
+        rule = f'"{entry["rule"]}" ({entry["page"]})'
+        rows.append(f"| {name} | {count} | {entry['ours']} | {entry['theirs']} | {entry['follows']} | {rule} |")
+    return rows
+
+
+def render(
+    template: dict[str, Any], counts: dict[tuple[str, str, str], int], figures: dict[str, Any] | None = None
+) -> str:
     by_sid = statements(template)
     rows = [
         "# Permissions: each call, the statement that allows it",
@@ -139,7 +178,18 @@ def render(template: dict[str, Any], counts: dict[tuple[str, str, str], int]) ->
         rows.append(
             f"| {function} | `{action}` | {sid} | `{where}` | {condition} | {callers[(function, action, sid)]} |"
         )
+    if figures is not None:
+        rows.extend(_evaluators(figures))
     return "\n".join(rows) + "\n"
+
+
+NO_FIGURES: dict[str, Any] = {"cases": {}, "total": 0, "refused_by_ours": 0, "disagreements": 0, "by_class": {}}
+
+
+def _figureless(document: str) -> str:
+    """The document less the differential test's counts (the sentence and the Cases column)."""
+    text = re.sub(r"Its last run: .*? disagreements", "Its last run: (figures)", document, flags=re.DOTALL)
+    return re.sub(r"^(\| [a-z-]+ \| )\d+ \|", r"\1(count) |", text, flags=re.MULTILINE)
 
 
 def problems(template: dict[str, Any], record: Record | None) -> list[str]:
@@ -160,7 +210,9 @@ def problems(template: dict[str, Any], record: Record | None) -> list[str]:
     allowed = {(function, action) for function, action, _ in counts}
     for function, action in sorted(refused - allowed - EXPECTED_REFUSALS.keys()):
         found.append(f"{function} called {action}, which no statement of its role allows")
-    if document != render(template, counts):
+    # The differential test's counts move from run to run (the suite's property-based tests send
+    # random requests): the document must quote a run's figures, any run's.
+    if _figureless(document) != _figureless(render(template, counts, NO_FIGURES)):
         found.append(f"{DOCUMENT.relative_to(ROOT)} is not what the record gives: run python -m lint.permissions")
     return found
 
@@ -176,7 +228,11 @@ def main(argv: list[str] | None = None) -> int:
         if record is None:
             print(f"no record in {args.record}: run the whole suite (make test) first", file=sys.stderr)
             return 1
-        DOCUMENT.write_text(render(template, record[0]))
+        figures = read_figures(args.record)
+        if figures is None:
+            print(f"no {FIGURES} in {args.record}: run the whole suite (make test) first", file=sys.stderr)
+            return 1
+        DOCUMENT.write_text(render(template, record[0], figures))
         print(f"wrote {DOCUMENT.relative_to(ROOT)}")
         return 0
     if record is None:

@@ -23,7 +23,9 @@ that sets them is judged with them); `parameters(...)` overrides others (KmsKeyA
 PasswordSecretsPrefix) for a block. The gate is off until `enforce()` (tests/conftest.py).
 
 Every decision is kept in `decisions` ((function, action, Sid or refusal) -> count), which
-`write_record` appends to a file for `python -m lint.permissions` (docs/permissions.md).
+`write_record` appends to a file for `python -m lint.permissions` (docs/permissions.md), with
+each distinct request judged (`requests`: function, parameters, action, resource, context), which
+the differential test (tests/test_iam_differential.py) judges again with another evaluator.
 """
 
 from __future__ import annotations
@@ -93,6 +95,8 @@ _state: dict[str, Any] = {"enforcing": False, "acting": "provider", "overrides":
 decisions: Counter[tuple[str, str, str]] = Counter()
 # AWS's message for each refusal (what a reader of the record needs to see the call's shape).
 refusals: Counter[str] = Counter()
+# Each distinct request judged, as one JSON text (see `write_record`).
+requests: set[str] = set()
 
 
 def enforce(on: bool = True) -> None:
@@ -158,8 +162,21 @@ def authorize(function: str | None, action: str, resources: Sequence[str], conte
     """Raise AccessDenied unless `function`'s role allows `action` on every resource."""
     if function is None or not _state["enforcing"]:
         return
-    statements = role_policy(ROLES[function], current_parameters())
+    parameters = current_parameters()
+    statements = role_policy(ROLES[function], parameters)
     for resource in resources:
+        requests.add(
+            json.dumps(
+                {
+                    "function": function,
+                    "parameters": dict(parameters),
+                    "action": action,
+                    "resource": resource,
+                    "context": dict(context or {}),
+                },
+                sort_keys=True,
+            )
+        )
         decision = evaluate(statements, action, resource, context)
         decisions[(function, action, decision.sid if decision.allowed and decision.sid else "REFUSED")] += 1
         if not decision.allowed:
@@ -176,6 +193,8 @@ def write_record(path: Path) -> None:
             out.write(json.dumps({"function": function, "action": action, "sid": sid, "count": count}) + "\n")
         for message, count in sorted(refusals.items()):
             out.write(json.dumps({"refused": message, "count": count}) + "\n")
+        for request in sorted(requests):
+            out.write(json.dumps({"request": json.loads(request)}) + "\n")
 
 
 # Resolving the template ------------------------------------------------------------------
@@ -219,6 +238,11 @@ def _get_att(logical_id: str, attribute: str) -> str:
 @functools.lru_cache(maxsize=64)
 def role_policy(role: str, parameters: tuple[tuple[str, Any], ...]) -> tuple[Statement, ...]:
     """Every statement of the role's inline policies, resolved and compiled (cached per setting)."""
+    return compile_policy(role_statements(role, parameters))
+
+
+def role_statements(role: str, parameters: tuple[tuple[str, Any], ...]) -> list[dict[str, Any]]:
+    """Every statement of the role's inline policies, resolved with `parameters`."""
     values = _values(dict(parameters))
     conditions: dict[str, bool] = {}
     for name, expression in template().get("Conditions", {}).items():
@@ -227,4 +251,4 @@ def role_policy(role: str, parameters: tuple[tuple[str, Any], ...]) -> tuple[Sta
     for policy in template()["Resources"][role]["Properties"].get("Policies", []):
         document = resolve(policy["PolicyDocument"], values, conditions, _get_att)
         statements.extend(document.get("Statement", []))
-    return compile_policy(statements)
+    return statements

@@ -14,7 +14,7 @@ what only it knows (a resource's current tags, a secret's ARN); `local/iam_gate.
 - Secrets Manager: the secret's ARN; GetRandomPassword on `*`.
 - SSM: the parameter's ARN (`parameter/` + its name without the leading slash); a path's
   for GetParametersByPath.
-- EventBridge PutEvents: each entry's bus, with `events:source`.
+- EventBridge PutEvents: each entry's bus, with `events:source` and `events:detail-type`.
 """
 
 from __future__ import annotations
@@ -94,10 +94,15 @@ def elasticache(action: str, params: Mapping[str, str], tags_of: TagsOf) -> list
 def events(action: str, body: Mapping[str, Any]) -> list[Check]:
     name = "events:" + action
     if action == "PutEvents":
-        # On each entry's bus, with events:source (EventBridge's condition keys).
+        # On each entry's bus, with events:source and events:detail-type (EventBridge's
+        # condition keys, both multivalued: ArrayOfString), each the entry's own value.
         entries = [e for e in body.get("Entries", []) if isinstance(e, Mapping)]
         return [
-            Check(name, BUS_ARN + str(e.get("EventBusName") or "default"), {"events:source": str(e.get("Source", ""))})
+            Check(
+                name,
+                BUS_ARN + str(e.get("EventBusName") or "default"),
+                {"events:source": [str(e.get("Source", ""))], "events:detail-type": [str(e.get("DetailType", ""))]},
+            )
             for e in entries
         ]
     rule = str(body.get("Name") or body.get("Rule") or "*")

@@ -87,6 +87,9 @@ def test_the_drift_role_changes_only_owned_users_and_reads_only_its_own_records(
             assert statement["Resource"]["Fn::Sub"].endswith(":parameter${DriftRecordPath}/${AWS::StackName}")
         if "PutEvents" in actions:
             assert statement["Resource"]["Fn::Sub"].endswith(":event-bus/default")
-            assert statement["Condition"] == {"StringEquals": {"events:source": "elasticache-user-resource"}}
+            assert statement["Condition"] == {
+                "ForAllValues:StringEquals": {"events:source": "elasticache-user-resource"},
+                "Null": {"events:source": "false"},
+            }
     tags = [s for s in drift if "elasticache:AddTagsToResource" in s["Action"]]
     assert all("aws:TagKeys" in str(s["Condition"]) for s in tags)

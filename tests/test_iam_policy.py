@@ -9,11 +9,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
 
-from lint import permissions
+from lint import iam_policies, permissions
 from lint.cfn_yaml import load_template
-from local import iam_gate
+from local import iam_differential, iam_gate
+from local.fake_handover import FakeHandOver
 from local.iam_policy import Context, PolicyError, compile_policy, evaluate
 
 ALLOW_ALL = {"Sid": "All", "Effect": "Allow", "Action": "*", "Resource": "*"}
@@ -302,3 +305,144 @@ def test_the_permissions_check_fails_on_an_unused_statement_or_a_call_without_on
     refused = full_record(tmp_path / "refused", refused=("provider", "iam:PassRole"))
     assert found(refused) == ["provider called iam:PassRole, which no statement of its role allows"]
     assert permissions.problems(template, None) == []  # a clean clone: the document alone
+
+    # The document quotes a run of the differential test (its counts move from run to run) and
+    # every listed class with its rule, which must be the listing's.
+    figures = {**permissions.NO_FIGURES, "total": 5142, "by_class": {"null-on-an-empty-list": 3}}
+    rendered = permissions.render(template, {}, figures)
+    assert "Its last run: 5,142 cases" in rendered and "| null-on-an-empty-list | 3 |" in rendered
+    another_run = permissions.render(template, {}, {**figures, "total": 5150, "by_class": {}})
+    assert permissions._figureless(rendered) == permissions._figureless(another_run)
+    listed = iam_differential.listed()
+    changed = rendered.replace(listed["null-on-an-empty-list"]["rule"], "Null is whatever we like.")
+    assert permissions._figureless(changed) != permissions._figureless(rendered)
+
+
+# Multivalued keys, wildcards and policy variables -------------------------------
+
+POLL_RULE = "arn:aws:events:us-east-1:123456789012:rule/ecuser-poll-r"
+FOREIGN = "arn:aws:sqs:us-east-1:123456789012:elsewhere"
+
+
+def test_a_plain_operator_on_a_multivalued_key_is_refused_by_the_evaluator_and_by_the_lint(tmp_path: Path) -> None:
+    plain: dict[str, Any] = {"Sid": "Poll", "Effect": "Allow", "Action": "events:PutTargets", "Resource": "*"}
+    plain["Condition"] = {"ArnEquals": {"events:TargetArn": FUNCTION}}
+    with pytest.raises(PolicyError, match="ArnEquals on events:TargetArn, a multivalued key"):
+        compile_policy([plain])
+    for key in ("aws:TagKeys", "events:source", "events:detail-type"):
+        with pytest.raises(PolicyError, match="multivalued"):
+            compile_policy([allow(Condition={"StringLikeIfExists": {key: "x*"}})])
+    # Set operators and Null on the same keys are read.
+    compile_policy(
+        [allow(Condition={"ForAnyValue:StringLike": {"aws:TagKeys": "x*"}, "Null": {"aws:TagKeys": "false"}})]
+    )
+    # make lint: the template's policies and a synthesized (JSON) template alike.
+    template = (permissions.ROOT / "template.yaml").read_text()
+    marked = 'ForAllValues:ArnEquals:\n                    "events:TargetArn"'
+    assert marked in template
+    (tmp_path / "template.yaml").write_text(
+        template.replace(marked, 'ArnEquals:\n                    "events:TargetArn"')
+    )
+    synthesized = tmp_path / "Stack.template.json"
+    role = {"Type": "AWS::IAM::Role", "Properties": {"Policies": [{"PolicyDocument": {"Statement": [plain]}}]}}
+    synthesized.write_text(json.dumps({"Resources": {"Role": role}}))
+    assert iam_policies.refused_conditions(load_template(tmp_path / "template.yaml")) == [
+        "ElastiCacheUserRole / PollTargetIsThisFunction: ArnEquals on events:TargetArn, a multivalued key: it needs "
+        "ForAllValues: or ForAnyValue: (IAM User Guide: multivalued context keys require a condition set operator)"
+    ]
+    assert iam_policies.main([str(permissions.ROOT / "template.yaml"), "--synthesized", str(synthesized)]) == 1
+    assert iam_policies.main([str(tmp_path / "template.yaml")]) == 1
+    assert iam_policies.refused_conditions(load_template(permissions.ROOT / "template.yaml")) == []
+
+
+def test_the_hand_over_may_put_its_own_function_alone_as_the_poll_target(hand_over: FakeHandOver) -> None:
+    """Through the gate, as the provider's calls reach EventBridge: the function alone is
+    allowed; beside a foreign target, or a foreign target alone, refused (PollTargetIsThisFunction
+    with ForAllValues:ArnEquals and Null false)."""
+    events = boto3.client("events", region_name="us-east-1")
+    iam_gate.operator_client("events", region_name="us-east-1").put_rule(
+        Name="ecuser-poll-r", ScheduleExpression="rate(1 minute)"
+    )
+    own = {"Id": "poll", "Arn": iam_gate.function_arn("provider")}
+    events.put_targets(Rule="ecuser-poll-r", Targets=[own])
+    for targets in ([own, {"Id": "spy", "Arn": FOREIGN}], [{"Id": "spy", "Arn": FOREIGN}]):
+        with pytest.raises(ClientError) as refused:
+            events.put_targets(Rule="ecuser-poll-r", Targets=targets)
+        assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+        assert "events:PutTargets on resource: " + POLL_RULE in refused.value.response["Error"]["Message"]
+    assert hand_over.leftovers()["rules"] == {"ecuser-poll-r": ["poll"]}
+
+
+def test_drift_events_carry_only_our_source() -> None:
+    statements = iam_gate.role_policy("DriftRole", iam_gate.current_parameters())
+    bus = "arn:aws:events:us-east-1:123456789012:event-bus/default"
+    ours = {"events:source": ["elasticache-user-resource"], "events:detail-type": ["Drift"]}
+    assert evaluate(statements, "events:PutEvents", bus, ours).sid == "PublishDriftEvents"
+    for source in (["aws.elasticache"], ["elasticache-user-resource", "aws.elasticache"], [], None):
+        context = {} if source is None else {"events:source": source}
+        assert not evaluate(statements, "events:PutEvents", bus, context).allowed
+
+
+@pytest.mark.parametrize(
+    ("pattern", "resource", "expected"),
+    [
+        # "Resource" page: a `*` ending a segment may reach past a colon; one inside may not.
+        (
+            "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/f:*",
+            "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/f:log-stream:s",
+            True,
+        ),
+        (
+            "arn:aws:events:us-east-1:123456789012:rule/ecuser-*",
+            "arn:aws:events:us-east-1:123456789012:rule/ecuser-a",
+            True,
+        ),
+        ("arn:aws:events:*:123456789012:rule/r", "arn:aws:events:us-east-1:123456789012:rule/r", True),
+        ("arn:aws:events:us-*1:123456789012:rule/r", "arn:aws:events:us-east-1:123456789012:rule/r", True),
+        ("arn:aws:events:us-*1:123456789012:rule/r", "arn:aws:events:us-east:1:123456789012:rule/r", False),
+        (
+            "arn:aws:elasticache:us-east-1:123456789012:user:a*z",
+            "arn:aws:elasticache:us-east-1:123456789012:user:a:z",
+            False,
+        ),
+        (
+            "arn:aws:elasticache:us-east-1:123456789012:user:a?z",
+            "arn:aws:elasticache:us-east-1:123456789012:user:a:z",
+            False,
+        ),
+        (
+            "arn:aws:elasticache:us-east-1:123456789012:user:a*",
+            "arn:aws:elasticache:us-east-1:123456789012:user:a:z",
+            True,
+        ),
+    ],
+)
+def test_a_wildcard_inside_an_arn_segment_stays_inside_it(pattern: str, resource: str, expected: bool) -> None:
+    assert decide(allow(Resource=pattern), resource=resource) == ("Allow" if expected else "ImplicitDeny")
+
+
+def test_a_wildcard_in_an_actions_service_prefix_is_refused() -> None:
+    for action in ("e*:PutTargets", "event?:PutTargets", "*:PutTargets", "PutTargets"):
+        with pytest.raises(PolicyError, match="service prefix"):
+            compile_policy([allow(Action=action)])
+    assert decide(allow(Action="*")) == "Allow"
+
+
+def test_policy_variables_take_the_requests_values_and_unknown_ones_are_refused() -> None:
+    own = allow(Resource="arn:aws:iam::123456789012:user/${aws:username}")
+    assert decide(own, resource="arn:aws:iam::123456789012:user/ann", aws__username="ann") == "Allow"
+    assert decide(own, resource="arn:aws:iam::123456789012:user/bob", aws__username="ann") == "ImplicitDeny"
+    # No value: the resource holding it matches nothing, unless a default is given.
+    assert decide(own, resource="arn:aws:iam::123456789012:user/${aws:username}") == "ImplicitDeny"
+    fallback = allow(Resource="arn:aws:iam::123456789012:user/${aws:username, 'guest'}")
+    assert decide(fallback, resource="arn:aws:iam::123456789012:user/guest") == "Allow"
+    team = allow(Condition={"StringEquals": {"aws:ResourceTag/team": "${aws:PrincipalTag/team}"}})
+    assert decide(team, **{"aws__ResourceTag/team": "a", "aws__PrincipalTag/team": "a"}) == "Allow"
+    assert decide(team, **{"aws__ResourceTag/team": "a", "aws__PrincipalTag/team": "b"}) == "ImplicitDeny"
+    assert decide(team, **{"aws__ResourceTag/team": "a"}) == "ImplicitDeny"
+    literal = allow(Condition={"StringLike": {"aws:RequestTag/k": "a${*}"}})
+    assert decide(literal, **{"aws__RequestTag/k": "a*"}) == "Allow"
+    assert decide(literal, **{"aws__RequestTag/k": "ab"}) == "ImplicitDeny"
+    for unknown in ("${aws:TagKeys}", "${aws:CurrentTime}", "${s3:prefix}"):
+        with pytest.raises(PolicyError, match="policy variable"):
+            compile_policy([allow(Resource="arn:aws:s3:::b/" + unknown)])
