@@ -50,6 +50,8 @@ class FakeGroup:
     # What reads show until `stale_until` (read-after-write lag of a membership change).
     stale_xml: str = ""
     stale_until: float = 0.0
+    # The group's own tags (its owner's consent to members from providers: docs/sharing.md).
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def arn(self) -> str:
