@@ -22,6 +22,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src" / "handler"))
 
+from lint.cfn_yaml import load_template  # noqa: E402
 from rules.property_table import (  # noqa: E402
     ADOPTED_TAG,
     ATTRIBUTES,
@@ -36,8 +37,6 @@ from rules.property_table import (  # noqa: E402
     any_case,
 )
 from runtime.environment import SETTINGS, Setting  # noqa: E402
-
-from lint.cfn_yaml import load_template  # noqa: E402
 
 DOCS = ROOT / "docs"
 TEMPLATE = ROOT / "template.yaml"

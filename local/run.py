@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", nargs="*", help="event files, or 'lifecycle', or 'delete'; none: every file in events/")
     parser.add_argument("--timeout", type=float, default=120.0, help="Lambda timeout of each invocation (s)")
-    parser.add_argument("--delete-seconds", type=float, default=3.0, help="how long a deletion takes on the fake")
+    parser.add_argument("--delete-seconds", type=float, default=1.0, help="how long a deletion takes on the fake")
     parser.add_argument("--json-logs", action="store_true", help="print the handler's own JSON log lines")
     args = parser.parse_args(argv)
 

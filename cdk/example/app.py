@@ -1,4 +1,5 @@
-"""The docs' example app (docs/template-authors.md, "AWS CDK"): a provider stack and an application stack with two users.
+"""The docs' example app (docs/template-authors.md, "AWS CDK"): a provider stack and an
+application stack with two users.
 
     cdk/.venv/bin/python cdk/example/app.py      # or: make cdk-synth  (no AWS account needed)
 

@@ -1,6 +1,6 @@
-"""The docs' example app (docs/template-authors.md, "AWS CDK"): it synthesizes, its templates pass cfn-lint with this project's
-rules, and its users, run through the local provider and the stand-ins, are created and
-deleted (the path `make lifecycle` takes: the handler, the stateful ElastiCache fake with the
+"""The docs' example app (docs/template-authors.md, "AWS CDK"): it synthesizes, its templates
+pass cfn-lint with this project's rules, and its users, run through the local provider and the
+stand-ins, are created and deleted (the path `make lifecycle` takes: the handler, the stateful ElastiCache fake with the
 real engine behind it, Secrets Manager's stand-in, an HTTPS receiver as the ResponseURL)."""
 
 from __future__ import annotations
