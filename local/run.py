@@ -191,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
         files = [str(EVENTS / "delete.json")]
     else:
         files = args.what or every_event()
+        missing = [path for path in files if not Path(path).is_file()]
+        if missing:
+            parser.error(f"no such event file: {', '.join(missing)} (the events are in {EVENTS})")
     events = [(Path(path).name, json.loads(Path(path).read_text())) for path in files]
 
     with ExitStack() as stack:
