@@ -12,8 +12,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,6 +34,7 @@ SKIPPED = (
     (r"make bench\b", "heavy: about 24 minutes (tests/test_bench.py runs its --smoke form)"),
     (r"make drift$", "run by tests/test_demos.py, which also checks the report it prints"),
     (r"\.venv/bin/python -m local\.run$", "run by tests/test_demos.py, which also checks every event's answer"),
+    (r"make cdk-synth$", "heavy (jsii, 20-50 s); make lint runs it (.ci/run), cdk/tests/test_example.py the same app"),
     (r"make lint(\s|$)", "heavy: mypy over the CDK, cdk synth and sam validate; CI runs it (.ci/run)"),
 )
 # The programs, by their full path (the PATH of a test below lacks some).
@@ -126,18 +129,51 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return scratch_copy(tmp_path_factory.mktemp("docs-commands"))
 
 
+@pytest.fixture(scope="module")
+def started(repository: Path) -> Iterator[dict[str, tuple[subprocess.Popen[bytes], Path]]]:
+    """Every command that is not skipped, started at once (they wait on timed stand-ins much more
+    than they compute, so the module takes about as long as its longest command), each with its
+    output in a file of its own; any still running at the end is stopped, with its children."""
+    runs = {}
+    for number, command in enumerate(c for c in documented() if not skip_reason(c)):
+        output = repository.parent / f"command-{number}.out"
+        with output.open("wb") as sink:
+            process = subprocess.Popen(
+                [BASH, "-c", command],
+                cwd=repository,
+                env=clean_environment(),
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        runs[command] = (process, output)
+    yield runs
+    for process, _ in runs.values():
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+# One worker runs them all: each worker that ran one would start every command again.
+@pytest.mark.xdist_group("docs-commands")
 @pytest.mark.parametrize("command", documented())
-def test_every_command_the_docs_show_runs(command: str, repository: Path) -> None:
+def test_every_command_the_docs_show_runs(
+    command: str, started: dict[str, tuple[subprocess.Popen[bytes], Path]]
+) -> None:
     reason = skip_reason(command)
     if reason:
         pytest.skip(f"{command}: {reason}")
-    problem = failure(run(command, repository))
+    process, output = started[command]
+    process.wait(timeout=TIMEOUT_SECONDS)
+    done = subprocess.CompletedProcess(command, process.returncode, output.read_text(errors="replace"), "")
+    problem = failure(done)
     assert problem is None, f"{command}: {problem}"
 
 
 def test_the_docs_show_the_commands_a_user_needs_and_the_checks_can_fail(tmp_path: Path) -> None:
     shown = documented()
-    for needed in ("make run", "make test", "make lifecycle", "make cdk-synth", ".venv/bin/python -m local.run"):
+    needs = ("make run", "make test", "make lifecycle", "make cdk-synth", ".venv/bin/python -m local.run", "make help")
+    for needed in needs:
         assert needed in shown, needed
     assert skip_reason("make test") == SKIPPED[0][1] and "Docker" in (skip_reason("make test-sam-local") or "")
     assert skip_reason("make run") is None and skip_reason("make lint-stack TEMPLATE=x.yaml") is None
