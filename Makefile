@@ -26,25 +26,19 @@ CDK_ENV   := JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 JSII_SILENCE_WARNING
 
 .PHONY: help run engine lifecycle rotate-demo drift reference test lint lint-stack bench build stackset deploy package publish invoke-local test-sam-local clean cdk-test cdk-lint cdk-synth cdk-dist
 
-help:
-	@echo "make run        - a Delete request end to end (moto + local HTTPS receiver)"
-	@echo "make lifecycle  - create, update in place, replace, delete, end to end"
-	@echo "make rotate-demo - three zero-downtime password rotations while a client keeps connecting"
-	@echo "make drift     - three users changed behind the stack's back: the drift report, a repair, the report again"
-	@echo "make test       - ruff, mypy, cfn-lint, the test suite, the differential IAM test (two evaluators) (what CI runs)"
-	@echo "make reference  - regenerate the README's reference tables and schema/ from the code's tables, and src/handler/runtime/models/ from botocore's"
-	@echo "make lint       - cfn-lint, the IAM policy linter (parliament), the generated reference, docs/permissions.md (against the last make test's record) and sam validate --lint"
-	@echo "make bench      - the benchmark tables (bench/; BENCH_ARGS=--long adds a 600 s deletion)"
-	@echo "make build      - sam build, then the functions compiled to bytecode (needs no Docker)"
-	@echo "make stackset   - build/stackset/: template.json without any transform (StackSets, Control Tower) and code.zip, offline (docs/rollout.md)"
-	@echo "make deploy     - sam build + sam deploy (samconfig.toml; GUIDED=1 the first time; needs AWS)"
-	@echo "make package / publish PACKAGE_BUCKET=... - publish to the Serverless Application Repository (needs AWS)"
-	@echo "make lint-stack TEMPLATE=stack.yaml - cfn-lint your stack with the Custom::ElastiCacheUser rules"
-	@echo "make invoke-local EVENT=events/delete.json - sam local invoke in a Lambda container (starts its own Docker daemon)"
-	@echo "make test-sam-local - Create, Update, Delete through sam local invoke"
-	@echo "make cdk-test   - the CDK construct library's tests (cdk/tests; part of make test)"
-	@echo "make cdk-synth  - synthesize the CDK example app (cdk/example/app.py) into cdk/cdk.out, offline (BUNDLE=1: with the code asset's requirements)"
-	@echo "make cdk-dist   - the CDK construct library's wheel, into dist/"
+# Every target says what it does on its own line, after "##": `make help` lists them
+# (tests/test_docs_commands.py checks that each .PHONY target is there).
+help: ## every target, one line each
+	@sed -n 's/^\([a-z-]*\):.*## \(.*\)/\1|\2/p' $(MAKEFILE_LIST) | awk -F'|' '{printf "make %-15s %s\n", $$1, $$2}'
+
+# The CDK parts run aws-cdk-lib, whose jsii runtime is Node.js: without it, make stops before
+# anything runs or is installed, with one line that says what to install.
+NODE_GOALS := test cdk-test cdk-synth lint
+ifneq ($(filter $(NODE_GOALS),$(MAKECMDGOALS)),)
+ifeq ($(shell node -e 'process.exit(Number(process.versions.node.split(".")[0] < 20))' 2>/dev/null && echo yes),)
+$(error Node.js 20 or newer is needed for the CDK parts (aws-cdk-lib runs on Node.js): sudo apt-get install nodejs (Debian, Ubuntu; or NodeSource's nodejs 20), or brew install node (macOS))
+endif
+endif
 
 $(STAMP): requirements-dev.txt src/handler/requirements.txt
 	@echo "installing the tools into $(VENV) with $(PYTHON) ($$($(PYTHON) --version 2>&1); the Lambda runtime is python$(RUNTIME)): about half a minute, once"
@@ -54,30 +48,30 @@ $(STAMP): requirements-dev.txt src/handler/requirements.txt
 	$(BIN)/python -m pip install -q -r requirements-dev.txt
 	rm -f $(VENV)/.installed-* && touch $@
 
-run: $(STAMP)
+run: $(STAMP) ## a Delete request end to end (moto + local HTTPS receiver)
 	$(BIN)/python -m local.run delete
 
 # The real engine behind the fake: Debian's redis-server, installed with apt when missing.
-engine: $(STAMP)
+engine: $(STAMP) ## the real engine behind the fake: redis-server, installed with apt when missing (root)
 	@$(BIN)/python -m local.engine ensure >/dev/null
 
-lifecycle: engine
+lifecycle: engine ## create, update in place, replace, delete, end to end, on the stateful fake
 	$(BIN)/python -m local.run lifecycle
 
-rotate-demo: engine
+rotate-demo: engine ## three zero-downtime password rotations while a client keeps connecting
 	$(BIN)/python -m local.rotate_demo
 
-drift: engine
+drift: engine ## three users changed behind the stack's back: the drift report, a repair, the report again
 	$(BIN)/python -m local.drift_demo
 
-# The README's Syntax, Properties, tag, Return values and Configuration tables and the JSON
-# Schema are generated from src/handler/rules/property_table.py and runtime/environment.py (a test checks).
-reference: $(STAMP)
+# The docs' generated tables (lint/reference.py says which, from what) and the JSON Schema;
+# a test checks them.
+reference: $(STAMP) ## regenerate the docs' generated tables, schema/ and src/handler/runtime/models/
 	$(BIN)/python -m lint.reference
 	$(BIN)/python -m lint.service_models
 
 # The differential IAM test runs after the rest, on the requests this very run recorded.
-test: engine $(CDK_STAMP) $(SIMULATE_STAMP)
+test: engine $(CDK_STAMP) $(SIMULATE_STAMP) ## ruff, mypy, cfn-lint, the test suite, the differential IAM test (two evaluators) and the CDK tests (what CI runs)
 	$(BIN)/ruff check .
 	$(BIN)/mypy src/handler local tests tests_sam_local bench lint cfn_lint_rules
 	$(BIN)/cfn-lint template.yaml
@@ -103,17 +97,17 @@ $(CDK_STAMP): cdk/requirements.txt | $(STAMP)
 # example app through cfn-lint and the local provider), serially: each test starts no jsii
 # process of its own, and one jsii start costs more than the tests gain from workers.
 CDK_PYTEST = $(CDK_ENV) $(CDK_VENV)/bin/python -m pytest cdk/tests
-cdk-test: $(CDK_STAMP) engine
+cdk-test: $(CDK_STAMP) engine ## the CDK construct library's tests (cdk/tests; part of make test; needs Node.js)
 	$(CDK_PYTEST)
 
-cdk-lint: $(CDK_STAMP)
+cdk-lint: $(CDK_STAMP) ## ruff and mypy strict over the CDK construct library
 	$(BIN)/ruff check cdk
 	$(CDK_ENV) MYPYPATH=cdk:cdk/tests $(CDK_VENV)/bin/python -m mypy --cache-dir cdk/.mypy_cache cdk/cdk_elasticache_user cdk/tests cdk/example
 
 # Offline: the code asset is staged as src/handler is; BUNDLE=1 also installs its requirements
 # into it (pip, as `cdk deploy` does), which needs the package index.
 BUNDLE ?=
-cdk-synth: $(CDK_STAMP)
+cdk-synth: $(CDK_STAMP) ## synthesize the CDK example app into cdk/cdk.out, offline, and cfn-lint it (BUNDLE=1: with requirements; needs Node.js)
 	rm -rf cdk/cdk.out
 	$(CDK_ENV) CDK_OUTDIR=cdk/cdk.out $(if $(BUNDLE),,CDK_CONTEXT_JSON='{"aws:cdk:bundling-stacks":[]}') \
 	    $(CDK_VENV)/bin/python cdk/example/app.py
@@ -121,7 +115,7 @@ cdk-synth: $(CDK_STAMP)
 	@echo "synthesized: $$(ls cdk/cdk.out/*.template.json)"
 
 # The library's wheel (dist/), carrying template.yaml and src/handler (cdk/pyproject.toml).
-cdk-dist: $(CDK_STAMP)
+cdk-dist: $(CDK_STAMP) ## the CDK construct library's wheel, into dist/
 	$(CDK_VENV)/bin/python -m pip wheel ./cdk --no-deps -q -w dist
 
 $(SAM_VENV)/.installed: requirements-sam.txt
@@ -131,7 +125,7 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 	$(SAM_VENV)/bin/python -m pip install -q -r requirements-sam.txt
 	touch $@
 
-lint: $(STAMP) $(SAM_VENV)/.installed cdk-lint cdk-synth
+lint: $(STAMP) $(SAM_VENV)/.installed cdk-lint cdk-synth ## cfn-lint, the IAM policy linter, the generated docs, docs/permissions.md, sam validate --lint, cdk-lint, cdk-synth
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/python -m lint.iam_policies template.yaml --synthesized cdk/cdk.out/*.template.json
 	$(BIN)/python -m lint.reference --check
@@ -146,37 +140,37 @@ lint: $(STAMP) $(SAM_VENV)/.installed cdk-lint cdk-synth
 BYTECODE = if $(PYTHON) -c 'import sys; sys.exit(f"{sys.version_info[0]}.{sys.version_info[1]}" != "$(RUNTIME)")'; \
 	then $(PYTHON) -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build/*Function; \
 	else echo "no python$(RUNTIME) here: the functions go without bytecode (cold starts 2.7x as long)"; fi
-build: $(SAM_VENV)/.installed
+build: $(SAM_VENV)/.installed ## sam build, then the functions compiled to bytecode (needs no Docker)
 	$(SAM_ENV) $(SAM_VENV)/bin/sam build --template template.yaml
 	@$(BYTECODE)
 
 # For service-managed StackSets and Customizations for Control Tower, which run no transform:
 # template.yaml expanded by SAM's translator, the code in a bucket per Region (lint/stackset.py,
 # docs/rollout.md). Offline: the code is this venv's pinned requirements, compiled here.
-stackset: $(STAMP)
+stackset: $(STAMP) ## build/stackset/: template.json without any transform (StackSets, Control Tower) and code.zip, offline (docs/rollout.md)
 	$(BIN)/python -m lint.stackset
 	$(BIN)/cfn-lint build/stackset/template.json
 
 # Needs an AWS account: the first deploy asks its questions (sam deploy --guided) and
 # writes them to samconfig.toml; later ones reuse them.
-deploy: build
+deploy: build ## sam build + sam deploy (samconfig.toml; GUIDED=1 the first time; needs AWS)
 	$(SAM_ENV) $(SAM_VENV)/bin/sam deploy --template-file .aws-sam/build/template.yaml $(if $(GUIDED),--guided,)
 
 # Publishing to the AWS Serverless Application Repository (needs an AWS account and an S3
 # bucket SAR may read: PACKAGE_BUCKET=...). The version is pyproject.toml's.
 PACKAGE_BUCKET ?=
-package: build
+package: build ## sam package to PACKAGE_BUCKET=... (needs AWS)
 	@test -n "$(PACKAGE_BUCKET)" || (echo "set PACKAGE_BUCKET=<bucket>"; exit 2)
 	$(SAM_ENV) $(SAM_VENV)/bin/sam package --template-file .aws-sam/build/template.yaml \
 	    --s3-bucket $(PACKAGE_BUCKET) --output-template-file .aws-sam/packaged.yaml
 
-publish: package
+publish: package ## publish to the Serverless Application Repository, PACKAGE_BUCKET=... (needs AWS)
 	@! grep -q "github.com/OWNER/" template.yaml || (echo "set HomePageUrl and SourceCodeUrl in template.yaml (Metadata) first"; exit 2)
 	$(SAM_ENV) $(SAM_VENV)/bin/sam publish --template .aws-sam/packaged.yaml --semantic-version $(VERSION)
 
 # cfn-lint rules for a template that declares Custom::ElastiCacheUser resources.
 TEMPLATE ?=
-lint-stack: $(STAMP)
+lint-stack: $(STAMP) ## TEMPLATE=your-stack.yaml: cfn-lint your stack with the Custom::ElastiCacheUser rules
 	@test -n "$(TEMPLATE)" || (echo "make lint-stack TEMPLATE=your-stack.yaml"; exit 2)
 	$(BIN)/cfn-lint $(TEMPLATE) --append-rules cfn_lint_rules
 
@@ -191,16 +185,16 @@ SAM_LOCAL_PREPARE = host=$$(local/docker.sh start); trap 'local/docker.sh stop' 
 	$(SAM_ENV) $(SAM_VENV)/bin/sam build --template template.yaml --parameter-overrides Architecture=x86_64 >/dev/null; \
 	$(BYTECODE)
 EVENT ?= events/delete.json
-invoke-local: $(STAMP) $(SAM_VENV)/.installed
+invoke-local: $(STAMP) $(SAM_VENV)/.installed ## EVENT=events/delete.json: sam local invoke in a Lambda container (starts its own Docker daemon)
 	@set -e; $(SAM_LOCAL_PREPARE); DOCKER_HOST=$$host $(BIN)/python -m local.sam_invoke $(EVENT)
 
-test-sam-local: $(STAMP) $(SAM_VENV)/.installed
+test-sam-local: $(STAMP) $(SAM_VENV)/.installed ## Create, Update, Delete through sam local invoke (Docker daemon of its own)
 	@set -e; $(SAM_LOCAL_PREPARE); DOCKER_HOST=$$host timeout 600 $(BIN)/python -m pytest -s tests_sam_local
 
 BENCH_ARGS ?=
-bench: engine
+bench: engine ## the benchmark tables (bench/; about 24 min; BENCH_ARGS=--long adds a 600 s deletion)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-clean:
+clean: ## remove the virtual environments, build outputs and caches
 	rm -rf $(VENV) $(SAM_VENV) $(CDK_VENV) cdk/cdk.out build .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis .local-image .iam-record $(SIMULATE)/node_modules
 	local/docker.sh stop; rm -rf .local-docker

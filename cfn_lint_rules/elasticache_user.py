@@ -97,7 +97,7 @@ class ElastiCacheUserProperties(CloudFormationLintRule):  # type: ignore[misc]
     id = "E9101"
     shortdesc = "Custom::ElastiCacheUser properties"
     description = "Checks Custom::ElastiCacheUser properties with the provider's own validation"
-    source_url = "README.md#properties"
+    source_url = "docs/template-authors.md#properties"
     tags = ["resources", "elasticache", "custom"]
 
     def match(self, cfn: Any) -> list[RuleMatch]:
@@ -177,7 +177,7 @@ class ElastiCacheUserAccessAdvice(CloudFormationLintRule):  # type: ignore[misc]
     id = "W9102"
     shortdesc = "Custom::ElastiCacheUser access string advice"
     description = "Access strings that make an off user, grant dangerous commands, or need a newer engine"
-    source_url = "README.md#access-strings"
+    source_url = "docs/template-authors.md#access-strings"
     tags = ["resources", "elasticache", "custom"]
 
     def match(self, cfn: Any) -> list[RuleMatch]:

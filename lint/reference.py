@@ -1,8 +1,11 @@
-"""The README's reference sections and the JSON Schema, generated from the code's own tables
-(`property_table.py`, `environment.py`), so that they cannot say something else.
+"""The docs' reference sections and the JSON Schema, generated from their sources so that they
+cannot say something else: the property, tag and attribute tables (`property_table.py`) into
+docs/template-authors.md; the settings (`environment.py`), the template's parameters and its
+functions' log groups (`template.yaml`) into docs/operators.md; the benchmark's last results
+(`bench/RESULTS.txt`, whatever sections it holds) into docs/internals.md.
 
     python -m lint.reference           rewrite them
-    python -m lint.reference --check   exit 1 if either differs from what the tables say
+    python -m lint.reference --check   exit 1 if any differs from what its source says
 
 A generated section sits between `<!-- generated: NAME -->` and `<!-- end: NAME -->`.
 """
@@ -19,6 +22,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src" / "handler"))
 
+from lint.cfn_yaml import load_template  # noqa: E402
 from rules.property_table import (  # noqa: E402
     ADOPTED_TAG,
     ATTRIBUTES,
@@ -34,7 +38,10 @@ from rules.property_table import (  # noqa: E402
 )
 from runtime.environment import SETTINGS, Setting  # noqa: E402
 
-README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+TEMPLATE = ROOT / "template.yaml"
+RESULTS = ROOT / "bench" / "RESULTS.txt"
+RESULTS_LONG = ROOT / "bench" / "RESULTS-long.txt"
 SCHEMA = ROOT / "schema" / "custom-elasticache-user.schema.json"
 RESOURCE_TYPE = "Custom::ElastiCacheUser"
 
@@ -90,13 +97,77 @@ def settings() -> str:
     return _table(("Variable", "Default", "Bounds", "Read by", "Meaning"), rows)
 
 
-SECTIONS: dict[str, Callable[[], str]] = {
-    "syntax": syntax,
-    "properties": properties,
-    "tags": tags,
-    "attributes": attributes,
-    "settings": settings,
+def _cell(text: object) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def parameters() -> str:
+    """Every parameter of template.yaml: what `sam deploy --guided` asks, with its Description."""
+    rows = []
+    for name, spec in load_template(TEMPLATE)["Parameters"].items():
+        default = spec.get("Default", "")
+        allowed = ", ".join(f"`{v}`" for v in spec.get("AllowedValues", []))
+        if "AllowedPattern" in spec:
+            allowed = f"`{spec['AllowedPattern']}`"
+        shown = f"`{default}`" if default != "" else "empty"
+        rows.append((f"`{name}`", spec["Type"], shown, allowed, _cell(spec.get("Description", ""))))
+    return _table(("Parameter", "Type", "Default", "Allowed", "What it does"), rows)
+
+
+def functions() -> str:
+    """Each function of template.yaml with its name and log group, `<stack>` for the stack's name."""
+    resources = load_template(TEMPLATE)["Resources"]
+    rows = []
+    for logical_id, resource in resources.items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        properties = resource["Properties"]
+        name = properties["FunctionName"]["Fn::Sub"].replace("${AWS::StackName}", "<stack>")
+        group = resources[properties["LoggingConfig"]["LogGroup"]["Ref"]]["Properties"]["LogGroupName"]
+        group = group["Fn::Sub"].replace("${AWS::StackName}", "<stack>")
+        rows.append((f"`{logical_id}`", f"`{name}`", f"`{group}`", _cell(properties["Handler"])))
+    return _table(("Function", "FunctionName", "Log group", "Handler"), rows)
+
+
+def results_sections(text: str) -> list[tuple[str, str]]:
+    """The benchmark's output as (title, body) pairs: a section is a title line and the indented
+    lines under it, up to a blank line. Any section the benchmark prints is taken, so a new one
+    needs no change here."""
+    found = []
+    for block in re.split(r"\n\s*\n", text.strip("\n")):
+        title, _, body = block.partition("\n")
+        if body.strip():
+            found.append((title.strip(), body))
+    return found
+
+
+def _results(text: str, titles: Callable[[str], bool] = lambda _: True) -> str:
+    shown = [f"#### {title}\n\n```text\n{body}\n```" for title, body in results_sections(text) if titles(title)]
+    return "\n\n".join(shown)
+
+
+def bench() -> str:
+    return _results(RESULTS.read_text())
+
+
+def bench_long() -> str:
+    return _results(RESULTS_LONG.read_text(), lambda title: title.startswith("Detection lag"))
+
+
+TEMPLATE_AUTHORS, OPERATORS, INTERNALS = DOCS / "template-authors.md", DOCS / "operators.md", DOCS / "internals.md"
+# Each generated section, the page it lives on, and what writes it.
+SECTIONS: dict[str, tuple[Path, Callable[[], str]]] = {
+    "syntax": (TEMPLATE_AUTHORS, syntax),
+    "properties": (TEMPLATE_AUTHORS, properties),
+    "tags": (TEMPLATE_AUTHORS, tags),
+    "attributes": (TEMPLATE_AUTHORS, attributes),
+    "settings": (OPERATORS, settings),
+    "parameters": (OPERATORS, parameters),
+    "functions": (OPERATORS, functions),
+    "bench": (INTERNALS, bench),
+    "bench-long": (INTERNALS, bench_long),
 }
+PAGES = tuple(dict.fromkeys(page for page, _ in SECTIONS.values()))
 
 
 def schema() -> dict[str, Any]:
@@ -126,18 +197,20 @@ def schema() -> dict[str, Any]:
 
 
 def _plain(markdown: str) -> str:
-    return re.sub(r"\[([^]]+)\]\(#[^)]+\)", r"\1 in the README", markdown).replace("`", "")
+    return re.sub(r"\[([^]]+)\]\(#[^)]+\)", r"\1 in docs/template-authors.md", markdown).replace("`", "")
 
 
-def rendered(readme: str) -> str:
-    """`readme` with every generated section as the tables say."""
-    for name, make in SECTIONS.items():
+def rendered(text: str, page: Path) -> str:
+    """`text` (the page's) with every generated section of that page as its source says."""
+    for name, (home, make) in SECTIONS.items():
+        if home != page:
+            continue
         pattern = re.compile(rf"(<!-- generated: {name} -->\n).*?(\n<!-- end: {name} -->)", re.S)
-        found = pattern.search(readme)
+        found = pattern.search(text)
         if found is None:
-            raise SystemExit(f"README.md has no generated section '{name}'")
-        readme = readme[: found.end(1)] + make() + readme[found.start(2) :]
-    return readme
+            raise SystemExit(f"{page.relative_to(ROOT)} has no generated section '{name}'")
+        text = text[: found.end(1)] + make() + text[found.start(2) :]
+    return text
 
 
 def schema_text() -> str:
@@ -145,19 +218,17 @@ def schema_text() -> str:
 
 
 def main(argv: list[str]) -> int:
-    readme, expected = README.read_text(), rendered(README.read_text())
+    pages = {page: (page.read_text(), rendered(page.read_text(), page)) for page in PAGES}
     current = SCHEMA.read_text() if SCHEMA.exists() else ""
     if "--check" in argv:
-        stale = [
-            str(path.relative_to(ROOT))
-            for path, ok in ((README, readme == expected), (SCHEMA, current == schema_text()))
-            if not ok
-        ]
+        checked = [(page, text == expected) for page, (text, expected) in pages.items()]
+        stale = [str(path.relative_to(ROOT)) for path, ok in (*checked, (SCHEMA, current == schema_text())) if not ok]
         if stale:
             print("out of date (run python -m lint.reference): " + ", ".join(stale))
             return 1
         return 0
-    README.write_text(expected)
+    for page, (_, expected) in pages.items():
+        page.write_text(expected)
     SCHEMA.parent.mkdir(exist_ok=True)
     SCHEMA.write_text(schema_text())
     return 0

@@ -26,13 +26,22 @@ import redis
 SERVER = "redis-server"
 
 
+# What a person without root reads when redis-server is missing: one line, no traceback.
+MISSING = (
+    "redis-server is missing: the stateful ElastiCache fake mirrors every user onto a real engine. "
+    "Install it (Debian, Ubuntu: sudo apt-get install redis-server; macOS: brew install redis), "
+    "or run make as root to have it installed with apt."
+)
+
+
 def ensure_installed() -> str:
-    """The path of redis-server, installed with apt-get when missing (as local/docker.sh does)."""
+    """The path of redis-server, installed with apt-get when missing (as local/docker.sh does).
+    Without root it cannot be: the process exits with MISSING (SystemExit: no traceback)."""
     found = shutil.which(SERVER)
     if found:
         return found
     if os.geteuid() != 0:
-        raise RuntimeError("redis-server is missing and only root can install it: apt-get install -y redis-server")
+        raise SystemExit(MISSING)
     environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=environment, stdout=subprocess.DEVNULL)
     subprocess.run(

@@ -49,7 +49,7 @@ def test_a_failed_adoption_answers_an_id_the_rollback_leaves_alone(
     assert invoke(rollback_of(answer.body, receiver, AdoptExistingUser="true"))[-1].body["Status"] == "SUCCESS"
     user = fake.users["app-user-1"]
     assert "DeleteUser" not in fake.actions() and user.access_string == "on ~* +@all"
-    # The ownership tags and the take-over's mark stay (IAM forbids removing them, README); the
+    # The ownership tags and the take-over's mark stay (IAM forbids removing them, docs/security.md); the
     # template's are never set.
     assert user.tags == {**FOREIGN, **OWNER, ADOPTED: "6f1e4a52-0001-4c8e-9d1a-000000000001"}
 

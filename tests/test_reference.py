@@ -1,5 +1,7 @@
-"""One source for every fact: the README's reference sections, the JSON Schema and the
-template's environment say what the code's tables say, by value."""
+"""One source for every fact: the docs' reference sections (docs/template-authors.md,
+docs/operators.md), the JSON Schema and the template's environment say what the code's tables
+and the template say, by value; the performance figures in docs/internals.md are the last
+benchmark run's (bench/RESULTS.txt)."""
 
 from __future__ import annotations
 
@@ -46,13 +48,51 @@ def handler_accepts(properties: dict[str, Any]) -> bool:
     return True
 
 
-def test_the_readme_and_the_schema_are_generated_from_the_tables() -> None:
-    readme = (ROOT / "README.md").read_text()
-    assert reference.rendered(readme) == readme, "README out of date: python -m lint.reference"
+def test_the_docs_and_the_schema_are_generated_from_the_tables() -> None:
+    for page in reference.PAGES:
+        text = page.read_text()
+        assert reference.rendered(text, page) == text, f"{page.name} out of date: python -m lint.reference"
     assert reference.SCHEMA.read_text() == reference.schema_text(), "schema out of date: python -m lint.reference"
+    page = reference.TEMPLATE_AUTHORS
+    readme = page.read_text()
     drifted = readme.replace("at most 40. Stored lower-case", "at most 41. Stored lower-case", 1)
-    assert drifted != readme and reference.rendered(drifted) == readme
+    assert drifted != readme and reference.rendered(drifted, page) == readme
     assert reference.main(["--check"]) == 0
+
+
+def test_the_parameter_table_is_the_templates_every_parameter() -> None:
+    page = reference.OPERATORS
+    text = page.read_text()
+    section = text.split("<!-- generated: parameters -->")[1].split("<!-- end: parameters -->")[0]
+    shown = re.findall(r"^\| `(\w+)` \|", section, re.M)
+    assert shown == list(template()["Parameters"]) and "UserGroupIdPrefix" in shown and "CreateExampleUser" in shown
+    for name, spec in template()["Parameters"].items():
+        row = next(line for line in section.splitlines() if line.startswith(f"| `{name}` |"))
+        assert " ".join(spec["Description"].split()) in row, name
+    drifted = text.replace("| `UserGroupIdPrefix` |", "| `UserGroupPrefix` |", 1)
+    assert drifted != text and reference.rendered(drifted, page) == text
+    log_groups = text.split("<!-- generated: functions -->")[1].split("<!-- end: functions -->")[0]
+    for logical_id in FUNCTIONS.values():
+        assert f"| `{logical_id}` |" in log_groups
+    assert "`/aws/lambda/<stack>-elasticache-user` |" in log_groups
+
+
+def test_the_performance_figures_are_the_last_benchmark_runs() -> None:
+    page = reference.INTERNALS
+    text = page.read_text()
+    results = reference.RESULTS.read_text()
+    for title, body in reference.results_sections(results):
+        assert f"#### {title}\n\n```text\n{body}\n```" in text, title
+    stack = next(body for title, body in reference.results_sections(results) if title.startswith("Stack: 500"))
+    create = next(line for line in stack.splitlines() if line.strip().startswith("Create"))
+    assert [cell.strip() for cell in create.split("|")][3:5] == ["16.5", "12.9"]  # README had 26.8 / 22.9
+    assert "26.8" not in text and "22.9" not in text
+    # A figure that parts from the results is rewritten, and a section a new benchmark adds appears.
+    drifted = text.replace("|             16.5 |", "|             26.8 |", 1)
+    assert drifted != text and reference.rendered(drifted, page) == text
+    added = reference.results_sections(results + "\nConsent: cost of the check\n  a | b\n  1 | 2\n")
+    assert added[-1] == ("Consent: cost of the check", "  a | b\n  1 | 2")
+    assert [title for title, _ in added[:-1]] == [title for title, _ in reference.results_sections(results)]
 
 
 def test_every_function_environment_is_the_settings_table_by_value() -> None:
@@ -83,10 +123,10 @@ def test_the_code_reads_no_variable_outside_the_table() -> None:
             assert name.startswith("AWS_"), (path.name, name)  # Lambda's and botocore's own
 
 
-def test_the_readme_prose_states_the_defaults_the_code_uses(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_docs_prose_states_the_defaults_the_code_uses(monkeypatch: pytest.MonkeyPatch) -> None:
     for setting in SETTINGS:
         monkeypatch.delenv(setting.name, raising=False)
-    defaults, readme = Settings.from_environment(), (ROOT / "README.md").read_text()
+    defaults, readme = Settings.from_environment(), reference.TEMPLATE_AUTHORS.read_text()
     schedule = defaults.schedule
     assert (
         f"`DescribeUsers` after {schedule.initial:g} s, then at intervals growing by {schedule.growth:g}x to at most "

@@ -1,5 +1,5 @@
 """cdk-elasticache-user: Custom::ElastiCacheUser for AWS CDK apps, checked at synth with the
-provider's own rules (see the README's "AWS CDK" section)."""
+provider's own rules (see docs/template-authors.md, "AWS CDK")."""
 
 from cdk_elasticache_user.consent import ALL_STACKS, CONSENT_TAG, members_from
 from cdk_elasticache_user.provider import ElastiCacheUserProvider, ElastiCacheUserProviderBase

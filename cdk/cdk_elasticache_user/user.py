@@ -163,7 +163,7 @@ class ElastiCacheUser(Construct):
 
     def rotate(self, after: Duration | None = None) -> secretsmanager.CfnRotationSchedule:
         """Rotates the user's password secret with the provider's rotation function every
-        `after` (30 days by default), as README "Password rotation" declares it: the schedule
+        `after` (30 days by default), as docs/template-authors.md ("Password rotation") declares it: the schedule
         depends on the user, which must exist before the first rotation."""
         after = after or Duration.days(30)
         if self.password_secret is None:
@@ -198,7 +198,7 @@ class ElastiCacheUser(Construct):
 
     def _let_rotation_write(self) -> aws_iam.IRole | None:
         """The rotation role's own policy covers secrets under PasswordSecretsPrefix; another
-        secret gets the four actions the rotation steps call on it (README "Password rotation")."""
+        secret gets the four actions the rotation steps call on it (docs/template-authors.md, "Password rotation")."""
         secret, prefix = self.password_secret, self.provider.password_secrets_prefix
         assert secret is not None
         name = _literal_name(secret)

@@ -1,4 +1,5 @@
-"""The README's example app: a provider stack and an application stack with two users.
+"""The docs' example app (docs/template-authors.md, "AWS CDK"): a provider stack and an
+application stack with two users.
 
     cdk/.venv/bin/python cdk/example/app.py      # or: make cdk-synth  (no AWS account needed)
 
@@ -70,7 +71,7 @@ class ApplicationStack(cdk.Stack):
             "AppUserSecret",
             secret_name="elasticache/app-user",  # under the provider's PasswordSecretsPrefix
             generate_secret_string=secretsmanager.SecretStringGenerator(
-                # The shape of AWS's own ElastiCache rotation sample (README "Password rotation").
+                # The shape of AWS's own ElastiCache rotation sample (docs/template-authors.md, "Password rotation").
                 secret_string_template=f'{{"username": "app-user", "user_arn": "{user_arn}"}}',
                 generate_string_key="password",
                 password_length=32,

@@ -1,6 +1,6 @@
-"""The README's example app: it synthesizes, its templates pass cfn-lint with this project's
-rules, and its users, run through the local provider and the stand-ins, are created and
-deleted (the path `make lifecycle` takes: the handler, the stateful ElastiCache fake with the
+"""The docs' example app (docs/template-authors.md, "AWS CDK"): it synthesizes, its templates
+pass cfn-lint with this project's rules, and its users, run through the local provider and the
+stand-ins, are created and deleted (the path `make lifecycle` takes: the handler, the stateful ElastiCache fake with the
 real engine behind it, Secrets Manager's stand-in, an HTTPS receiver as the ResponseURL)."""
 
 from __future__ import annotations
@@ -143,8 +143,9 @@ def test_the_example_apps_users_are_created_and_deleted_by_the_local_provider(
 
 
 def _readme_section() -> str:
-    readme = (ROOT / "README.md").read_text()
-    return readme[readme.index("## AWS CDK\n") : readme.index("## Publishing and the package\n")]
+    page = (ROOT / "docs" / "template-authors.md").read_text()
+    section = page[page.index("## AWS CDK\n") :]
+    return section.split("\n## ")[0]
 
 
 def test_the_readme_shows_the_example_app_its_synthesized_user_and_a_real_refusal(

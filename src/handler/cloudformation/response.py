@@ -149,7 +149,7 @@ def encode_body(body: Mapping[str, Any]) -> bytes:
     """JSON-encode a response body so that it fits CloudFormation's 4096-byte limit.
 
     Oversized Data is trimmed, never the status: the longest attributes are shortened and end
-    in '...' (README: Return values). Oversized echoed fields are clipped.
+    in '...' (docs/template-authors.md: Return values). Oversized echoed fields are clipped.
     """
     fitted = dict(body)
     encoded = json.dumps(fitted, default=str).encode()

@@ -1,8 +1,8 @@
 """Custom::ElastiCacheUser's properties, attributes and ownership tags, in one table each.
 
 `properties.py` validates with these names, limits and choices; lint rule E9101 takes its
-stand-ins and the ways of authenticating from here; the README's Syntax, Properties, tag and
-Return values sections and `schema/custom-elasticache-user.schema.json` are generated from
+stand-ins and the ways of authenticating from here; the Syntax, Properties, tag and
+Return values sections of docs/template-authors.md and `schema/custom-elasticache-user.schema.json` are generated from
 it (`python -m lint.reference`; a test fails when they drift apart).
 """
 
@@ -105,7 +105,7 @@ ID_SCHEMA = {"type": "string", "pattern": f"^{USER_ID_REGEX}$", "maxLength": USE
 
 @dataclass(frozen=True)
 class Property:
-    """One property: how the README shows it, its JSON Schema, and its lint stand-in (a valid
+    """One property: how docs/template-authors.md shows it, its JSON Schema, and its lint stand-in (a valid
     value put in place of an intrinsic function, so the rest can still be checked)."""
 
     name: str

@@ -1,7 +1,7 @@
 """Every environment variable the functions read: name, default, bounds, meaning, in one table.
 
 `config.py` and the modules that read a variable take its default and bounds from here; the
-README's Configuration table is generated from it (`python -m lint.reference`), and a test
+docs/operators.md's settings table is generated from it (`python -m lint.reference`), and a test
 compares every function's environment in template.yaml with it by value.
 """
 
