@@ -86,10 +86,11 @@ def test_leaving_a_group_it_already_left_costs_no_addition(
 def test_busy_groups_are_waited_out(fake: FakeElastiCache, receiver: Receiver) -> None:
     # Two users join one group at once (terraform-provider-aws #28688): the second change meets
     # a modifying group. The read lag makes that certain: the second reads the group still
-    # active, then is refused.
+    # active, then is refused. 1.5 s + 1 s: the two requests start that close even on a loaded
+    # 2-core machine (0.5 s + 0.3 s missed there once in a run of the whole suite).
     fake.add_group("shared")
-    fake.group_modify_seconds = 0.5
-    fake.read_lag_seconds = 0.3
+    fake.group_modify_seconds = 1.5
+    fake.read_lag_seconds = 1.0
     first = create(receiver, ["shared"])
     second = create(receiver, ["shared"], UserId="app-user-2", UserName="app-user-2")
     second = {**second, "RequestId": "second", "ResponseURL": receiver.url("second")}
