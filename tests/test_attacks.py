@@ -18,6 +18,7 @@ from local.context import LambdaContext
 from local.fake_cloudformation import FakeCloudFormation
 from local.fake_elasticache import FakeElastiCache
 from local.fake_handover import FakeHandOver
+from local.fake_ssm import FakeSsm
 from local.receiver import Receiver
 from tests.conftest import OWNER, PROVIDER, STACK_ID, Invoke, load_event, stored_poll, with_properties
 
@@ -132,6 +133,31 @@ def test_a_delete_of_anothers_user_in_ones_own_cleanup_phase(
     [answer] = invoke(event)
     assert answer.body["Status"] == "FAILED" and "ownership tags name another owner" in answer.body["Reason"]
     assert_changed_nothing(fake, before)
+
+
+def test_a_delete_in_ones_own_cleanup_phase_keeps_anothers_record(
+    scene: FakeCloudFormation, fake: FakeElastiCache, ssm: FakeSsm, receiver: Receiver, invoke: Invoke
+) -> None:
+    """The owner's genuine Create recorded what it applied; the user is then deleted behind the
+    stack's back (what the drift function must report). A forged Delete of it in one's own cleanup
+    phase finds no user (deleted: SUCCESS), and leaves the record, which names another resource."""
+    scene.plays_cloudformation = True
+    create = with_properties(as_orders(load_event("create.json", receiver)), UserId="orders", UserName="orders")
+    with fake.lock:
+        fake.users.pop("orders")  # the owner's stack makes it anew
+    [answer] = invoke({**create, "PhysicalResourceId": None})
+    assert answer.body["Status"] == "SUCCESS", answer.body["Reason"]
+    [name] = ssm.values()
+    assert ssm.values()[name]["StackId"] == ORDERS_STACK
+    with fake.lock:
+        fake.users.pop("orders")
+    scene.plays_cloudformation = False
+    scene.put(STACK_ID, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "AppUser", "UPDATE_COMPLETE", "app-user-1")
+    receiver.reset()
+    [answer] = invoke(forged(receiver, "delete.json", PhysicalResourceId="orders"))
+    assert answer.body["Status"] == "SUCCESS"  # nothing to delete: the user is gone
+    assert ssm.values()[name]["LogicalResourceId"] == "OrdersUser"
+    assert ssm.count("DeleteParameter") == 0
 
 
 def test_a_stack_of_another_region_or_account_is_refused(
