@@ -110,14 +110,21 @@ def _undo_groups(ctx: ActionContext, user_id: str, changes: GroupChanges, replac
     be undone, as a sentence for the reason ('' if all was)."""
     missed = []
     steps: list[tuple[str, str, Callable[[str], object]]] = []
+
+    def swap_back(group_id: str) -> None:
+        ctx.groups.check(str(replaced), "", (group_id,))  # a poll's state named it: checked as any join
+        ctx.groups.join(str(replaced), group_id, ctx.undo_deadline, None, user_id)
+
+    def rejoin(group_id: str) -> None:
+        ctx.groups.check(user_id, "", (group_id,))
+        ctx.groups.join(user_id, group_id, ctx.undo_deadline)
+
     for group_id in changes.joined:
         if group_id in changes.swapped and replaced:
-            steps.append(
-                (group_id, "swap back", lambda g: ctx.groups.join(replaced, g, ctx.undo_deadline, None, user_id))
-            )
+            steps.append((group_id, "swap back", swap_back))
         else:
             steps.append((group_id, "leave", lambda g: ctx.groups.leave(user_id, g, ctx.undo_deadline)))
-    steps += [(g, "rejoin", lambda g: ctx.groups.join(user_id, g, ctx.undo_deadline)) for g in changes.left]
+    steps += [(g, "rejoin", rejoin) for g in changes.left]
     for group_id, what, undo in steps:
         try:
             with bounded_by(ctx.undo_deadline):

@@ -64,6 +64,12 @@ def _past_service_timeout(request: CfnRequest, pending: Pending, timeout: float)
 
 def _outcome(request: CfnRequest, ctx: ActionContext) -> Outcome:
     try:
+        if request.is_poll:
+            from provider.poll_checks import refusal  # polls only: a first invocation imports less
+
+            refused = refusal(request, ctx)
+            if refused is not None:
+                return refused
         if request.request_type == "Delete":
             return delete(request, ctx)
         if request.is_poll:
@@ -307,9 +313,12 @@ def delete(request: CfnRequest, ctx: ActionContext) -> Outcome:
         return Failed(outside, physical_id)
     state = request.state.resume
     if request.is_poll and isinstance(state, Deleting):
-        adopt, groups = state.adopt and request.scope.allow_adoption, state.groups
+        adopt, groups = state.adopt, state.groups
     else:
-        adopt, groups = adopts_existing_user(request.properties) and request.scope.allow_adoption, ()
+        adopt, groups = adopts_existing_user(request.properties), ()
+    # Only the user CloudFormation names for the resource may be taken over to be deleted: in a
+    # cleanup phase the status alone confirms a Delete, whatever id it (or its poll) names.
+    adopt = adopt and request.scope.allow_adoption and physical_id == request.shown_id
     user_id = physical_id.lower()
     try:
         groups = ctx.lifecycle.delete(user_id, ctx.deadline, request.owner, adopt, groups)
