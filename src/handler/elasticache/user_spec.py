@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from elasticache.limits import OWNER_TAG_PREFIX, SECRET_TAG
+from elasticache.limits import HOLD_TAG, OWNER_TAG_PREFIX, SECRET_TAG
 
 if TYPE_CHECKING:
     from mypy_boto3_elasticache.type_defs import UserTypeDef
@@ -111,6 +111,17 @@ class Ownership:
         return (
             f"User '{user_id}' cannot be adopted: {self.describe_mismatch(found)}, and the role may not rewrite "
             "them (only untagged users are adopted). Remove it from its owner's stack, or choose another UserId."
+        )
+
+    @staticmethod
+    def hold(user_id: str, found: Mapping[str, str]) -> str | None:
+        """Why the user may not be changed when an operator holds it (its tags `found` carry
+        HOLD_TAG, whose value says why), or None when it is not held."""
+        if HOLD_TAG not in found:
+            return None
+        return (
+            f"User '{user_id}' is held by an operator (tag '{HOLD_TAG}': '{found[HOLD_TAG][:256]}'), so nothing "
+            "changes it. Ask the operator to remove that tag once the user may change again, then retry."
         )
 
     def untagged(self, found: Mapping[str, str]) -> bool:

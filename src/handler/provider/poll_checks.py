@@ -20,7 +20,7 @@ from __future__ import annotations
 from cloudformation.outcomes import ActionContext, Failed
 from cloudformation.request import CfnRequest
 from cloudformation.work import Converging, Deleting, PollWork, Removing, Work
-from runtime.exceptions import DeadlineReached, UserOperationError
+from runtime.exceptions import DeadlineReached, UserHeldError, UserOperationError
 
 REMEDY = (
     "A poll carries only the state the provider wrote for its request; this one was edited. Nothing was changed. "
@@ -95,7 +95,10 @@ def _converging(request: CfnRequest, ctx: ActionContext, user_id: str, state: Co
     outside = request.scope.outside(user_id, groups)
     if outside:
         return outside
-    ctx.lifecycle.ensure_owned(user_id, ctx.deadline)
+    try:
+        ctx.lifecycle.ensure_owned(user_id, ctx.deadline)
+    except UserHeldError:
+        pass  # its own user, held since: the work answers that (and undoes what it changed)
     if work.replaces is not None:
         replaced = work.replaces.lower()
         if replaced == user_id:
