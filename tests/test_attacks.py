@@ -481,6 +481,7 @@ def test_edited_polls_of_every_kind_change_no_other_resource(
     before = others(fake)
     [outcome] = [answer.body for answer in invoke(genuine)]  # what the genuine poll answers
     outcome = {k: outcome[k] for k in ("Status", "Reason", "PhysicalResourceId")}
+    assert not outcome["Reason"].startswith("Poll refused"), outcome
     for physical_id in (genuine["PhysicalResourceId"], "orders"):
         for name, value in edits(resume):
             receiver.reset()

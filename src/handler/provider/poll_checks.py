@@ -17,7 +17,7 @@ Each refusal is a FAILED answer that changes nothing and says why.
 
 from __future__ import annotations
 
-from cloudformation.outcomes import ActionContext, Failed
+from cloudformation.outcomes import ActionContext, Failed, Outcome, Pending
 from cloudformation.request import CfnRequest
 from cloudformation.work import Converging, Deleting, PollWork, Removing, Work
 from runtime.exceptions import DeadlineReached, UserHeldError, UserOperationError
@@ -28,12 +28,19 @@ REMEDY = (
 )
 
 
-def refusal(request: CfnRequest, ctx: ActionContext) -> Failed | None:
-    """A FAILED answer for a poll whose state names what this request may not touch, or None."""
+def refusal(request: CfnRequest, ctx: ActionContext) -> Outcome | None:
+    """A FAILED answer for a poll whose state names what this request may not touch, or None.
+    Checks cut short by the deadline leave converging work to the next poll, which checks again
+    (the answer it may give past ServiceTimeout was checked first: `_answerable`)."""
+    state = request.state.resume
     try:
         why = _problem(request, ctx)
-    except (UserOperationError, DeadlineReached) as error:
-        why = str(error) or "the checks of its state ran out of time"
+    except UserOperationError as error:
+        why = str(error)
+    except DeadlineReached:
+        if isinstance(state, Converging):
+            return Pending(request.physical_id, state)
+        why = "the checks of its state ran out of time"
     if why is None:
         return None
     return Failed(f"Poll refused: {why.rstrip('.')}. {REMEDY}", answer_id(request))
@@ -82,7 +89,9 @@ def _removable(request: CfnRequest, ctx: ActionContext, user_id: str) -> str | N
     if user_id == request.shown_id:
         return f"it would remove user '{user_id}', which CloudFormation names for this resource"
     outside = request.scope.outside(user_id)
-    if outside is None:
+    user = ctx.lifecycle.settled(user_id, ctx.deadline) if outside is None else None
+    # A user already deleting refuses tag reads; nothing is asked of it but to wait until it is gone.
+    if user is not None and user["Status"] != "deleting":
         ctx.lifecycle.ensure_owned(user_id, ctx.deadline)
     return outside
 
