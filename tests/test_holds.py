@@ -72,8 +72,8 @@ def test_an_update_of_a_held_user_fails_naming_the_hold_and_changes_nothing(
         fake.calls.clear()
         [answer] = invoke(update(receiver, created, **changes))
         assert answer.body["Status"] == "FAILED" and answer.body["PhysicalResourceId"] == "app-user-1"
-        assert f"held by an operator (tag '{HOLD_TAG}': '{WHY}')" in answer.body["Reason"]
-        assert "remove that tag" in answer.body["Reason"]
+        assert f"is held ({HOLD_TAG}: '{WHY}')" in answer.body["Reason"]
+        assert "Remove that tag" in answer.body["Reason"]
         assert not [a for a, _ in fake.calls if a in CHANGES] and state(fake) == before
 
 
@@ -127,3 +127,35 @@ def test_no_role_may_write_or_remove_the_hold_tag(function: str, fake: FakeElast
         with pytest.raises(ClientError, match="explicit deny"):
             call()
     assert fake.users["app-user-1"].tags[HOLD_TAG] == WHY and fake.users["untagged"].tags == {}
+
+
+def test_a_poll_of_a_user_held_meanwhile_fails_and_undoes_nothing(
+    ssm: FakeSsm, fake: FakeElastiCache, poll_function: str, receiver: Receiver, invoke: Invoke
+) -> None:
+    """The operator holds the user while an Update of it is handed over: the poll answers FAILED
+    naming the hold and leaves the groups as the request left them (an undo would put the user
+    back into groups, or take it out of them, behind the operator's back)."""
+    import json
+
+    from tests.conftest import stored_poll
+
+    fake.add_group("app-readers")
+    fake.add_group("app-writers")
+    created = deploy(invoke, receiver)
+    receiver.reset()
+    fake.modify_seconds = 2.0
+    assert (
+        invoke(update(receiver, created, AccessString="on ~* +@read", UserGroupIds=["app-writers"]), timeout=3.0) == []
+    )
+    poll = json.loads(stored_poll()[1])
+    assert poll["ElastiCacheUserPoll"]["resume"]["joined"] == ["app-writers"]
+    with fake.lock:
+        fake.users["app-user-1"].tags[HOLD_TAG] = WHY
+    fake.calls.clear()
+    [answer] = invoke(poll)
+    assert answer.body["Status"] == "FAILED" and HOLD_TAG in answer.body["Reason"]
+    assert "joined 'app-writers'" in answer.body["Reason"] and "left 'app-readers'" in answer.body["Reason"]
+    assert not [a for a, _ in fake.calls if a in CHANGES]
+    assert fake.wait_until(lambda f: all(f.groups[g].status == "active" for g in ("app-readers", "app-writers")))
+    members = {g: "app-user-1" in fake.groups[g].user_ids for g in ("app-readers", "app-writers")}
+    assert members == {"app-readers": False, "app-writers": True}  # as the request left them

@@ -119,10 +119,9 @@ class Ownership:
         HOLD_TAG, whose value says why), or None when it is not held."""
         if HOLD_TAG not in found:
             return None
-        return (
-            f"User '{user_id}' is held by an operator (tag '{HOLD_TAG}': '{found[HOLD_TAG][:256]}'), so nothing "
-            "changes it. Ask the operator to remove that tag once the user may change again, then retry."
-        )
+        # CloudFormation shows 256 characters of a reason: the why is cut to leave room for the remedy.
+        why = found[HOLD_TAG][:50]
+        return f"User '{user_id}' is held ({HOLD_TAG}: '{why}'). Remove that tag to let it change, then retry."
 
     def untagged(self, found: Mapping[str, str]) -> bool:
         """True when `found` holds none of the ownership tags: a user no owner claims."""

@@ -11,7 +11,7 @@ from cloudformation.outcomes import ActionContext, Done, Failed, Outcome, Pendin
 from cloudformation.work import Converging, Work
 from rules.property_table import ATTRIBUTES
 from runtime.clients import bounded_by
-from runtime.exceptions import DeadlineReached, UserOperationError
+from runtime.exceptions import DeadlineReached, UserHeldError, UserOperationError
 from runtime.log import logger
 
 if TYPE_CHECKING:
@@ -89,6 +89,11 @@ def converge(
         return Pending(
             user_id, Converging(remaining, None, tuple(changes.joined), tuple(changes.left), tuple(changes.swapped))
         )
+    except UserHeldError as error:
+        # Held since the request began: its group changes are the operator's to judge, not undone
+        # (an undo would put a locked-out user back into a group it left).
+        made = [f"joined '{g}'" for g in changes.joined] + [f"left '{g}'" for g in changes.left]
+        return Failed(str(error) + (f" Kept: {', '.join(made)}." if made else ""), user_id)
     except UserOperationError as error:
         return Failed(str(error) + _undo_groups(ctx, user_id, changes, work.replaces), user_id)
     logger.info("user active", extra={"user_id": user_id, "status": user["Status"]})
