@@ -45,6 +45,10 @@ PLATFORM = {
 EXPECTED_REFUSALS = {
     ("notifier", "elasticache:DeleteUser"): "tests/test_permissions.py: the notifier may not change users",
     ("rotation", "elasticache:AddTagsToResource"): "tests/test_permissions.py: the rotation function may not tag",
+    # tests/test_holds.py: no role may write or remove an operator's hold (NeverTouchHolds).
+    ("notifier", "elasticache:AddTagsToResource"): "tests/test_holds.py: no role touches a hold",
+    ("notifier", "elasticache:RemoveTagsFromResource"): "tests/test_holds.py: no role touches a hold",
+    ("rotation", "elasticache:RemoveTagsFromResource"): "tests/test_holds.py: no role touches a hold",
 }
 ARN_HEAD = "arn:${AWS::Partition}:"
 # (function, action, Sid) -> calls, and the refused (function, action) pairs of one run.
@@ -178,6 +182,17 @@ def render(
         rows.append(
             f"| {function} | `{action}` | {sid} | `{where}` | {condition} | {callers[(function, action, sid)]} |"
         )
+    rows += [
+        "",
+        "Explicit denies: no call is allowed by them; they refuse what the statements above would allow.",
+        "",
+        "| Function | Action | Statement (Sid) | Resource | Condition |",
+        "|---|---|---|---|---|",
+    ]
+    for (function, sid), statement in sorted(by_sid.items(), key=lambda k: (order.index(k[0][0]), k[0][1])):
+        if statement["Effect"] == "Deny":
+            where, condition = _resource(statement["Resource"]), _condition(statement)
+            rows += [f"| {function} | `{a}` | {sid} | `{where}` | {condition} |" for a in _actions(statement)]
     if figures is not None:
         rows.extend(_evaluators(figures))
     return "\n".join(rows) + "\n"
@@ -204,6 +219,8 @@ def problems(template: dict[str, Any], record: Record | None) -> list[str]:
     counts, refused = record
     used = {(function, sid, action) for function, action, sid in counts}
     for (function, sid), statement in by_sid.items():
+        if statement["Effect"] == "Deny":
+            continue  # used only by refusing (listed apart in the document)
         for action in _actions(statement):
             if (function, sid, action) not in used and (function, sid) not in PLATFORM:
                 found.append(f"{function}'s statement {sid} allows {action}, which no call of the suite used")

@@ -13,7 +13,7 @@ A function's `Code.S3Bucket` must be in the function's Region (another account m
 the code lives in one bucket per Region, `<CodeBucketPrefix>-<region>` (a parameter), under
 `CodeKey` (default: the zip's hash, so a new build never overwrites the one stacks run).
 A stack set names each stack `StackSet-<stack set name>-<36-character id>`: with template.yaml's
-`${AWS::StackName}-elasticache-user-rotation` no function name would fit Lambda's 64 characters,
+`${AWS::StackName}-elasticache-user` no function name would fit Lambda's 64 characters,
 so here the stack's name gives way to `FunctionNamePrefix` wherever a function is named.
 
 The code zip is src/handler's packages and the functions' requirements as the tests ran them:
@@ -75,7 +75,7 @@ PARAMETERS: dict[str, dict[str, Any]] = {
 
 
 def function_suffixes(template: Mapping[str, Any]) -> list[str]:
-    """What follows the stack's name in each function's name (e.g. "-elasticache-user-drift")."""
+    """What follows the stack's name in each function's name (e.g. "-ecuser-drift")."""
     names = [r["Properties"]["FunctionName"] for r in template["Resources"].values() if r["Type"] == SAM_FUNCTION]
     suffixes = [str(name["Fn::Sub"]).removeprefix(STACK_NAME) for name in names]
     assert all(str(name["Fn::Sub"]).startswith(STACK_NAME) for name in names), names

@@ -51,9 +51,9 @@ STACK_NAME = "user-provider"
 # The function names the template gives (FunctionName: ${AWS::StackName}-...).
 FUNCTION_NAMES = {
     "provider": f"{STACK_NAME}-elasticache-user",
-    "notifier": f"{STACK_NAME}-elasticache-user-failure",
-    "rotation": f"{STACK_NAME}-elasticache-user-rotation",
-    "drift": f"{STACK_NAME}-elasticache-user-drift",
+    "notifier": f"{STACK_NAME}-ecuser-failure",
+    "rotation": f"{STACK_NAME}-ecuser-rotation",
+    "drift": f"{STACK_NAME}-ecuser-drift",
 }
 ROLES = {
     "provider": "ElastiCacheUserRole",

@@ -18,6 +18,7 @@ from local.context import LambdaContext
 from local.fake_cloudformation import FakeCloudFormation
 from local.fake_elasticache import FakeElastiCache
 from local.fake_handover import FakeHandOver
+from local.fake_ssm import FakeSsm
 from local.receiver import Receiver
 from tests.conftest import CONSENT_TAG, OWNER, PROVIDER, STACK_ID, Invoke, load_event, stored_poll, with_properties
 
@@ -132,6 +133,31 @@ def test_a_delete_of_anothers_user_in_ones_own_cleanup_phase(
     [answer] = invoke(event)
     assert answer.body["Status"] == "FAILED" and "ownership tags name another owner" in answer.body["Reason"]
     assert_changed_nothing(fake, before)
+
+
+def test_a_delete_in_ones_own_cleanup_phase_keeps_anothers_record(
+    scene: FakeCloudFormation, fake: FakeElastiCache, ssm: FakeSsm, receiver: Receiver, invoke: Invoke
+) -> None:
+    """The owner's genuine Create recorded what it applied; the user is then deleted behind the
+    stack's back (what the drift function must report). A forged Delete of it in one's own cleanup
+    phase finds no user (deleted: SUCCESS), and leaves the record, which names another resource."""
+    scene.plays_cloudformation = True
+    create = with_properties(as_orders(load_event("create.json", receiver)), UserId="orders", UserName="orders")
+    with fake.lock:
+        fake.users.pop("orders")  # the owner's stack makes it anew
+    [answer] = invoke({**create, "PhysicalResourceId": None})
+    assert answer.body["Status"] == "SUCCESS", answer.body["Reason"]
+    [name] = ssm.values()
+    assert ssm.values()[name]["StackId"] == ORDERS_STACK
+    with fake.lock:
+        fake.users.pop("orders")
+    scene.plays_cloudformation = False
+    scene.put(STACK_ID, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "AppUser", "UPDATE_COMPLETE", "app-user-1")
+    receiver.reset()
+    [answer] = invoke(forged(receiver, "delete.json", PhysicalResourceId="orders"))
+    assert answer.body["Status"] == "SUCCESS"  # nothing to delete: the user is gone
+    assert ssm.values()[name]["LogicalResourceId"] == "OrdersUser"
+    assert ssm.count("DeleteParameter") == 0
 
 
 def test_a_stack_of_another_region_or_account_is_refused(
@@ -320,3 +346,156 @@ def test_a_request_cloudformation_cannot_be_asked_about_is_refused_with_what_to_
     assert answer.body["Status"] == "FAILED" and "(AccessDenied)" in answer.body["Reason"]
     assert "cloudformation:DescribeStackResource" in answer.body["Reason"]
     assert "DeleteUser" not in fake.actions()
+
+
+# Edited polls of every kind ----------------------------------------------------------------
+#
+# Genuine poll states, each taken from a real hand-over of the attacker's own request, are
+# edited and sent while that request is still under way (CloudFormation frozen there). The other
+# team's `orders` user (UserName `shared`, as the attacker's users are named) is a member of
+# `app-orders` (inside the provider's UserGroupIdPrefix `app-`) and of `orders-group` (outside).
+
+OWN = frozenset({"app-user-1", "app-user-2", "app-user-9"})
+FOREIGN_GROUPS = frozenset({"orders-group", "app-orders"})
+SHARED = "shared"
+
+
+def others(fake: FakeElastiCache) -> Any:
+    """What no poll of the attacker's may change: every other user, and every membership but its
+    own users' in its own groups."""
+    with fake.lock:
+        users = {
+            u: (v.status, v.user_name, v.access_string, v.password_count, dict(v.tags), sorted(v.user_group_ids))
+            for u, v in fake.users.items()
+            if u not in OWN
+        }
+        groups = {
+            g: sorted(m for m in v.user_ids if m not in OWN or g in FOREIGN_GROUPS) for g, v in fake.groups.items()
+        }
+    return users, groups
+
+
+def own_update(receiver: Receiver, **properties: Any) -> dict[str, Any]:
+    event = with_properties(load_event("update.json", receiver), UserName=SHARED, **properties)
+    event["OldResourceProperties"] = {**event["OldResourceProperties"], "UserName": SHARED}
+    return event
+
+
+def converging_in_place(fake: FakeElastiCache, receiver: Receiver, invoke: Invoke) -> None:
+    """Joined app-readers, ModifyUser accepted, still modifying at the deadline."""
+    fake.modify_seconds = 2.0
+    assert invoke(own_update(receiver, UserGroupIds=["app-readers"]), timeout=3.0) == []
+
+
+def converging_replacement(fake: FakeElastiCache, receiver: Receiver, invoke: Invoke) -> None:
+    """app-user-2 swapped into app-shared in place of app-user-1; the group still modifying."""
+    fake.group_modify_seconds = 3.0
+    event = own_update(receiver, UserId="app-user-2", UserGroupIds=["app-shared"])
+    event["OldResourceProperties"]["UserGroupIds"] = ["app-shared"]
+    assert invoke(event, timeout=3.0) == []
+
+
+def removing(fake: FakeElastiCache, receiver: Receiver, invoke: Invoke) -> None:
+    """A Create whose join is refused, its user still being deleted at the deadline."""
+    fake.faults = [("ModifyUserGroup", "InvalidParameterValue")]
+    fake.delete_seconds = 5.0
+    event = with_properties(load_event("create.json", receiver), UserId="app-user-9", UserGroupIds=["app-readers"])
+    assert invoke(event, timeout=3.5) == []
+
+
+def deleting(fake: FakeElastiCache, receiver: Receiver, invoke: Invoke) -> None:
+    fake.delete_seconds = 4.0
+    assert invoke(load_event("delete.json", receiver), timeout=3.0) == []
+
+
+KINDS = {"converging": converging_in_place, "replacement": converging_replacement, "removing": removing}
+KINDS["deleting"] = deleting
+
+
+def edits(resume: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The genuine state, and each edit of it: ids swapped for the other team's user, claims
+    added to every object, lists extended, groups swapped."""
+    out: list[tuple[str, dict[str, Any]]] = []
+
+    def edited(name: str, change: Any) -> None:
+        value = copy.deepcopy(resume)
+        change(value)
+        out.append((name, value))
+
+    for key in ("remove", "replaces"):
+        edited(f"{key}=orders", lambda v, k=key: v.__setitem__(k, "orders"))
+    edited("on_failure=orders", lambda v: v.__setitem__("on_failure", {"answer": "orders", "remove": True}))
+    edited("replaces=orders, joins app-orders", lambda v: v.update(replaces="orders", join=["app-orders"]))
+    edited(
+        "swapped back into app-orders",
+        lambda v: v.update(replaces="orders", joined=["app-orders"], left=[], swapped=["app-orders"]),
+    )
+    edited("claims ownership tags", lambda v: v.update(set_tags={"elasticache-user-resource:stack-id": ORDERS_STACK}))
+    for claim in ({"adopt": True}, {"remove": "orders"}, {"replaces": "orders"}, {"admin": True}):
+        edited(f"claim {claim}", lambda v, c=claim: v.update(c))
+    for key, item in resume.items():
+        if isinstance(item, dict):
+            edited(f"claim in {key}", lambda v, k=key: v[k].update(admin=True, Passwords=["x" * 16]))
+        if isinstance(item, list):
+            edited(f"{key} extended", lambda v, k=key: v[k].extend(["orders-group", "orders"]))
+            edited(f"{key} swapped", lambda v, k=key: v.__setitem__(k, ["orders-group"]))
+            edited(f"{key} not a list", lambda v, k=key: v.__setitem__(k, {"orders-group": 1}))
+    return out
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_edited_polls_of_every_kind_change_no_other_resource(
+    kind: str,
+    fake: FakeElastiCache,
+    cloudformation: FakeCloudFormation,
+    poll_function: str,
+    ssm: FakeSsm,
+    receiver: Receiver,
+    invoke: Invoke,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from provider import app
+    from provider.cfn_resource import UserResource
+    from runtime.config import Settings
+
+    monkeypatch.setenv("USER_GROUP_ID_PREFIX", "app-")
+    monkeypatch.setattr(app, "resource", UserResource(Settings.from_environment()))
+    fake.add_user("orders", user_name=SHARED, tags=dict(ORDERS_OWNER))
+    fake.add_user("app-user-1", user_name=SHARED, tags={**OWNER, "team": "payments"})
+    fake.add_group("orders-group", members=("orders",))
+    fake.add_group("app-orders", members=("orders",))
+    fake.add_group("app-shared", members=("app-user-1",))
+    fake.add_group("app-readers")
+    KINDS[kind](fake, receiver, invoke)
+    _, text = stored_poll()
+    genuine = json.loads(text)
+    stack = cloudformation.stacks[STACK_ID]
+    under_way = (stack.status, stack.resources["AppUser"].status, stack.resources["AppUser"].physical_id)
+    resume = genuine["ElastiCacheUserPoll"]["resume"]
+    assert ("remove" in resume, "adopt" in resume, "replaces" in resume) == (
+        kind == "removing",
+        kind == "deleting",
+        kind == "replacement",
+    ), resume
+    before = others(fake)
+    [outcome] = [answer.body for answer in invoke(genuine)]  # what the genuine poll answers
+    outcome = {k: outcome[k] for k in ("Status", "Reason", "PhysicalResourceId")}
+    assert not outcome["Reason"].startswith("Poll refused"), outcome
+    for physical_id in (genuine["PhysicalResourceId"], "orders"):
+        for name, value in edits(resume):
+            receiver.reset()
+            cloudformation.put(STACK_ID, under_way[0], "AppUser", *under_way[1:])  # still under way
+            state = {**genuine["ElastiCacheUserPoll"], "resume": value}
+            answers = invoke({**genuine, "PhysicalResourceId": physical_id, "ElastiCacheUserPoll": state})
+            assert others(fake) == before, (physical_id, name)
+            for answer in answers:
+                body = {k: answer.body[k] for k in outcome}
+                refused = body["Status"] == "FAILED" and body["Reason"].startswith("Poll refused: ")
+                # The genuine outcome: a Delete's success may carry a note on the groups it waited for.
+                same = body == outcome or (
+                    body["Status"] == "SUCCESS" and body["PhysicalResourceId"] == outcome["PhysicalResourceId"]
+                )
+                assert refused or same, (physical_id, name, body)
+                assert body["PhysicalResourceId"] != "orders", (physical_id, name)
+    assert not [r for r in caplog.records if r.getMessage() == "unexpected error"]

@@ -102,7 +102,7 @@ def test_a_create_records_what_it_applied_in_elasticaches_form_and_nothing_secre
     assert applied["UserGroupIds"] == ["app-readers"] and applied["AuthenticationType"] == "password"
     assert (applied["StackId"], applied["LogicalResourceId"]) == (STACK_ID, "AppUser")
     report = check()
-    assert report == {"checked": 1, "drifted": [], "repaired": [], "unknown": [], "errors": []}
+    assert report == {"checked": 1, "drifted": [], "repaired": [], "unknown": [], "held": [], "errors": []}
 
 
 DRIFTS: list[tuple[str, Callable[[FakeElastiCache], None], dict[str, Any]]] = [

@@ -15,6 +15,7 @@ from local.fake_elasticache import FakeElastiCache
 from local.fake_secrets import FakeSecrets
 from local.iam_gate import operator_client
 from local.receiver import Receiver
+from rotation.app import SET_LABEL
 from tests.conftest import Invoke, load_event, with_properties
 
 SECRET = "elasticache/app-user-1"
@@ -72,6 +73,10 @@ def test_a_single_password_rotation_refuses_clients(
         pending = driver.password(SECRET, VersionId=token)
         operator_client("elasticache").modify_user(
             UserId="app-user-1", AuthenticationMode={"Type": "password", "Passwords": [pending]}
+        )
+        # ... as a single-password setSecret would, marking the version it set.
+        operator_client("secretsmanager").update_secret_version_stage(
+            SecretId=SECRET, VersionStage=SET_LABEL, MoveToVersionId=token
         )
         # Between setSecret and finishSecret the client still reads the old password: refused.
         assert client.wait_until_refused()
@@ -155,6 +160,30 @@ def test_refusals_change_nothing(declared: str, fake: FakeElastiCache, engine: E
     assert fake.count("ModifyUser") == 0 and engine.authenticates("app-user-1", FIRST)
 
 
+def test_a_finish_secret_before_set_secret_changes_nothing_and_the_genuine_steps_converge(
+    declared: str, fake: FakeElastiCache, engine: Engine, secrets: FakeSecrets
+) -> None:
+    """Anyone who may invoke the rotation function sends finishSecret right after createSecret:
+    AWSCURRENT would name a password the user does not hold (and setSecret, seeing its version
+    current, would then do nothing). It is refused; Secrets Manager's own steps then converge."""
+    from rotation import app as rotation
+
+    token = start()
+    step("createSecret", token)
+    with pytest.raises(rotation.RotationError, match="finishSecret before setSecret"):
+        step("finishSecret", token)
+    assert current_password() == FIRST and fake.count("ModifyUser") == 0
+    assert "AWSCURRENT" not in secrets.secrets[SECRET].stages[token]
+    for name in driver.STEPS[1:]:
+        step(name, token)
+    assert current_password() != FIRST and engine.authenticates("app-user-1", current_password())
+    # The next rotation: its finishSecret before its setSecret is refused too (the label names the last version set).
+    again = start()
+    step("createSecret", again)
+    with pytest.raises(rotation.RotationError, match="finishSecret before setSecret"):
+        step("finishSecret", again)
+
+
 def test_an_update_during_a_rotation_keeps_both_passwords(
     declared: str, fake: FakeElastiCache, engine: Engine, secrets: FakeSecrets, receiver: Receiver, invoke: Invoke
 ) -> None:
@@ -187,7 +216,7 @@ def test_the_rotation_role_grants_exactly_what_the_steps_call() -> None:
     # Through UserLifecycle: settled/tags_of/modify; KMS for secrets under a customer key.
     used |= {"elasticache:DescribeUsers", "elasticache:ListTagsForResource", "elasticache:ModifyUser"}
     used |= {"logs:CreateLogStream", "logs:PutLogEvents", "kms:Decrypt", "kms:GenerateDataKey"}
-    granted = {a for s in statements("RotationRole", kms=True) for a in s["Action"]}
+    granted = {a for s in statements("RotationRole", kms=True) if s["Effect"] == "Allow" for a in s["Action"]}
     assert granted == used, (granted - used, used - granted)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from cloudformation.request import RULE_PREFIX
+from elasticache.limits import HOLD_TAG
 from lint.cfn_yaml import load_template
 from lint.iam_policies import ACCEPTED, findings
 
@@ -82,13 +83,16 @@ def test_every_resource_is_narrow() -> None:
         "events": account.replace("{service}", "events") + "rule/" + RULE_PREFIX + "*",
         "cloudformation": account.replace("{service}", "cloudformation") + "stack/*",
         "lambda": function,
-        "lambda:InvokeFunction": function + "-failure",
+        "lambda:InvokeFunction": account.replace("{service}", "lambda") + "function:${AWS::StackName}-ecuser-failure",
         "logs": account.replace("{service}", "logs") + "log-group:/aws/lambda/${AWS::StackName}-elasticache-user:*",
         "secretsmanager": account.replace("{service}", "secretsmanager") + "secret:${PasswordSecretsPrefix}*",
         "ssm": account.replace("{service}", "ssm") + "parameter/${PasswordSecretsPrefix}*",
         "ssm:PutParameter": account.replace("{service}", "ssm") + "parameter${DriftRecordPath}/${AWS::StackName}/*",
     }
     for statement in statements():
+        if statement["Effect"] == "Deny":  # the one Deny: no role touches an operator's hold
+            assert statement["Condition"] == {"ForAnyValue:StringEquals": {"aws:TagKeys": HOLD_TAG}}
+            continue
         assert statement["Effect"] == "Allow"
         assert "NotAction" not in statement and "NotResource" not in statement
         services = {a.split(":")[0] for a in statement["Action"]}
@@ -149,7 +153,7 @@ def test_a_failed_invocation_goes_to_the_notifier_which_cannot_loop() -> None:
     notifier = resources["FailureNotifierFunction"]["Properties"]
     assert notifier["Handler"] == "notifier.app.lambda_handler" and (HANDLER / "notifier" / "app.py").exists()
     assert notifier["EventInvokeConfig"] == {"MaximumRetryAttempts": 0}  # no destination of its own
-    granted = {a for s in statements("FailureNotifierRole") for a in s["Action"]}
+    granted = {a for s in statements("FailureNotifierRole") if s["Effect"] == "Allow" for a in s["Action"]}
     assert granted == {
         "elasticache:DescribeUsers",
         "elasticache:ListTagsForResource",
@@ -195,3 +199,28 @@ def test_one_version_and_a_complete_serverless_repo_listing() -> None:
     assert (ROOT / listing["LicenseUrl"]).is_file() and (ROOT / listing["ReadmeUrl"]).is_file()
     assert all(listing[url].startswith("https://") for url in ("HomePageUrl", "SourceCodeUrl"))
     assert 1 <= len(listing["Labels"]) <= 10 and all(len(label) <= 127 for label in listing["Labels"])
+
+
+def test_a_grant_on_the_providers_name_pattern_invokes_the_provider_only() -> None:
+    """Teams whose stacks use the provider are granted lambda:InvokeFunction on its name, often
+    as a pattern: it must not reach the notifier, the rotation or the drift function."""
+    from local import iam_gate
+    from local.iam_policy import compile_policy, evaluate
+
+    names = {
+        name: resource["Properties"]["FunctionName"]["Fn::Sub"]
+        for name, resource in template()["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+    assert len(names) == 4 and names["ElastiCacheUserFunction"] == "${AWS::StackName}-elasticache-user"
+    assert {n.replace("${AWS::StackName}", iam_gate.STACK_NAME) for n in names.values()} == set(
+        iam_gate.FUNCTION_NAMES.values()
+    )
+    pattern = f"arn:aws:lambda:{iam_gate.REGION}:{iam_gate.ACCOUNT}:function:{iam_gate.STACK_NAME}-elasticache-user*"
+    grant = compile_policy([{"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": pattern}])
+    reached = {
+        f
+        for f in iam_gate.FUNCTION_NAMES
+        if evaluate(grant, "lambda:InvokeFunction", iam_gate.function_arn(f)).effect == "Allow"
+    }
+    assert reached == {"provider"}

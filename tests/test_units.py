@@ -10,7 +10,17 @@ from botocore.exceptions import ClientError
 from cloudformation.outcomes import Done, Failed, answer_fields
 from cloudformation.request import CfnRequest, PollState, echoed_physical_id, service_timeout
 from cloudformation.response import is_allowed_response_url
-from cloudformation.work import Converging, Deleting, OnFailure, PollWork, Removing, Work, as_json, from_json
+from cloudformation.work import (
+    Converging,
+    Deleting,
+    OnFailure,
+    PollStateError,
+    PollWork,
+    Removing,
+    Work,
+    as_json,
+    from_json,
+)
 from elasticache.user_spec import TagChange, UserSpec, modify_arguments
 from local.clock import ManualClock
 from rules.engine_split import split_args
@@ -86,7 +96,9 @@ def test_every_kind_of_poll_state_survives_its_json_form(state: PollWork) -> Non
         assert type(back.work) is Work and type(back.work.tags) is TagChange
         assert back.on_failure is None or type(back.on_failure) is OnFailure
         assert back.work.secret is None or type(back.work.secret) is SecretReference
-    assert from_json({}) is None and from_json("garbage") is None
+    assert from_json({}) is None
+    with pytest.raises(PollStateError, match="not an object"):
+        from_json("garbage")
 
 
 def client_error(code: str, message: str) -> ClientError:

@@ -219,13 +219,29 @@ def after(request: CfnRequest, outcome: Outcome, time_left: float, store: Record
     try:
         with bounded_by(Deadline(budget * 0.6)):
             if request.request_type == "Delete":
-                store.delete(user_id)
+                _delete_own(store, request, user_id)
             elif request.is_poll:
                 _settle_access_string(store, user_id, outcome.access_string if isinstance(outcome, Done) else "")
             else:
                 _put_declared(store, request, user_id, outcome.access_string if isinstance(outcome, Done) else "")
     except Exception as error:  # noqa: BLE001 - never fails the request: logged, counted, then unknown.
         _failed("delete" if request.request_type == "Delete" else "put", user_id, error, store, end)
+
+
+def _delete_own(store: RecordStore, request: CfnRequest, user_id: str) -> None:
+    """Remove the record only when it names the Delete's resource: a Delete in a cleanup phase is
+    confirmed by the stack's status alone, and a forged one naming another resource's user (gone,
+    so it counts as deleted) must not blind the drift function to that user."""
+    record = store.get(user_id)
+    if record is None:
+        return
+    if (record.stack_id, record.logical_id) != (request.stack_id, request.logical_id):
+        logger.warning(
+            "applied-state record kept: it names another resource",
+            extra={"user_id": user_id, "record_stack_id": record.stack_id, "record_logical_id": record.logical_id},
+        )
+        return
+    store.delete(user_id)
 
 
 def _recorded(request: CfnRequest, outcome: Outcome) -> bool:

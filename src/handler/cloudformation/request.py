@@ -73,11 +73,14 @@ def echoed_physical_id(event: Mapping[str, Any]) -> str:
 
 class PollState(NamedTuple):
     """What crosses a hand-over: when the request was first seen, how long CloudFormation
-    waits for it, and what is left to do (handler-specific, JSON, never a password)."""
+    waits for it, and what is left to do (handler-specific, JSON, never a password).
+    `problem`: why the state is not one the provider writes ('' when it is): such a poll is
+    refused whole (handlers.py), as anyone who may invoke the provider may edit its state."""
 
     since: float
     timeout: float
     resume: PollWork | None = None
+    problem: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {"since": self.since, "timeout": self.timeout, "resume": work.as_json(self.resume)}
@@ -86,11 +89,16 @@ class PollState(NamedTuple):
     def read(cls, value: object, now: float, timeout: float) -> PollState:
         """The state a poll carries; anything unreadable falls back to `now` and `timeout`."""
         state = value if isinstance(value, Mapping) else {}
-        since, limit, resume = state.get("since"), state.get("timeout"), state.get("resume")
+        since, limit = state.get("since"), state.get("timeout")
+        try:
+            resume, problem = work.from_json(state.get("resume")), ""
+        except work.PollStateError as error:
+            resume, problem = None, str(error)
         return cls(
             since=float(since) if isinstance(since, (int, float)) else now,
             timeout=float(limit) if isinstance(limit, (int, float)) else timeout,
-            resume=work.from_json(resume),
+            resume=resume,
+            problem=problem,
         )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from elasticache.limits import GROUPS_MAX, OWNER_TAG_PREFIX, SECRET_TAG, USER_TAGS_MAX
 from elasticache.user_spec import EMPTY, TagChange
 from rules.envelope import SecretReference
 
@@ -123,25 +124,130 @@ def as_json(state: PollWork | None) -> dict[str, Any]:
     return value
 
 
-def from_json(value: object) -> PollWork | None:
-    """A poll's state read back; None for nothing readable (the poll then only waits)."""
-    if not isinstance(value, Mapping) or not value:
+class PollStateError(ValueError):
+    """A poll's state that is not one this code writes; the message says what is wrong."""
+
+
+# The keys of each kind, exactly as `as_json` writes them: anything else is refused whole.
+REMOVING_KEYS = frozenset({"remove", "reason"})
+DELETING_KEYS = frozenset({"adopt", "groups"})
+CONVERGING_KEYS = frozenset(
+    {"modify", "remove_tags", "set_tags", "secret", "join", "leave", "on_failure"}
+    | {"joined", "left", "swapped", "replaces"}
+)
+# What `Work.of` keeps of ModifyUser's arguments (never Passwords), with each value's type.
+MODIFY_KEYS: dict[str, type] = {
+    "AccessString": str,
+    "AuthenticationMode": dict,
+    "NoPasswordRequired": bool,
+    "Engine": str,
+}
+# ModifyUser's AuthenticationMode types a Work may carry; their passwords are read again.
+MODIFY_AUTHENTICATION = frozenset({"password", "iam"})
+SECRET_KINDS = frozenset({"secretsmanager", "ssm"})
+# A poll's lists hold group ids from one template (UserGroupIds: at most GROUPS_MAX), tag keys
+# from one template (at most USER_TAGS_MAX); anything longer is not a state this code wrote.
+LIST_MAX = max(GROUPS_MAX, USER_TAGS_MAX)
+TEXT_MAX = 8192  # EventBridge's limit on a target's whole Input: no string of a state is longer
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value or len(value) > TEXT_MAX:
+        raise PollStateError(f"{what} is not a non-empty string")
+    return value
+
+
+def _texts(value: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    items = value.get(key, [])
+    if not isinstance(items, list) or len(items) > LIST_MAX:
+        raise PollStateError(f"'{key}' is not a list of at most {LIST_MAX} items")
+    texts = tuple(_text(item, f"an item of '{key}'") for item in items)
+    if len(set(texts)) != len(texts):
+        raise PollStateError(f"'{key}' names an item twice")
+    return texts
+
+
+def _keys(value: Mapping[str, Any], allowed: frozenset[str], kind: str) -> None:
+    unknown = sorted(str(k)[:40] for k in value if k not in allowed)
+    if unknown:
+        raise PollStateError(f"a {kind} state has no key {', '.join(repr(k) for k in unknown)}")
+
+
+def _modify(value: object) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise PollStateError("'modify' is not an object")
+    for key, item in value.items():
+        if key not in MODIFY_KEYS or not isinstance(item, MODIFY_KEYS[key]):
+            raise PollStateError(f"'modify' holds {str(key)[:40]!r}, which a poll never carries in that form")
+    mode = value.get("AuthenticationMode")
+    if mode is not None and (set(mode) != {"Type"} or mode["Type"] not in MODIFY_AUTHENTICATION):
+        raise PollStateError("'modify' holds an AuthenticationMode other than a bare password or iam Type")
+    return dict(value)
+
+
+def _tags(value: Mapping[str, Any]) -> TagChange:
+    remove, set_tags = _texts(value, "remove_tags"), value.get("set_tags", {})
+    if not isinstance(set_tags, Mapping) or len(set_tags) > USER_TAGS_MAX:
+        raise PollStateError(f"'set_tags' is not an object of at most {USER_TAGS_MAX} tags")
+    for key, item in set_tags.items():
+        _text(key, "a key of 'set_tags'")
+        if not isinstance(item, str):
+            raise PollStateError("a value of 'set_tags' is not a string")
+    # Only the template's tags and the secret binding change in a Work: never ownership or holds.
+    reserved = sorted(k for k in (*remove, *set_tags) if k.startswith(OWNER_TAG_PREFIX) and k != SECRET_TAG)
+    if reserved:
+        raise PollStateError(f"it changes the reserved tag '{reserved[0][:80]}'")
+    return TagChange(remove, dict(set_tags))
+
+
+def _secret(value: object) -> SecretReference | None:
+    if value is None:
         return None
-    if isinstance(value.get("remove"), str):
-        return Removing(value["remove"], str(value.get("reason", "")))
-    if "adopt" in value:
-        return Deleting(bool(value["adopt"]), tuple(str(g) for g in value.get("groups") or ()))
-    secret, failure = value.get("secret"), value.get("on_failure")
+    if not isinstance(value, Mapping) or set(value) != {"kind", "name"} or value["kind"] not in SECRET_KINDS:
+        raise PollStateError("'secret' is not a Secrets Manager or Parameter Store reference")
+    return SecretReference(value["kind"], _text(value["name"], "the secret's name"))
+
+
+def _on_failure(value: object) -> OnFailure | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or set(value) != {"answer", "remove"} or not isinstance(value["remove"], bool):
+        raise PollStateError("'on_failure' is not an answer and a remove flag")
+    return OnFailure(_text(value["answer"], "the failure's answer"), value["remove"])
+
+
+def _converging(value: Mapping[str, Any]) -> Converging:
+    _keys(value, CONVERGING_KEYS, "converging")
+    replaces = value.get("replaces")
     work = Work(
-        modify=dict(value.get("modify") or {}),
-        tags=TagChange(tuple(value.get("remove_tags") or ()), dict(value.get("set_tags") or {})),
-        secret=SecretReference(**secret) if isinstance(secret, Mapping) else None,
-        join=tuple(value.get("join") or ()),
-        leave=tuple(value.get("leave") or ()),
-        replaces=str(value["replaces"]) if value.get("replaces") else None,
+        modify=_modify(value.get("modify", {})),
+        tags=_tags(value),
+        secret=_secret(value.get("secret")),
+        join=_texts(value, "join"),
+        leave=_texts(value, "leave"),
+        replaces=None if replaces is None else _text(replaces, "'replaces'"),
     )
-    on_failure = None
-    if isinstance(failure, Mapping) and isinstance(failure.get("answer"), str):
-        on_failure = OnFailure(failure["answer"], bool(failure.get("remove")))
-    joined, left, swapped = (tuple(str(g) for g in value.get(key) or ()) for key in ("joined", "left", "swapped"))
-    return Converging(work, on_failure, joined, left, swapped)
+    joined, left, swapped = (_texts(value, key) for key in ("joined", "left", "swapped"))
+    if set(work.join) & set(work.leave) or set(joined) & set(left):
+        raise PollStateError("it both joins and leaves one group")
+    if not set(swapped) <= set(joined) or (swapped and work.replaces is None):
+        raise PollStateError("'swapped' names a group it did not join in place of the user it replaces")
+    return Converging(work, _on_failure(value.get("on_failure")), joined, left, swapped)
+
+
+def from_json(value: object) -> PollWork | None:
+    """A poll's state read back, exactly as `as_json` writes it; None for no state (the poll then
+    only waits). PollStateError for anything else: an edited poll is refused whole."""
+    if value is None or (isinstance(value, Mapping) and not value):
+        return None
+    if not isinstance(value, Mapping):
+        raise PollStateError("it is not an object")
+    if "remove" in value:
+        _keys(value, REMOVING_KEYS, "removing")
+        return Removing(_text(value["remove"], "'remove'"), _text(value.get("reason"), "'reason'"))
+    if "adopt" in value:
+        _keys(value, DELETING_KEYS, "deleting")
+        if not isinstance(value["adopt"], bool):
+            raise PollStateError("'adopt' is not true or false")
+        return Deleting(value["adopt"], _texts(value, "groups"))
+    return _converging(value)

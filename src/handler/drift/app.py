@@ -12,6 +12,9 @@ report: metric `DriftedUsers`, and one EventBridge event per drifted user (detai
 Reads are paged (DescribeUsers and DescribeUserGroups, 100 a page; records 10 a page) and
 every ElastiCache call waits for a token of a bucket filled at DRIFT_CALLS_PER_SECOND.
 
+A user an operator holds (tag `elasticache-user-resource:hold`, its value why) is listed under
+`held`, its drift entry says `Held`, and it is never repaired, whoever asks.
+
 Repair needs two opt-ins: ALLOW_DRIFT_REPAIR (the provider's AllowDriftRepair parameter) and
 the event (`{"repair": true}`, or `"Repair": true`). It puts back the access string, the
 declared group memberships and the tags (not the ownership tags), with the provider's own
@@ -39,7 +42,7 @@ from drift.compare import compare, consent_changes
 from drift.repair import Repairer, repair
 from elasticache.consent import verdict
 from elasticache.groups import GroupMembership
-from elasticache.limits import PROVIDER_TAG
+from elasticache.limits import HOLD_TAG, PROVIDER_TAG
 from elasticache.users import UserLifecycle
 from runtime.clients import aws_client, bounded_by, new_elasticache_client
 from runtime.config import Settings
@@ -124,6 +127,10 @@ def read_scene(client: Any) -> Scene:
     return Scene(users, members, groups)
 
 
+def empty_report() -> dict[str, Any]:
+    return {"checked": 0, "drifted": [], "repaired": [], "unknown": [], "held": [], "errors": []}
+
+
 class DriftCheck:
     """One run: read, compare, repair if allowed and asked, report."""
 
@@ -132,7 +139,7 @@ class DriftCheck:
         bucket = TokenBucket(SETTING["DRIFT_CALLS_PER_SECOND"].number())
         self.client = paced_client(bucket, deadline, settings.deadline_margin)
         self.lifecycle = UserLifecycle(self.client, settings.schedule, settings.read_after_write_seconds)
-        self.report: dict[str, Any] = {"checked": 0, "drifted": [], "repaired": [], "unknown": [], "errors": []}
+        self.report: dict[str, Any] = empty_report()
         groups = GroupMembership(self.client, settings.schedule, settings.read_after_write_seconds)
         self.repairer = Repairer(
             self.lifecycle, groups, deadline, settings.scope.user_group_id_prefix, self.report["errors"]
@@ -182,6 +189,9 @@ class DriftCheck:
             return
         tags = self.lifecycle.tags_of(user, self.deadline) if user is not None else {}  # type: ignore[arg-type]
         owned = user is not None and tags.get(PROVIDER_TAG) == self.settings.scope.provider_id
+        held = tags.get(HOLD_TAG) if owned else None
+        if held is not None:
+            self.report["held"].append({"UserId": user_id, "Reason": held})
         if record is None:
             if owned:
                 self.report["checked"] += 1
@@ -206,8 +216,15 @@ class DriftCheck:
         }
         if found.other_groups:
             entry["OtherUserGroupIds"] = found.other_groups
+        if held is not None:
+            entry["Held"] = held
         self.report["drifted"].append(entry)
-        if self.repair and user is not None:
+        if self.repair and held is not None:
+            # An operator's lock-out (e.g. a compromised user disabled by hand) is never undone.
+            self.report["errors"].append(
+                {"UserId": user_id, "Error": f"not repaired: held by an operator (tag '{HOLD_TAG}'); remove it first"}
+            )
+        elif self.repair and user is not None:
             repairs.append((user_id, functools.partial(self._repair, user, tags, record, found.changes, owned)))
 
     def _refused(self, user_id: str, record: Record, scene: Scene) -> dict[str, str]:
@@ -275,7 +292,7 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     deadline = Deadline(context.get_remaining_time_in_millis() / 1000 - settings.deadline_margin)
     asked, allowed = wants_repair(event), SETTING["ALLOW_DRIFT_REPAIR"].flag()
     path = base_path()
-    empty: dict[str, Any] = {"checked": 0, "drifted": [], "repaired": [], "unknown": [], "errors": []}
+    empty = empty_report()
     if not path:
         report = {**empty, "errors": [{"Error": "DRIFT_RECORD_PATH is empty: nothing was recorded to compare with."}]}
     else:

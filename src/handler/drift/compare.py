@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cloudformation.records import Record
-from elasticache.limits import OWNER_TAG_PREFIX
+from elasticache.limits import HOLD_TAG, OWNER_TAG_PREFIX
 from elasticache.user_spec import DESCRIBED_AUTHENTICATION
 
 # Properties repair puts back (the others are reported only: see app.py).
@@ -34,8 +34,9 @@ class Comparison:
 
 
 def visible_tags(tags: Mapping[str, str]) -> dict[str, str]:
-    """The tags drift compares: all but AWS's own `aws:` tags."""
-    return {k: v for k, v in tags.items() if not k.lower().startswith("aws:")}
+    """The tags drift compares: all but AWS's own `aws:` tags and an operator's hold (reported
+    as such, app.py)."""
+    return {k: v for k, v in tags.items() if not k.lower().startswith("aws:") and k != HOLD_TAG}
 
 
 def tag_changes(expected: Mapping[str, str], actual: Mapping[str, str]) -> list[dict[str, Any]]:

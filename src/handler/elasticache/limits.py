@@ -34,6 +34,9 @@ SECRET_TAG = OWNER_TAG_PREFIX + "password-secret"
 # this provider did not make. The failure notifier never names such a user, so that a rollback
 # after a killed take-over deletes nothing.
 ADOPTED_TAG = OWNER_TAG_PREFIX + "adopted"
+# Written by an operator, never by the provider (its roles deny it, template.yaml): the user is
+# held (the value says why). No Update changes it and no drift repair touches it; a Delete may.
+HOLD_TAG = OWNER_TAG_PREFIX + "hold"
 OWNERSHIP_TAGS = {
     PROVIDER_TAG: "the provider stack's id (`PROVIDER_ID`): the IAM policy changes only users carrying it",
     STACK_TAG: "the stack's id",

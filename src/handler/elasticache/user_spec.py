@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from elasticache.limits import OWNER_TAG_PREFIX, SECRET_TAG
+from elasticache.limits import HOLD_TAG, OWNER_TAG_PREFIX, SECRET_TAG
 
 if TYPE_CHECKING:
     from mypy_boto3_elasticache.type_defs import UserTypeDef
@@ -112,6 +112,16 @@ class Ownership:
             f"User '{user_id}' cannot be adopted: {self.describe_mismatch(found)}, and the role may not rewrite "
             "them (only untagged users are adopted). Remove it from its owner's stack, or choose another UserId."
         )
+
+    @staticmethod
+    def hold(user_id: str, found: Mapping[str, str]) -> str | None:
+        """Why the user may not be changed when an operator holds it (its tags `found` carry
+        HOLD_TAG, whose value says why), or None when it is not held."""
+        if HOLD_TAG not in found:
+            return None
+        # CloudFormation shows 256 characters of a reason: the why is cut to leave room for the remedy.
+        why = found[HOLD_TAG][:50]
+        return f"User '{user_id}' is held ({HOLD_TAG}: '{why}'). Remove that tag to let it change, then retry."
 
     def untagged(self, found: Mapping[str, str]) -> bool:
         """True when `found` holds none of the ownership tags: a user no owner claims."""

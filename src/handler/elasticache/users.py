@@ -1,8 +1,7 @@
 """The lifecycle of an ElastiCache RBAC user: create, modify, tag, delete and wait.
 
-Nothing here knows about CloudFormation. Every failure a person has to act on is raised as
-UserOperationError (reasons from `exceptions.CATALOGUE`, free of passwords); running out of
-time is raised as DeadlineReached so the caller can hand over.
+Nothing here knows about CloudFormation. Every failure a person has to act on is raised as UserOperationError
+(reasons from `exceptions.CATALOGUE`, free of passwords); running out of time as DeadlineReached (to hand over).
 
 Real ElastiCache is less kind than its model (sources: docs/aws-behaviour.md):
 - tagging calls on a user that is not `active`, and for about 5 s after a tag change, answer
@@ -10,8 +9,7 @@ Real ElastiCache is less kind than its model (sources: docs/aws-behaviour.md):
   #47638): that never means gone, so they are retried while DescribeUsers still finds it;
 - ModifyUser right after a wait saw `active` can still meet InvalidUserState
   (terraform-provider-aws #49726): retried while the user is busy;
-- RemoveTagsFromResource of a key the user lacks answers TagNotFound: only keys the user
-  has are removed.
+- RemoveTagsFromResource of a key the user lacks answers TagNotFound: only keys it has are removed.
 """
 
 from __future__ import annotations
@@ -30,6 +28,7 @@ from runtime.exceptions import (
     DeadlineReached,
     DeletionCutShort,
     UserGoneError,
+    UserHeldError,
     UserOperationError,
     api_error,
     error_code,
@@ -210,8 +209,8 @@ class UserLifecycle:
         self._owned.add(user_id)
 
     def ensure_owned(self, user_id: str, deadline: Deadline) -> None:
-        """Raise UserOperationError unless the user carries the owner's tags (or does not exist:
-        the change that follows then finds it gone)."""
+        """Raise UserOperationError unless the user carries the owner's tags and no hold (or does
+        not exist: the change that follows then finds it gone)."""
         if self._owner is None or user_id in self._owned:
             return
         user = self.settled(user_id, deadline)
@@ -225,6 +224,8 @@ class UserLifecycle:
                 f"Refusing to change user '{user['UserId']}': {mismatch}. This resource changes only the user "
                 "it made or took over."
             )
+        if held := Ownership.hold(user["UserId"], found):
+            raise UserHeldError(held)  # an operator's: nothing changes it, whoever asks
         self._owned.add(user["UserId"])
 
     def modify(self, user_id: str, arguments: Mapping[str, Any], deadline: Deadline) -> None:

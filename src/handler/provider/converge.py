@@ -11,7 +11,7 @@ from cloudformation.outcomes import ActionContext, Done, Failed, Outcome, Pendin
 from cloudformation.work import Converging, Work
 from rules.property_table import ATTRIBUTES
 from runtime.clients import bounded_by
-from runtime.exceptions import DeadlineReached, UserOperationError
+from runtime.exceptions import DeadlineReached, UserHeldError, UserOperationError
 from runtime.log import logger
 
 if TYPE_CHECKING:
@@ -89,6 +89,11 @@ def converge(
         return Pending(
             user_id, Converging(remaining, None, tuple(changes.joined), tuple(changes.left), tuple(changes.swapped))
         )
+    except UserHeldError as error:
+        # Held since the request began: its group changes are the operator's to judge, not undone
+        # (an undo would put a locked-out user back into a group it left).
+        made = [f"joined '{g}'" for g in changes.joined] + [f"left '{g}'" for g in changes.left]
+        return Failed(str(error) + (f" Kept: {', '.join(made)}." if made else ""), user_id)
     except UserOperationError as error:
         return Failed(str(error) + _undo_groups(ctx, user_id, changes, work.replaces), user_id)
     logger.info("user active", extra={"user_id": user_id, "status": user["Status"]})
@@ -110,14 +115,21 @@ def _undo_groups(ctx: ActionContext, user_id: str, changes: GroupChanges, replac
     be undone, as a sentence for the reason ('' if all was)."""
     missed = []
     steps: list[tuple[str, str, Callable[[str], object]]] = []
+
+    def swap_back(group_id: str) -> None:
+        ctx.groups.check(str(replaced), "", (group_id,))  # a poll's state named it: checked as any join
+        ctx.groups.join(str(replaced), group_id, ctx.undo_deadline, None, user_id)
+
+    def rejoin(group_id: str) -> None:
+        ctx.groups.check(user_id, "", (group_id,))
+        ctx.groups.join(user_id, group_id, ctx.undo_deadline)
+
     for group_id in changes.joined:
         if group_id in changes.swapped and replaced:
-            steps.append(
-                (group_id, "swap back", lambda g: ctx.groups.join(replaced, g, ctx.undo_deadline, None, user_id))
-            )
+            steps.append((group_id, "swap back", swap_back))
         else:
             steps.append((group_id, "leave", lambda g: ctx.groups.leave(user_id, g, ctx.undo_deadline)))
-    steps += [(g, "rejoin", lambda g: ctx.groups.join(user_id, g, ctx.undo_deadline)) for g in changes.left]
+    steps += [(g, "rejoin", rejoin) for g in changes.left]
     for group_id, what, undo in steps:
         try:
             with bounded_by(ctx.undo_deadline):

@@ -16,7 +16,7 @@ from cloudformation.outcomes import ActionContext, Done, Failed, Outcome, Pendin
 from cloudformation.request import CfnRequest
 from cloudformation.work import Converging, Deleting, OnFailure, Removing, Work, on_failure_of
 from elasticache.limits import ADOPTED_TAG
-from elasticache.user_spec import TagChange, modify_arguments, observed_spec
+from elasticache.user_spec import Ownership, TagChange, modify_arguments, observed_spec
 from rules.envelope import adopts_existing_user, is_user_id
 from runtime.clients import bounded_by
 from runtime.exceptions import (
@@ -64,6 +64,12 @@ def _past_service_timeout(request: CfnRequest, pending: Pending, timeout: float)
 
 def _outcome(request: CfnRequest, ctx: ActionContext) -> Outcome:
     try:
+        if request.is_poll:
+            from provider.poll_checks import refusal  # polls only: a first invocation imports less
+
+            refused = refusal(request, ctx)
+            if refused is not None:
+                return refused
         if request.request_type == "Delete":
             return delete(request, ctx)
         if request.is_poll:
@@ -179,6 +185,8 @@ def _take_over(
     if existing is None:
         return Failed(f"User '{spec.user_id}' was reported to exist but cannot be found; retry.", fallback)
     found = ctx.lifecycle.tags_of(existing, ctx.deadline)
+    if held := Ownership.hold(spec.user_id, found):
+        return Failed(held, fallback)
     owned = request.owner.describe_mismatch(found) is None
     if not owned and not properties.adopt_existing:
         return Failed(str(exists), fallback)
@@ -246,6 +254,10 @@ def update(request: CfnRequest, ctx: ActionContext) -> Outcome:
     target = new.spec
     if target.user_id != physical_id.lower():
         logger.info("replacement", extra={"new_user_id": target.user_id})
+        try:  # the old user is swapped out of its groups: only when it is ours and not held
+            ctx.lifecycle.ensure_owned(physical_id.lower(), ctx.deadline)
+        except UserOperationError as error:
+            return Failed(str(error), physical_id)
         return create(request, ctx, replaces=physical_id)
     before = old.spec if old else None
     replace = needs_replacement(before, target) if before else []
@@ -307,9 +319,12 @@ def delete(request: CfnRequest, ctx: ActionContext) -> Outcome:
         return Failed(outside, physical_id)
     state = request.state.resume
     if request.is_poll and isinstance(state, Deleting):
-        adopt, groups = state.adopt and request.scope.allow_adoption, state.groups
+        adopt, groups = state.adopt, state.groups
     else:
-        adopt, groups = adopts_existing_user(request.properties) and request.scope.allow_adoption, ()
+        adopt, groups = adopts_existing_user(request.properties), ()
+    # Only the user CloudFormation names for the resource may be taken over to be deleted: in a
+    # cleanup phase the status alone confirms a Delete, whatever id it (or its poll) names.
+    adopt = adopt and request.scope.allow_adoption and physical_id == request.shown_id
     user_id = physical_id.lower()
     try:
         groups = ctx.lifecycle.delete(user_id, ctx.deadline, request.owner, adopt, groups)

@@ -14,8 +14,12 @@ steps, each possibly more than once (rotation guide):
   holds whatever the last rotation left (two passwords), so it checks what holds without a
   rotation: the user is active, a password user, owned, bound to this secret, and holds a
   password (DescribeUsers shows only PasswordCount, never the passwords);
-- finishSecret: AWSCURRENT moves to the new version. The old password stays on the user
-  until the next rotation's setSecret: readers that cached it have the whole interval.
+- finishSecret: AWSCURRENT moves to the new version, only once setSecret gave the user its
+  password: setSecret labels the version it applied `SET_LABEL` (a staging label of our own,
+  moved there after ModifyUser was accepted; a label is on one version at a time), so a
+  finishSecret sent before setSecret (anyone may invoke the function) changes nothing and
+  fails. The old password stays on the user until the next rotation's setSecret: readers that
+  cached it have the whole interval.
 
 It changes only a user this provider owns (its provider tag) and only through the secret the
 user was declared with (the `…:password-secret` tag the custom resource writes); it refuses
@@ -45,6 +49,10 @@ from runtime.log import logger, quiet_libraries
 # that shells and connection URLs mangle.
 EXCLUDED = ",\"/@ '\\`"
 PASSWORD_LENGTH = 32
+# The staging label setSecret moves to the version whose password it gave the user. Only the
+# rotation function (and whoever may write the secret anyway) moves it; a label is on one version
+# at a time (UpdateSecretVersionStage, API reference), so it always names the last version set.
+SET_LABEL = "ELASTICACHE_USER_SET"
 
 
 class RotationError(Exception):
@@ -169,6 +177,12 @@ class Rotation:
             user_id, {"AuthenticationMode": {"Type": "password", "Passwords": passwords}}, self.deadline
         )
         logger.info("user now takes the current and the pending password", extra={"user_id": user_id})
+        holder = next((v for v, s in described["VersionIdsToStages"].items() if SET_LABEL in s), None)
+        if holder != self.token:
+            moved = {"RemoveFromVersionId": holder} if holder else {}
+            self.secrets.update_secret_version_stage(
+                SecretId=self.secret_id, VersionStage=SET_LABEL, MoveToVersionId=self.token, **moved
+            )
 
     def test(self, described: dict[str, Any]) -> None:
         current, pending = _value(self.secrets, self.secret_id, "AWSCURRENT"), self._pending()
@@ -196,6 +210,12 @@ class Rotation:
         logger.info("rotation configuration checked: nothing changed", extra={"user_id": user_id})
 
     def finish(self, described: dict[str, Any]) -> None:
+        if SET_LABEL not in described["VersionIdsToStages"][self.token]:
+            raise RotationError(
+                f"finishSecret before setSecret gave the user version {self.token}'s password (the version has no "
+                f"{SET_LABEL} label): AWSCURRENT stays where it is. Nothing was changed; Secrets Manager's own "
+                "steps run setSecret first, or rotate the secret again."
+            )
         holder = next(v for v, s in described["VersionIdsToStages"].items() if "AWSCURRENT" in s)
         self.secrets.update_secret_version_stage(
             SecretId=self.secret_id, VersionStage="AWSCURRENT", MoveToVersionId=self.token, RemoveFromVersionId=holder

@@ -27,6 +27,10 @@ class UserAlreadyExistsError(UserOperationError):
     """CreateUser found a user with that id already: it belongs to somebody else."""
 
 
+class UserHeldError(UserOperationError):
+    """An operator holds the user (tag `elasticache-user-resource:hold`): nothing may change it."""
+
+
 class UserGoneError(UserOperationError):
     """The user does not exist (any more)."""
 
