@@ -93,3 +93,38 @@ def test_the_code_names_no_number_of_the_projects_tracker(tmp_path: Path) -> Non
     (tmp_path / "tests" / "test_drift.py").write_text('"""Issue ' + '25: drift."""')
     (tmp_path / "tests" / "test_other.py").write_text("# crhelper issue #61")
     assert citing(tmp_path, TRACKER) == ["tests/test_drift.py"]
+
+
+def who_may_do_what_problems(section: str) -> list[str]:
+    """Rows of the README's "Who may do what" table that name no test, or a test that does not
+    exist (`::name` alone refers to the module named before it in the same cell)."""
+    problems = []
+    for row in section.splitlines()[2:]:
+        if not row.startswith("|"):
+            continue
+        shown_by = row.strip().strip("|").split("|")[-1]
+        module, named = None, 0
+        for part in re.findall(r"`([^`]*::test_\w+)`", shown_by):
+            path, _, name = part.partition("::")
+            module = ROOT / path if path else module
+            named += 1
+            if module is None or not module.is_file() or name not in defined_tests(module):
+                problems.append(f"{part}: no such test")
+        if not named:
+            problems.append(f"no test named: {row[:60]}")
+    return problems
+
+
+def test_every_row_of_who_may_do_what_names_tests_that_exist() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Who may do what\n", 1)[1].split("\n## ", 1)[0]
+    table = section[section.index("| Actor |") :]
+    actors = [row.split("|")[1].strip() for row in table.splitlines()[2:] if row.startswith("|")]
+    assert len(actors) >= 8 and who_may_do_what_problems(table) == []
+    header = "| Actor | Can | Cannot | Shown by |\n|---|---|---|---|\n"
+    assert who_may_do_what_problems(header + "| a | b | c | by hand |") == ["no test named: | a | b | c | by hand |"]
+    gone = (
+        header
+        + "| a | b | c | `tests/test_docs.py::test_gone`, `::test_every_row_of_who_may_do_what_names_tests_that_exist` |"
+    )
+    assert who_may_do_what_problems(gone) == ["tests/test_docs.py::test_gone: no such test"]
