@@ -123,8 +123,6 @@ def test_every_row_of_who_may_do_what_names_tests_that_exist() -> None:
     assert len(actors) >= 8 and who_may_do_what_problems(table) == []
     header = "| Actor | Can | Cannot | Shown by |\n|---|---|---|---|\n"
     assert who_may_do_what_problems(header + "| a | b | c | by hand |") == ["no test named: | a | b | c | by hand |"]
-    gone = (
-        header
-        + "| a | b | c | `tests/test_docs.py::test_gone`, `::test_every_row_of_who_may_do_what_names_tests_that_exist` |"
-    )
+    this = "`::test_every_row_of_who_may_do_what_names_tests_that_exist`"
+    gone = header + f"| a | b | c | `tests/test_docs.py::test_gone`, {this} |"
     assert who_may_do_what_problems(gone) == ["tests/test_docs.py::test_gone: no such test"]
