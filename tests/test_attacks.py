@@ -463,8 +463,9 @@ def test_edited_polls_of_every_kind_change_no_other_resource(
     monkeypatch.setattr(app, "resource", UserResource(Settings.from_environment()))
     fake.add_user("orders", user_name=SHARED, tags=dict(ORDERS_OWNER))
     fake.add_user("app-user-1", user_name=SHARED, tags={**OWNER, "team": "payments"})
-    fake.add_group("orders-group", members=("orders",))
-    fake.add_group("app-orders", members=("orders",))
+    # The other team's groups admit only its own stacks: an edit that joins one meets consent too.
+    fake.add_group("orders-group", members=("orders",), tags={CONSENT_TAG: "orders-"})
+    fake.add_group("app-orders", members=("orders",), tags={CONSENT_TAG: "orders-"})
     fake.add_group("app-shared", members=("app-user-1",))
     fake.add_group("app-readers")
     KINDS[kind](fake, receiver, invoke)
