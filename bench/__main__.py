@@ -12,6 +12,10 @@ from contextlib import ExitStack
 
 from bench.common import delete_event, owner_tags, prepare_environment
 
+# The stack's trade-off: unreserved, then reserved concurrency. A wave takes about users x 6.5 s / N
+# at N (500 users: 3 min at 20, 5.5 at 10, 27 at 2), so lower ones are left to docs/rollout.md.
+STACK_CONCURRENCIES = (None, 50, 20)
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -64,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
             rate_limit=20.0,
             cloudformation=cfn,
             seconds=0.5 if args.smoke else 5.0,
+            # Reserved concurrency of the provider (None: unreserved); each row is two waves.
+            concurrencies=(None, 2) if args.smoke else STACK_CONCURRENCIES,
         )
         # The production pace (DRIFT_CALLS_PER_SECOND 10) under the 20 req/s bucket.
         figures |= drift_scale.report(
@@ -78,12 +84,16 @@ def main(argv: list[str] | None = None) -> int:
             ("peak RSS < 128 MB", figures["peak_mb"] < 128),
             ("all 200 scale answers SUCCESS", figures["success"] == 200),
             (
-                "stack of 500: every Create and Delete SUCCESS",
-                figures["stack_create_success"] == figures["stack_delete_success"] == 500,
+                "stack of 500: every Create and Delete SUCCESS, at every concurrency",
+                all(v == 500 for k, v in figures.items() if k.startswith("stack_") and k.endswith("_success")),
             ),
             (
-                "stack of 500: no request answered twice",
-                figures["stack_create_twice"] == figures["stack_delete_twice"] == 0,
+                "stack of 500: every request answered exactly once, at every concurrency",
+                all(v == 0 for k, v in figures.items() if k.startswith("stack_") and k.endswith("_twice")),
+            ),
+            (
+                "stack of 500, unreserved: at most 2 throttled ElastiCache calls per user, Create and Delete",
+                figures["stack_unreserved_create_throttled"] <= 2 and figures["stack_unreserved_delete_throttled"] <= 2,
             ),
             (
                 "drift: 2,000 owned users checked in one 900 s invocation",
