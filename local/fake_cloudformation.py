@@ -59,6 +59,15 @@ class FakeResource:
     resource_type: str
     status: str
     physical_id: str = ""
+    # When the status last changed (epoch seconds): DescribeStackResource's LastUpdatedTimestamp,
+    # "Time the status was updated" (API reference, StackResourceDetail). A request's in-progress
+    # status is set when CloudFormation sends it, so this is when the request was sent.
+    changed: float = field(default_factory=time.time)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "status" and value != getattr(self, "status", None):
+            super().__setattr__("changed", time.time())
+        super().__setattr__(name, value)
 
 
 @dataclass
@@ -123,6 +132,13 @@ class FakeCloudFormation(TokenBucket):
             stack.status = stack_status
             if logical_id:
                 stack.resources[logical_id] = FakeResource(logical_id, CUSTOM, status, physical_id)
+
+    def queued(self, event: Mapping[str, Any], seconds: float) -> None:
+        """`event`'s request was sent `seconds` ago and has waited since in Lambda's queue: its
+        resource's status changed then (as `begin` would have shown it at that time)."""
+        with self.lock:
+            stack = self.stacks[str(event.get("StackId"))]
+            stack.resources[str(event.get("LogicalResourceId"))].changed -= seconds
 
     def begin(self, event: Mapping[str, Any]) -> None:
         """CloudFormation is about to send `event`: show it under way, as in its genuine sequence."""
@@ -258,7 +274,7 @@ class FakeCloudFormation(TokenBucket):
             f"<StackResourceDetail><StackName>{escape(stack.name)}</StackName><StackId>{escape(stack.stack_id)}</StackId>"
             f"<LogicalResourceId>{escape(logical)}</LogicalResourceId>{physical}"
             f"<ResourceType>{escape(resource.resource_type)}</ResourceType>"
-            f"<LastUpdatedTimestamp>{_now()}</LastUpdatedTimestamp>"
+            f"<LastUpdatedTimestamp>{_timestamp(resource.changed)}</LastUpdatedTimestamp>"
             f"<ResourceStatus>{resource.status}</ResourceStatus></StackResourceDetail>"
         )
 
@@ -271,7 +287,11 @@ class FakeCloudFormation(TokenBucket):
 
 
 def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    return _timestamp(time.time())
+
+
+def _timestamp(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int(seconds % 1 * 1000):03d}Z"
 
 
 def serve_cloudformation(api: FakeCloudFormation) -> AbstractContextManager[str]:
