@@ -1,7 +1,10 @@
 """CloudFormation's own maximum: a stack of 500 users created at once, then deleted at once,
 each request by its own invocation (own client, as separate Lambda containers), against one
-fake API throttled by a token bucket. Requests still under way at the deadline hand over to
-polls, which an EventBridge stand-in fires every POLL_INTERVAL_MINUTES."""
+fake API throttled by a token bucket, at each reserved concurrency of the provider: every
+request and poll goes through Lambda's asynchronous queue (local/lambda_queue.py), where it
+waits for a free slot with Lambda's retry schedule while its ServiceTimeout runs (CloudFormation
+shows the request under way from when it is sent). Requests still under way at the deadline
+hand over to polls, which an EventBridge stand-in fires every POLL_INTERVAL_MINUTES."""
 
 from __future__ import annotations
 
@@ -170,7 +173,8 @@ def report(
             "Physical limit: the calls ElastiCache accepted over the token bucket's rate, the shortest the wave",
             "could take. Every request and poll goes through Lambda's asynchronous queue (local/lambda_queue.py):",
             "with reserved concurrency N at most N run at once; a throttled event is tried again after 1 s,",
-            "then intervals doubling to 5 min (jittered), for up to 6 hours (Lambda developer guide).",
+            "then intervals doubling to 5 min (jittered), for up to the function's MaximumEventAgeInSeconds (3600 s)",
+            "(Lambda developer guide, asynchronous invocation).",
         ],
     )
     return figures

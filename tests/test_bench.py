@@ -28,3 +28,7 @@ def test_benchmark_smoke_run_prints_every_table() -> None:
     cold_start = done.stdout.split("Cold start")[1].split("\n\n")[0]
     assert "this handler, no bytecode (sam build alone)" in cold_start and "n/a" not in cold_start
     assert "checked / drifted / unknown / errors | 20 / 3 / 0 / 0" in done.stdout
+    # The stack's waves, unreserved and through Lambda's queue at a reserved concurrency of 2.
+    stack = done.stdout.split("Stack: 3 users")[1].split("\n\n")[0]
+    for row in ("unreserved | Create |                  3 / 0 / 0 |", "2 | Delete |                  3 / 0 / 0 |"):
+        assert row in stack

@@ -42,7 +42,7 @@ class Pacing:
     def _current(self, now: float) -> float:
         if not self._pause:
             return 0.0
-        return self._pause * 0.5 ** ((now - self._throttled_at) / HALF_LIFE)
+        return self._pause * float(0.5 ** ((now - self._throttled_at) / HALF_LIFE))
 
     def throttled(self) -> None:
         """A call of this client was throttled: pause longer."""
