@@ -59,9 +59,8 @@ class FakeResource:
     resource_type: str
     status: str
     physical_id: str = ""
-    # When the status last changed (epoch seconds): DescribeStackResource's LastUpdatedTimestamp,
-    # "Time the status was updated" (API reference, StackResourceDetail). A request's in-progress
-    # status is set when CloudFormation sends it, so this is when the request was sent.
+    # When the status last changed (epoch seconds): LastUpdatedTimestamp, "Time the status was
+    # updated" (StackResourceDetail); for a request's in-progress status, when it was sent.
     changed: float = field(default_factory=time.time)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -134,8 +133,7 @@ class FakeCloudFormation(TokenBucket):
                 stack.resources[logical_id] = FakeResource(logical_id, CUSTOM, status, physical_id)
 
     def queued(self, event: Mapping[str, Any], seconds: float) -> None:
-        """`event`'s request was sent `seconds` ago and has waited since in Lambda's queue: its
-        resource's status changed then (as `begin` would have shown it at that time)."""
+        """`event`'s request was sent (`begin`) `seconds` ago, and has waited in Lambda's queue since."""
         with self.lock:
             stack = self.stacks[str(event.get("StackId"))]
             stack.resources[str(event.get("LogicalResourceId"))].changed -= seconds
@@ -282,12 +280,8 @@ class FakeCloudFormation(TokenBucket):
         stack = self._stack(params.get("StackName", ""))
         return (
             f"<Stacks><member><StackName>{escape(stack.name)}</StackName><StackId>{escape(stack.stack_id)}</StackId>"
-            f"<CreationTime>{_now()}</CreationTime><StackStatus>{stack.status}</StackStatus></member></Stacks>"
+            f"<CreationTime>{_timestamp(time.time())}</CreationTime><StackStatus>{stack.status}</StackStatus></member></Stacks>"
         )
-
-
-def _now() -> str:
-    return _timestamp(time.time())
 
 
 def _timestamp(seconds: float) -> str:
