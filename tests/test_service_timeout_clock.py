@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 from local.fake_cloudformation import FakeCloudFormation
 from local.fake_elasticache import FakeElastiCache
@@ -14,14 +15,24 @@ from runtime.clients import MODELS, aws_client
 from tests.conftest import OWNER, STACK_ID, Invoke, load_event, with_properties
 
 
+def sent_earlier(cloudformation: FakeCloudFormation, event: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """`event` as Lambda delivers it `seconds` after CloudFormation sent it (shown it under way)."""
+    cloudformation.begin(event)
+    cloudformation.queued(event, seconds)
+    return event
+
+
 def test_an_event_that_waited_in_the_queue_is_answered_before_its_remaining_time_runs_out(
     fake: FakeElastiCache, cloudformation: FakeCloudFormation, receiver: Receiver, invoke: Invoke
 ) -> None:
     group = fake.add_group("busy")
     group.status, group.settle_at = "modifying", fake.clock() + 60  # the work cannot finish
-    event = with_properties(load_event("create.json", receiver), UserGroupIds=["busy"], ServiceTimeout="10")
-    cloudformation.begin(event)
-    cloudformation.queued(event, 6.0)  # sent 6 s ago: 4 s of its ServiceTimeout are left
+    # Sent 6 s ago: 4 s of its ServiceTimeout are left.
+    event = sent_earlier(
+        cloudformation,
+        with_properties(load_event("create.json", receiver), UserGroupIds=["busy"], ServiceTimeout="10"),
+        6.0,
+    )
     started = time.monotonic()
     [answer] = invoke(event, timeout=30.0)
     # CloudFormation stops waiting 4 s from now; counted from the invocation, the answer came at 8 s.
@@ -34,9 +45,9 @@ def test_an_event_that_waited_in_the_queue_is_answered_before_its_remaining_time
 def test_a_create_whose_service_timeout_is_over_is_refused_with_no_elasticache_call(
     fake: FakeElastiCache, cloudformation: FakeCloudFormation, receiver: Receiver, invoke: Invoke
 ) -> None:
-    event = with_properties(load_event("create.json", receiver), ServiceTimeout="30")
-    cloudformation.begin(event)
-    cloudformation.queued(event, 45.0)
+    event = sent_earlier(
+        cloudformation, with_properties(load_event("create.json", receiver), ServiceTimeout="30"), 45.0
+    )
     [answer] = invoke(event)
     reason = answer.body["Reason"]
     assert answer.body["Status"] == "FAILED" and answer.body["PhysicalResourceId"].startswith("not-created_")
@@ -49,22 +60,22 @@ def test_a_delete_whose_service_timeout_is_over_deletes_nothing(
     fake: FakeElastiCache, cloudformation: FakeCloudFormation, receiver: Receiver, invoke: Invoke
 ) -> None:
     fake.add_user("app-user-1", tags=dict(OWNER))
-    event = with_properties(load_event("delete.json", receiver), ServiceTimeout="60")
-    cloudformation.begin(event)
-    cloudformation.queued(event, 61.0)
+    event = sent_earlier(
+        cloudformation, with_properties(load_event("delete.json", receiver), ServiceTimeout="60"), 61.0
+    )
     [answer] = invoke(event)
     assert answer.body["Status"] == "FAILED" and "Delete waited 61 s in Lambda's queue" in answer.body["Reason"]
     assert answer.body["PhysicalResourceId"] == "app-user-1"
     assert "app-user-1" in fake.users and fake.calls == []
 
 
-def test_a_prompt_event_keeps_its_whole_service_timeout(
+def test_an_event_that_waited_with_time_left_still_acts(
     fake: FakeElastiCache, cloudformation: FakeCloudFormation, receiver: Receiver, invoke: Invoke
 ) -> None:
     # 20 s of ServiceTimeout, sent 15 s ago: 5 s left, still enough to create the user.
-    event = with_properties(load_event("create.json", receiver), ServiceTimeout="20")
-    cloudformation.begin(event)
-    cloudformation.queued(event, 15.0)
+    event = sent_earlier(
+        cloudformation, with_properties(load_event("create.json", receiver), ServiceTimeout="20"), 15.0
+    )
     [answer] = invoke(event)
     assert answer.body["Status"] == "SUCCESS", answer.body["Reason"]
     assert "app-user-1" in fake.users
