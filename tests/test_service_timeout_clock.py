@@ -8,6 +8,8 @@ import json
 import time
 from typing import Any
 
+import pytest
+
 from local.fake_cloudformation import FakeCloudFormation
 from local.fake_elasticache import FakeElastiCache
 from local.receiver import Receiver
@@ -15,11 +17,14 @@ from runtime.clients import MODELS, aws_client
 from tests.conftest import OWNER, STACK_ID, Invoke, load_event, with_properties
 
 
-def sent_earlier(cloudformation: FakeCloudFormation, event: dict[str, Any], seconds: float) -> dict[str, Any]:
-    """`event` as Lambda delivers it `seconds` after CloudFormation sent it (shown it under way)."""
+def answer_sent_earlier(
+    cloudformation: FakeCloudFormation, invoke: Invoke, event: dict[str, Any], seconds: float
+) -> dict[str, Any]:
+    """The answer to `event` delivered `seconds` after CloudFormation sent it (showed it under way)."""
     cloudformation.begin(event)
     cloudformation.queued(event, seconds)
-    return event
+    [answer] = invoke(event, timeout=30.0)
+    return dict(answer.body)
 
 
 def test_an_event_that_waited_in_the_queue_is_answered_before_its_remaining_time_runs_out(
@@ -27,57 +32,48 @@ def test_an_event_that_waited_in_the_queue_is_answered_before_its_remaining_time
 ) -> None:
     group = fake.add_group("busy")
     group.status, group.settle_at = "modifying", fake.clock() + 60  # the work cannot finish
-    # Sent 6 s ago: 4 s of its ServiceTimeout are left.
-    event = sent_earlier(
-        cloudformation,
-        with_properties(load_event("create.json", receiver), UserGroupIds=["busy"], ServiceTimeout="10"),
-        6.0,
-    )
+    event = with_properties(load_event("create.json", receiver), UserGroupIds=["busy"], ServiceTimeout="10")
     started = time.monotonic()
-    [answer] = invoke(event, timeout=30.0)
+    answer = answer_sent_earlier(cloudformation, invoke, event, 6.0)  # 4 s of its ServiceTimeout left
     # CloudFormation stops waiting 4 s from now; counted from the invocation, the answer came at 8 s.
     assert time.monotonic() - started < 4.0
-    assert answer.body["Status"] == "FAILED" and "ServiceTimeout (10 s)" in answer.body["Reason"]
-    assert answer.body["PhysicalResourceId"].startswith("not-created_")
+    assert answer["Status"] == "FAILED" and "ServiceTimeout (10 s)" in answer["Reason"]
+    assert answer["PhysicalResourceId"].startswith("not-created_")
     assert "app-user-1" not in fake.users  # the user it made is undone before the answer
 
 
-def test_a_create_whose_service_timeout_is_over_is_refused_with_no_elasticache_call(
-    fake: FakeElastiCache, cloudformation: FakeCloudFormation, receiver: Receiver, invoke: Invoke
+@pytest.mark.parametrize(
+    ("name", "kind", "answered_id"),
+    [("create.json", "Create", "not-created_"), ("delete.json", "Delete", "app-user-1")],
+)
+def test_a_request_whose_service_timeout_is_over_is_refused_with_no_elasticache_call(
+    fake: FakeElastiCache,
+    cloudformation: FakeCloudFormation,
+    receiver: Receiver,
+    invoke: Invoke,
+    name: str,
+    kind: str,
+    answered_id: str,
 ) -> None:
-    event = sent_earlier(
-        cloudformation, with_properties(load_event("create.json", receiver), ServiceTimeout="30"), 45.0
-    )
-    [answer] = invoke(event)
-    reason = answer.body["Reason"]
-    assert answer.body["Status"] == "FAILED" and answer.body["PhysicalResourceId"].startswith("not-created_")
-    assert reason.startswith("Nothing was changed: this Create waited 45 s in Lambda's queue")
+    users = {"app-user-1"} if kind == "Delete" else set()
+    for user in users:
+        fake.add_user(user, tags=dict(OWNER))
+    event = with_properties(load_event(name, receiver), ServiceTimeout="30")
+    answer = answer_sent_earlier(cloudformation, invoke, event, 45.0)
+    reason = answer["Reason"]
+    assert answer["Status"] == "FAILED" and answer["PhysicalResourceId"].startswith(answered_id)
+    assert reason.startswith(f"Nothing was changed: this {kind} waited 45 s in Lambda's queue")
     assert "ServiceTimeout (30 s)" in reason and "ProviderConcurrency (reserved concurrency)" in reason
-    assert fake.calls == [] and fake.users == {}
-
-
-def test_a_delete_whose_service_timeout_is_over_deletes_nothing(
-    fake: FakeElastiCache, cloudformation: FakeCloudFormation, receiver: Receiver, invoke: Invoke
-) -> None:
-    fake.add_user("app-user-1", tags=dict(OWNER))
-    event = sent_earlier(
-        cloudformation, with_properties(load_event("delete.json", receiver), ServiceTimeout="60"), 61.0
-    )
-    [answer] = invoke(event)
-    assert answer.body["Status"] == "FAILED" and "Delete waited 61 s in Lambda's queue" in answer.body["Reason"]
-    assert answer.body["PhysicalResourceId"] == "app-user-1"
-    assert "app-user-1" in fake.users and fake.calls == []
+    assert fake.calls == [] and set(fake.users) == users
 
 
 def test_an_event_that_waited_with_time_left_still_acts(
     fake: FakeElastiCache, cloudformation: FakeCloudFormation, receiver: Receiver, invoke: Invoke
 ) -> None:
     # 20 s of ServiceTimeout, sent 15 s ago: 5 s left, still enough to create the user.
-    event = sent_earlier(
-        cloudformation, with_properties(load_event("create.json", receiver), ServiceTimeout="20"), 15.0
-    )
-    [answer] = invoke(event)
-    assert answer.body["Status"] == "SUCCESS", answer.body["Reason"]
+    event = with_properties(load_event("create.json", receiver), ServiceTimeout="20")
+    answer = answer_sent_earlier(cloudformation, invoke, event, 15.0)
+    assert answer["Status"] == "SUCCESS", answer["Reason"]
     assert "app-user-1" in fake.users
 
 
