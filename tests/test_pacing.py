@@ -11,12 +11,14 @@ from typing import Any
 
 import pytest
 
+from lint.cfn_yaml import load_template, resolve
 from local import lambda_queue
 from local.fake_elasticache import FakeElastiCache
 from local.lambda_queue import LambdaQueue
 from runtime.clients import bounded_by, new_elasticache_client
 from runtime.deadline import Deadline
 from runtime.pacing import GROWTH_LIMIT, HALF_LIFE, Pacing
+from tests.conftest import ROOT
 
 
 class Clock:
@@ -107,3 +109,17 @@ def test_an_event_older_than_the_maximum_age_is_dropped(monkeypatch: pytest.Monk
     while not queue.idle():
         time.sleep(0.05)
     assert queue.expired == 1 and queue.throttled == 1
+
+
+@pytest.mark.parametrize(("value", "reserved"), [("0", {}), ("20", {"ReservedConcurrentExecutions": "20"})])
+def test_provider_concurrency_reserves_the_providers_executions_and_0_leaves_it_unreserved(
+    value: str, reserved: dict[str, str]
+) -> None:
+    template = load_template(ROOT / "template.yaml")
+    values = {"ProviderConcurrency": value}
+    condition = "WithProviderConcurrency"
+    conditions = {condition: resolve(template["Conditions"][condition], values, {})}
+    properties = template["Resources"]["ElastiCacheUserFunction"]["Properties"]
+    node = {"ReservedConcurrentExecutions": properties["ReservedConcurrentExecutions"]}
+    assert resolve(node, values, conditions) == reserved
+    assert template["Parameters"]["ProviderConcurrency"]["Default"] == 0
