@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import os
 import random
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -74,14 +73,13 @@ def _refuse_late_attempt(**_: Any) -> None:
 
 
 def _paced(pacing: Pacing, **_: Any) -> None:
-    """Wait the pause the client's pacing asks for, within the current deadline."""
-    wait = pacing.wait()
-    if wait <= 0:
-        return
+    """Wait the pause the client's pacing asks for, within the current deadline (a call made
+    outside any deadline is left to botocore's own backoff: no pause could be bounded)."""
     deadline = _current.get()
     if deadline is None:
-        time.sleep(wait)
-    else:
+        return
+    wait = pacing.wait()
+    if wait > 0:
         deadline.sleep(wait)  # DeadlineReached rather than an attempt past the deadline
 
 
