@@ -27,6 +27,7 @@ import botocore.session
 from botocore.config import Config
 
 from runtime.deadline import Deadline
+from runtime.environment import SETTING
 from runtime.exceptions import THROTTLING_CODES, DeadlineReached
 from runtime.pacing import Pacing
 
@@ -138,7 +139,8 @@ def new_client(service: str, endpoint: str | None, margin: float, pacing: Pacing
 def new_elasticache_client(endpoint: str | None, margin: float) -> ElastiCacheClient:
     """An ElastiCache client for an endpoint and deadline margin, paced by the throttles it
     meets (pacing.py): many invocations at once share the account's one ElastiCache rate."""
-    return cast("ElastiCacheClient", new_client("elasticache", endpoint, margin, Pacing()))
+    pause = SETTING["THROTTLE_PAUSE_SECONDS"].number()  # 0: botocore's adaptive mode alone
+    return cast("ElastiCacheClient", new_client("elasticache", endpoint, margin, Pacing(pause) if pause else None))
 
 
 # One per endpoint and margin, built at cold start (provider/app.py) and reused by every invocation.

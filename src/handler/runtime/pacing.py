@@ -5,7 +5,7 @@ without talking to each other.
 ElastiCache publishes no request rate; throttling is the only signal. botocore's adaptive retry
 mode paces a client too, but never below 0.5 requests a second (`botocore/retries/bucket.py`,
 `_MIN_RATE`): 500 clients at that floor still send 250 a second, 12x a 20 req/s account.
-Here a throttled call sets a pause of THROTTLE_PAUSE_SECONDS between this client's attempts,
+Here a throttled call sets a pause (THROTTLE_PAUSE_SECONDS) between this client's attempts,
 doubled at each further throttle up to 4x, halving for every minute without one; every attempt
 waits its pause, jittered by 0.5x-1.5x so that clients throttled together do not come back
 together. Measured in `make bench` (bench/stack.py, 500 users at 20 req/s): the pause is what
@@ -20,8 +20,6 @@ import threading
 import time
 from collections.abc import Callable
 
-from runtime.environment import SETTING
-
 # The pause grows to at most 4x the first: 2 more throttles in a row.
 GROWTH_LIMIT = 4.0
 # Seconds over which a pause halves without a throttle: a wave of creations lasts minutes.
@@ -31,8 +29,8 @@ HALF_LIFE = 60.0
 class Pacing:
     """The pause one client keeps between attempts, learnt from the throttles it met."""
 
-    def __init__(self, first: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
-        self.first = SETTING["THROTTLE_PAUSE_SECONDS"].number() if first is None else first
+    def __init__(self, first: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.first = first
         self._clock = clock
         self._pause = 0.0
         self._throttled_at = 0.0
