@@ -12,8 +12,9 @@ from contextlib import ExitStack
 
 from bench.common import delete_event, owner_tags, prepare_environment
 
-# The stack's trade-off: unreserved, then reserved concurrency. A wave takes about users x 6.5 s / N
-# at N (500 users: 3 min at 20, 5.5 at 10, 27 at 2), so lower ones are left to docs/rollout.md.
+# The stack's trade-off: unreserved, then reserved concurrency. Lambda's queue stretches a wave
+# (500 users, measured: 5 and 8 min a wave at 50, 8 at 20; 2 to 3 min unreserved): lower ones,
+# longer still, are left to docs/rollout.md. These rows take about 33 min of the benchmark.
 STACK_CONCURRENCIES = (None, 50, 20)
 
 
