@@ -122,4 +122,4 @@ def test_provider_concurrency_reserves_the_providers_executions_and_0_leaves_it_
     properties = template["Resources"]["ElastiCacheUserFunction"]["Properties"]
     node = {"ReservedConcurrentExecutions": properties["ReservedConcurrentExecutions"]}
     assert resolve(node, values, conditions) == reserved
-    assert template["Parameters"]["ProviderConcurrency"]["Default"] == 0
+    assert template["Parameters"]["ProviderConcurrency"]["Default"] == "0"
