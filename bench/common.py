@@ -26,7 +26,14 @@ ENVIRONMENT = {
     "POWERTOOLS_METRICS_DISABLED": "true",
     "PROVIDER_ID": "arn:aws:cloudformation:us-east-1:123456789012:stack/bench-provider/1",
 }
-TEST_ONLY = ("POLL_INITIAL_SECONDS", "POLL_GROWTH", "POLL_MAX_SECONDS", "DEADLINE_MARGIN_SECONDS", "AWS_SAM_LOCAL")
+TEST_ONLY = (
+    "POLL_INITIAL_SECONDS",
+    "POLL_GROWTH",
+    "POLL_MAX_SECONDS",
+    "DEADLINE_MARGIN_SECONDS",
+    "THROTTLE_PAUSE_SECONDS",
+    "AWS_SAM_LOCAL",
+)
 
 
 def prepare_environment() -> None:

@@ -65,6 +65,6 @@ def report(
                 f"{max(d.at - api.gone_at[d.body['PhysicalResourceId']] for d in answers):.1f} s",
             ],
         ],
-        ["Each invocation has its own boto3 client (adaptive retries), like separate Lambda containers."],
+        ["Each invocation has its own boto3 client (paced by its throttles), like separate Lambda containers."],
     )
     return {"success": statuses["SUCCESS"], "slowest": slowest}

@@ -1,7 +1,10 @@
 """CloudFormation's own maximum: a stack of 500 users created at once, then deleted at once,
 each request by its own invocation (own client, as separate Lambda containers), against one
-fake API throttled by a token bucket. Requests still under way at the deadline hand over to
-polls, which an EventBridge stand-in fires every POLL_INTERVAL_MINUTES."""
+fake API throttled by a token bucket, at each reserved concurrency of the provider: every
+request and poll goes through Lambda's asynchronous queue (local/lambda_queue.py), where it
+waits for a free slot with Lambda's retry schedule while its ServiceTimeout runs (CloudFormation
+shows the request under way from when it is sent). Requests still under way at the deadline
+hand over to polls, which an EventBridge stand-in fires every POLL_INTERVAL_MINUTES."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bench.common import STACK_ID, table
@@ -18,6 +21,7 @@ from local.context import LambdaContext
 from local.fake_cloudformation import FakeCloudFormation
 from local.fake_elasticache import FakeElastiCache
 from local.fake_handover import FakeHandOver
+from local.lambda_queue import LambdaQueue
 from local.receiver import Receiver
 
 
@@ -43,9 +47,16 @@ def _event(kind: str, url: str, user_id: str, request_id: str) -> dict[str, Any]
 
 
 def _wave(
-    kind: str, ids: list[str], receiver: Receiver, hand_over: FakeHandOver, make: Callable[[], Any]
-) -> tuple[float, Counter[str], Counter[str]]:
-    """Send one request per user at once; fire the polls of any hand-over until all answered."""
+    kind: str,
+    ids: list[str],
+    receiver: Receiver,
+    hand_over: FakeHandOver,
+    make: Callable[[], Any],
+    concurrency: int | None,
+    cloudformation: FakeCloudFormation,
+) -> tuple[float, Counter[str], Counter[str], LambdaQueue]:
+    """Send one request per user at once, through the function's asynchronous queue; fire the
+    polls of any hand-over (through the same queue) until every request is answered."""
 
     results: Counter[str] = Counter()
     lock = threading.Lock()
@@ -57,28 +68,26 @@ def _wave(
         with lock:
             results[result.value] += 1
 
-    threads = [
-        threading.Thread(target=run, args=(_event(kind, receiver.url(f"{kind}-{u}"), u, f"{kind}-{u}"),)) for u in ids
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    lambda_queue = LambdaQueue(run, concurrency)
+    for user in ids:
+        event = _event(kind, receiver.url(f"{kind}-{user}"), user, f"{kind}-{user}")
+        cloudformation.begin(event)  # shown under way when sent, however long it then queues
+        lambda_queue.submit(event)
     # EventBridge: every rule with a target fires once per interval until its request is answered.
     interval = int(os.environ.get("POLL_INTERVAL_MINUTES", "1")) * 60
-    while hand_over.leftovers()["rules"]:
-        time.sleep(interval)
-        targets = [t for rule in list(hand_over.rules.values()) for t in rule.targets.values()]
-        polls = [threading.Thread(target=run, args=(json.loads(t["Input"]),)) for t in targets]
-        for poll in polls:
-            poll.start()
-        for poll in polls:
-            poll.join()
+    next_poll = time.monotonic() + interval
+    while not lambda_queue.idle() or hand_over.leftovers()["rules"]:
+        time.sleep(0.2)
+        if time.monotonic() >= next_poll:
+            next_poll += interval
+            for rule in list(hand_over.rules.values()):
+                for target in list(rule.targets.values()):
+                    lambda_queue.submit(json.loads(target["Input"]))
     answers = receiver.wait_for(before + len(ids))[before:]
     per_request = Counter(d.path.split("?")[0] for d in answers)
     statuses = Counter(d.body["Status"] for d in answers)
     statuses["answered twice"] = sum(1 for n in per_request.values() if n > 1)
-    return max((d.at - started for d in answers), default=float("nan")), statuses, results
+    return max((d.at - started for d in answers), default=float("nan")), statuses, results, lambda_queue
 
 
 # CloudFormation's own API throttles too (Throttling: Rate exceeded); AWS publishes no rate for
@@ -94,7 +103,9 @@ def report(
     rate_limit: float,
     cloudformation: FakeCloudFormation,
     seconds: float = 5.0,
+    concurrencies: Sequence[int | None] = (None,),
 ) -> dict[str, float]:
+    """The stack's Create and Delete waves at each reserved concurrency (None: unreserved)."""
     from provider.cfn_resource import UserResource
     from runtime.clients import new_elasticache_client
     from runtime.config import Settings
@@ -108,38 +119,50 @@ def report(
 
     rows, figures = [], {}
     cloudformation.rate_limit = CLOUDFORMATION_RATE
-    for kind in ("Create", "Delete"):
-        already, throttled = len(api.calls), api.throttled
-        cfn_calls, cfn_throttled = len(cloudformation.calls), cloudformation.throttled
-        slowest, statuses, results = _wave(kind, ids, receiver, hand_over, make)
-        calls = Counter(action for action, _ in api.calls[already:])
-        rows.append(
-            [
-                kind,
-                f"{statuses['SUCCESS']} / {statuses['FAILED']} / {users - statuses['SUCCESS'] - statuses['FAILED']}",
-                statuses["answered twice"],
-                f"{sum(calls.values()) / users:.1f}",
-                f"{(api.throttled - throttled) / users:.1f}",
-                f"{(len(cloudformation.calls) - cfn_calls) / users:.1f} / "
-                f"{(cloudformation.throttled - cfn_throttled) / users:.1f}",
-                results["HandedOver"],
-                f"{slowest:.0f} s",
-            ]
-        )
-        figures[f"stack_{kind.lower()}_success"] = float(statuses["SUCCESS"])
-        figures[f"stack_{kind.lower()}_twice"] = float(statuses["answered twice"])
+    for concurrency in concurrencies:
+        name = "unreserved" if concurrency is None else str(concurrency)
+        for kind in ("Create", "Delete"):
+            already, throttled = len(api.calls), api.throttled
+            cfn_calls, cfn_throttled = len(cloudformation.calls), cloudformation.throttled
+            slowest, statuses, results, queue = _wave(kind, ids, receiver, hand_over, make, concurrency, cloudformation)
+            calls, refused = len(api.calls) - already, api.throttled - throttled
+            missing = users - statuses["SUCCESS"] - statuses["FAILED"]
+            rows.append(
+                [
+                    name,
+                    kind,
+                    f"{statuses['SUCCESS']} / {statuses['FAILED']} / {missing}",
+                    statuses["answered twice"],
+                    f"{calls / users:.1f}",
+                    f"{refused / users:.1f}",
+                    f"{(len(cloudformation.calls) - cfn_calls) / users:.1f} / "
+                    f"{(cloudformation.throttled - cfn_throttled) / users:.1f}",
+                    f"{queue.throttled / users:.1f}",
+                    results["HandedOver"],
+                    f"{slowest:.0f} s",
+                    f"{(calls - refused) / rate_limit:.0f} s",
+                ]
+            )
+            key = f"stack_{name}_{kind.lower()}"
+            figures[f"{key}_success"] = float(statuses["SUCCESS"])
+            figures[f"{key}_twice"] = float(statuses["answered twice"] + missing + queue.expired)
+            figures[f"{key}_throttled"] = refused / users
     api.rate_limit = cloudformation.rate_limit = None
     table(
-        f"Stack: {users} users created at once, then deleted at once; token bucket of {rate_limit:g} req/s",
+        f"Stack: {users} users created at once, then deleted at once; token bucket of {rate_limit:g} req/s;"
+        " by the provider's reserved concurrency",
         [
+            "concurrency",
             "wave",
             "SUCCESS / FAILED / missing",
             "answered twice",
             "API calls / user",
             "throttled / user",
             "CloudFormation calls / throttled, per user",
+            "Lambda throttles / user",
             "hand-overs",
             "slowest answer",
+            "physical limit",
         ],
         rows,
         [
@@ -147,6 +170,11 @@ def report(
             "production settings. A throttled call counts as a call. Hand-overs are polled by the stand-in's",
             "EventBridge.",
             f"Each request and poll is confirmed with CloudFormation, throttled at {CLOUDFORMATION_RATE:g} req/s.",
+            "Physical limit: the calls ElastiCache accepted over the token bucket's rate, the shortest the wave",
+            "could take. Every request and poll goes through Lambda's asynchronous queue (local/lambda_queue.py):",
+            "with reserved concurrency N at most N run at once; a throttled event is tried again after 1 s,",
+            "then intervals doubling to 5 min (jittered), for up to the function's MaximumEventAgeInSeconds (3600 s)",
+            "(Lambda developer guide, asynchronous invocation).",
         ],
     )
     return figures

@@ -59,6 +59,14 @@ class FakeResource:
     resource_type: str
     status: str
     physical_id: str = ""
+    # When the status last changed (epoch seconds): LastUpdatedTimestamp, "Time the status was
+    # updated" (StackResourceDetail); for a request's in-progress status, when it was sent.
+    changed: float = field(default_factory=time.time)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "status" and value != getattr(self, "status", None):
+            super().__setattr__("changed", time.time())
+        super().__setattr__(name, value)
 
 
 @dataclass
@@ -123,6 +131,12 @@ class FakeCloudFormation(TokenBucket):
             stack.status = stack_status
             if logical_id:
                 stack.resources[logical_id] = FakeResource(logical_id, CUSTOM, status, physical_id)
+
+    def queued(self, event: Mapping[str, Any], seconds: float) -> None:
+        """`event`'s request was sent (`begin`) `seconds` ago, and has waited in Lambda's queue since."""
+        with self.lock:
+            stack = self.stacks[str(event.get("StackId"))]
+            stack.resources[str(event.get("LogicalResourceId"))].changed -= seconds
 
     def begin(self, event: Mapping[str, Any]) -> None:
         """CloudFormation is about to send `event`: show it under way, as in its genuine sequence."""
@@ -258,7 +272,7 @@ class FakeCloudFormation(TokenBucket):
             f"<StackResourceDetail><StackName>{escape(stack.name)}</StackName><StackId>{escape(stack.stack_id)}</StackId>"
             f"<LogicalResourceId>{escape(logical)}</LogicalResourceId>{physical}"
             f"<ResourceType>{escape(resource.resource_type)}</ResourceType>"
-            f"<LastUpdatedTimestamp>{_now()}</LastUpdatedTimestamp>"
+            f"<LastUpdatedTimestamp>{_timestamp(resource.changed)}</LastUpdatedTimestamp>"
             f"<ResourceStatus>{resource.status}</ResourceStatus></StackResourceDetail>"
         )
 
@@ -266,12 +280,12 @@ class FakeCloudFormation(TokenBucket):
         stack = self._stack(params.get("StackName", ""))
         return (
             f"<Stacks><member><StackName>{escape(stack.name)}</StackName><StackId>{escape(stack.stack_id)}</StackId>"
-            f"<CreationTime>{_now()}</CreationTime><StackStatus>{stack.status}</StackStatus></member></Stacks>"
+            f"<CreationTime>{_timestamp(time.time())}</CreationTime><StackStatus>{stack.status}</StackStatus></member></Stacks>"
         )
 
 
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+def _timestamp(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int(seconds % 1 * 1000):03d}Z"
 
 
 def serve_cloudformation(api: FakeCloudFormation) -> AbstractContextManager[str]:

@@ -26,6 +26,8 @@ os.environ.update(
         "POLL_INITIAL_SECONDS": "0.05",
         "POLL_GROWTH": "1.5",
         "POLL_MAX_SECONDS": "0.2",
+        # A throttled ElastiCache call pauses its client (runtime/pacing.py): 30 s in production.
+        "THROTTLE_PAUSE_SECONDS": "0.1",
         "RESPONSE_TIMEOUT_SECONDS": "1",
         "POWERTOOLS_LOG_LEVEL": "DEBUG",
         "POWERTOOLS_METRICS_NAMESPACE": "Tests",

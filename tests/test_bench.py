@@ -37,3 +37,7 @@ def test_benchmark_smoke_run_prints_every_table() -> None:
     assert int(rows["Create joining 3, consent on"][0]) - int(rows["Create joining 3, consent off"][0]) == 3
     assert "ListTagsForResource 3" in rows["Create joining 3, consent on"][1]
     assert "ListTagsForResource" not in rows["Create joining 3, consent off"][1]
+    # The stack's waves, unreserved and through Lambda's queue at a reserved concurrency of 2.
+    stack = done.stdout.split("Stack: 3 users")[1].split("\n\n")[0]
+    for row in ("unreserved | Create |                  3 / 0 / 0 |", "2 | Delete |                  3 / 0 / 0 |"):
+        assert row in stack

@@ -133,7 +133,8 @@ def _substituted(value: Any, parameters: dict[str, Any], conditions: dict[str, b
             for name, given in parameters.items():
                 text = text.replace("${" + name + "}", str(given))
             return {"Fn::Sub": text}
-        return {key: _substituted(item, parameters, conditions) for key, item in value.items()}
+        pairs = {key: _substituted(item, parameters, conditions) for key, item in value.items()}
+        return {key: item for key, item in pairs.items() if item != {"Ref": "AWS::NoValue"}}
     if isinstance(value, list):
         items = [_substituted(item, parameters, conditions) for item in value]
         return [item for item in items if item != {"Ref": "AWS::NoValue"}]
@@ -163,10 +164,23 @@ def test_the_deployed_provider_has_the_templates_functions_and_iam_statements(sy
     raw = template()
     parameters = {name: p.get("Default") for name, p in raw["Parameters"].items()}
     parameters.update(UserIdPrefix="app-", PasswordSecretsPrefix="secrets/app/", KmsKeyArns=[])
-    # No KMS key given: no KMS statement; the drift schedule's default deploys it.
-    expected = _substituted(raw["Resources"], parameters, {"WithKmsKeys": False, "WithDriftSchedule": True})
+    # No KMS key given: no KMS statement; the drift schedule's default deploys it; unreserved.
+    decided = {"WithKmsKeys": False, "WithDriftSchedule": True, "WithProviderConcurrency": False}
+    expected = _substituted(raw["Resources"], parameters, decided)
     assert _functions_and_statements(deployed) == _functions_and_statements(expected)
     assert set(deployed) == {n for n, r in raw["Resources"].items() if r["Type"] != "Custom::ElastiCacheUser"}
+
+
+@pytest.mark.parametrize(("given", "reserved"), [({}, None), ({"ProviderConcurrency": "20"}, "20")])
+def test_provider_concurrency_reserves_the_provider_functions_executions(
+    synth: Synth, given: dict[str, str], reserved: str | None
+) -> None:
+    stack = new_stack("Reserved")
+    ElastiCacheUserProvider(stack, "Provider", user_id_prefix="app-", password_secrets_prefix="s/", parameters=given)
+    properties = synth(stack).to_json()["Resources"]["ElastiCacheUserFunction"]["Properties"]
+    # 0, the default, leaves the function unreserved: a reservation of 0 would stop it altogether.
+    value = properties.get("ReservedConcurrentExecutions")
+    assert (None if value is None else str(value)) == reserved
 
 
 def test_the_rules_leave_the_applications_own_modules_of_the_same_name_alone() -> None:

@@ -59,7 +59,7 @@ def admit(event: Mapping[str, Any], context: Any, settings: Settings) -> CfnRequ
     seconds = context.get_remaining_time_in_millis() / 1000 - settings.deadline_margin
     verdict = confirm(request, context.invoked_function_arn, settings, seconds)
     if verdict.confirmed:
-        return request._replace(shown_id=verdict.shown_id)
+        return request._replace(shown_id=verdict.shown_id, state=request.state.sent(verdict.sent_at))
     refuse(event, request, verdict, context.function_name, settings)
     return None
 

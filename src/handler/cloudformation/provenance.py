@@ -22,6 +22,7 @@ Nothing here changes anything: a request and a describe function in, a verdict o
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -39,12 +40,23 @@ IN_PROGRESS = {"Create": "CREATE_IN_PROGRESS", "Update": "UPDATE_IN_PROGRESS", "
 class Verdict(NamedTuple):
     """`confirmed`: CloudFormation shows the request under way. `known` False: CloudFormation
     could not be asked (an error, throttling past the deadline), so nothing is known either way.
-    `shown_id`: the physical id CloudFormation names for the resource ('' while it has none)."""
+    `shown_id`: the physical id CloudFormation names for the resource ('' while it has none).
+    `sent_at`: when CloudFormation sent the request (epoch seconds), if it shows it."""
 
     confirmed: bool
     reason: str = ""
     known: bool = True
     shown_id: str = ""
+    sent_at: float | None = None
+
+
+def sent_at(detail: Any) -> float | None:
+    """When the resource's status last changed: StackResourceDetail's LastUpdatedTimestamp,
+    "Time the status was updated" (botocore's model: required, a timestamp). CloudFormation
+    sets the request's in-progress status when it sends the request, so ServiceTimeout runs
+    from then, however long the event then waited in Lambda's queue."""
+    stamp = detail.get("LastUpdatedTimestamp")
+    return stamp.timestamp() if isinstance(stamp, datetime) and stamp.tzinfo is not None else None
 
 
 def _not_shown(request: CfnRequest, status: str, shown: str) -> str:
@@ -62,13 +74,15 @@ def judge(request: CfnRequest, detail: Any, stack_status: str | None) -> Verdict
         return Verdict(False, f"resource {request.logical_id[:100]} is not of type {request.resource_type[:60]}.")
     wanted = IN_PROGRESS.get(request.request_type)
     same_id = shown == request.physical_id
+    # The request's own status was set when it was sent; a cleanup's Delete shows an older one.
+    own = Verdict(True, shown_id=shown, sent_at=sent_at(detail))
     if request.request_type == "Create" and status == wanted:
-        return Verdict(True, shown_id=shown)
+        return own
     if request.request_type == "Update" and status == wanted and (same_id or request.is_poll):
-        return Verdict(True, shown_id=shown)
+        return own
     if request.request_type == "Delete":
         if status == wanted and same_id:
-            return Verdict(True, shown_id=shown)
+            return own
         if stack_status in CLEANUP and not same_id:
             return Verdict(True, shown_id=shown)
     return Verdict(False, _not_shown(request, status, shown), shown_id=shown)

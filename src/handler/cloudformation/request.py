@@ -72,8 +72,9 @@ def echoed_physical_id(event: Mapping[str, Any]) -> str:
 
 
 class PollState(NamedTuple):
-    """What crosses a hand-over: when the request was first seen, how long CloudFormation
-    waits for it, and what is left to do (handler-specific, JSON, never a password).
+    """What crosses a hand-over: when CloudFormation sent the request (or, if it does not show
+    that, when the provider first saw it), how long CloudFormation waits for it, and what is
+    left to do (handler-specific, JSON, never a password).
     `problem`: why the state is not one the provider writes ('' when it is): such a poll is
     refused whole (handlers.py), as anyone who may invoke the provider may edit its state."""
 
@@ -81,6 +82,11 @@ class PollState(NamedTuple):
     timeout: float
     resume: PollWork | None = None
     problem: str = ""
+
+    def sent(self, at: float | None) -> PollState:
+        """The state with the request's start at `at`, when CloudFormation sent it (None: it
+        does not show it), if that is earlier: never later, so no time is ever added."""
+        return self if at is None or at >= self.since else self._replace(since=at)
 
     def as_json(self) -> dict[str, Any]:
         return {"since": self.since, "timeout": self.timeout, "resume": work.as_json(self.resume)}
@@ -176,14 +182,26 @@ class CfnRequest(NamedTuple):
         room = RULE_NAME_MAX - len(RULE_PREFIX) - 1 - RULE_DIGEST
         return f"{RULE_PREFIX}{self.logical_id[:room]}-{digest[:RULE_DIGEST]}"
 
+    def late_reason(self) -> str:
+        """Why a request whose ServiceTimeout is over before it could act is refused (within
+        the 256 characters of an answer's Reason)."""
+        waited = time.time() - self.state.since
+        return (
+            f"Nothing was changed: this {self.request_type} waited {waited:.0f} s in Lambda's queue after "
+            f"CloudFormation sent it, leaving none of its ServiceTimeout ({self.state.timeout:.0f} s)."
+            " Raise the provider's ProviderConcurrency (reserved concurrency) or ServiceTimeout, then retry."
+        )
+
     def work_seconds(self, remaining: float, margin: float, poll_window: float) -> tuple[float, bool]:
         """The seconds this invocation may work and undo, and whether ServiceTimeout set them.
 
         `remaining`: Lambda's time left; `margin` is kept for the answer or the hand-over. A poll
         must end within `poll_window`, before EventBridge starts the next one, or two could
-        answer. The first invocation must answer within ServiceTimeout counted from its own
-        start (`state.since`): CloudFormation stops waiting then and rolls back, and a user made
-        later is left (the answer came at 25.6 s for a ServiceTimeout of 20 before this bound).
+        answer. The first invocation must answer within ServiceTimeout counted from when
+        CloudFormation sent the request (`state.since`, from its DescribeStackResource once
+        confirmed: admission.py), however long the event waited in Lambda's queue: CloudFormation
+        stops waiting then and rolls back, and a user made later is left (the answer came at
+        25.6 s for a ServiceTimeout of 20 before this bound).
         The answer is one PUT of at most RESPONSE_TIMEOUT_SECONDS (5 s by default): a quarter of
         ServiceTimeout, at most the margin, is kept for it."""
         seconds = remaining - margin

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 def outcome_of(request: CfnRequest, ctx: ActionContext) -> Outcome:
     """Run the action for a request (or a poll); never raises."""
+    if ctx.service_timeout is not None and ctx.undo_deadline.remaining() <= 0:
+        # ServiceTimeout, counted from when CloudFormation sent the request, leaves no time.
+        return Failed(request.late_reason(), request.physical_id or request.not_created_id)
     outcome = _outcome(request, ctx)
     if isinstance(outcome, Pending) and ctx.service_timeout is not None:
         return _past_service_timeout(request, outcome, ctx.service_timeout)

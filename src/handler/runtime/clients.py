@@ -27,7 +27,9 @@ import botocore.session
 from botocore.config import Config
 
 from runtime.deadline import Deadline
+from runtime.environment import SETTING
 from runtime.exceptions import THROTTLING_CODES, DeadlineReached
+from runtime.pacing import Pacing
 
 if TYPE_CHECKING:
     from mypy_boto3_elasticache.client import ElastiCacheClient
@@ -71,22 +73,35 @@ def _refuse_late_attempt(**_: Any) -> None:
         raise DeadlineReached("deadline reached before an AWS call")
 
 
-def _retry_within_deadline(
-    response: Any = None, caught_exception: Any = None, attempts: int = 1, **_: Any
-) -> float | None:
-    """botocore's needs-retry hook, run before its own: None lets botocore decide."""
+def _paced(pacing: Pacing, **_: Any) -> None:
+    """Wait the pause the client's pacing asks for, within the current deadline (a call made
+    outside any deadline is left to botocore's own backoff: no pause could be bounded)."""
     deadline = _current.get()
     if deadline is None:
-        return None
+        return
+    wait = pacing.wait()
+    if wait > 0:
+        deadline.sleep(wait)  # DeadlineReached rather than an attempt past the deadline
+
+
+def _retry_within_deadline(
+    pacing: Pacing | None, response: Any = None, caught_exception: Any = None, attempts: int = 1, **_: Any
+) -> float | None:
+    """botocore's needs-retry hook, run before its own: None lets botocore decide."""
     throttled, retryable = False, caught_exception is not None
     if response is not None:
         http, parsed = response
         throttled = isinstance(parsed, dict) and parsed.get("Error", {}).get("Code", "") in THROTTLING_CODES
         retryable = retryable or throttled or http.status_code >= 500
-    if not retryable:
+    if throttled and pacing is not None:
+        pacing.throttled()
+    deadline = _current.get()
+    if deadline is None or not retryable:
         return None
     if deadline.remaining() <= 0:
         raise DeadlineReached("deadline reached before an AWS retry")
+    if throttled and pacing is not None:
+        return 0.0  # at once: the next attempt waits its pause in _paced
     # Throttling and connection failures (an overloaded endpoint: measured, 500 concurrent
     # creates met connect timeouts) go on past botocore's attempts while time is left.
     if not (throttled or caught_exception is not None) or attempts < MAX_ATTEMPTS:
@@ -97,29 +112,35 @@ def _retry_within_deadline(
     return delay
 
 
-def new_client(service: str, endpoint: str | None, margin: float) -> Any:
+def new_client(service: str, endpoint: str | None, margin: float, pacing: Pacing | None = None) -> Any:
     """A client of `service` for an endpoint (None: boto3's own resolution, which honours
-    AWS_ENDPOINT_URL_<SERVICE>) whose every attempt fits the deadline margin."""
+    AWS_ENDPOINT_URL_<SERVICE>) whose every attempt fits the deadline margin; `pacing` (then
+    in place of botocore's adaptive mode) spaces its attempts by the throttles it meets."""
     connect, read = attempt_timeouts(margin)
     client = boto3.client(
         service,  # type: ignore[call-overload]
         endpoint_url=endpoint,
         config=Config(
-            retries={"mode": "adaptive", "total_max_attempts": MAX_ATTEMPTS},
+            retries={"mode": "adaptive" if pacing is None else "standard", "total_max_attempts": MAX_ATTEMPTS},
             connect_timeout=connect,
             read_timeout=read,
         ),
     )
     name = client.meta.service_model.service_id.hyphenize()
+    if pacing is not None:
+        client.meta.events.register(f"before-send.{name}", functools.partial(_paced, pacing))
     client.meta.events.register(f"before-send.{name}", _refuse_late_attempt)
     # botocore sleeps the delay a needs-retry handler returns (its stubs type handlers as -> None).
-    client.meta.events.register_first(f"needs-retry.{name}", cast(Callable[..., None], _retry_within_deadline))
+    retry = functools.partial(_retry_within_deadline, pacing)
+    client.meta.events.register_first(f"needs-retry.{name}", cast(Callable[..., None], retry))
     return client
 
 
 def new_elasticache_client(endpoint: str | None, margin: float) -> ElastiCacheClient:
-    """An ElastiCache client for an endpoint and deadline margin."""
-    return cast("ElastiCacheClient", new_client("elasticache", endpoint, margin))
+    """An ElastiCache client for an endpoint and deadline margin, paced by the throttles it
+    meets (pacing.py): many invocations at once share the account's one ElastiCache rate."""
+    pause = SETTING["THROTTLE_PAUSE_SECONDS"].number()  # 0: botocore's adaptive mode alone
+    return cast("ElastiCacheClient", new_client("elasticache", endpoint, margin, Pacing(pause) if pause else None))
 
 
 # One per endpoint and margin, built at cold start (provider/app.py) and reused by every invocation.

@@ -115,6 +115,16 @@ SETTINGS = (
         300,
     ),
     Setting(
+        "THROTTLE_PAUSE_SECONDS",
+        "30",
+        "Pause an ElastiCache client keeps between its attempts once a call was throttled: doubled at each "
+        "further throttle up to 4x, halving every minute without one, jittered. Many invocations at once "
+        "(a stack of hundreds of users) so slow down together; 0 turns the pacing off.",
+        0,
+        300,
+        functions=ALL,
+    ),
+    Setting(
         "READ_AFTER_WRITE_SECONDS",
         "10",
         'After CreateUser or a group change is accepted, "not found" or a read that does not show the change '
