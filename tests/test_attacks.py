@@ -135,6 +135,20 @@ def test_a_delete_of_anothers_user_in_ones_own_cleanup_phase(
     assert_changed_nothing(fake, before)
 
 
+def test_a_delete_of_the_current_user_named_in_another_case_in_a_cleanup_phase(
+    scene: FakeCloudFormation, fake: FakeElastiCache, receiver: Receiver, invoke: Invoke
+) -> None:
+    """The victim's own StackId and LogicalResourceId, while its stack cleans up after any
+    update: CloudFormation shows 'orders', the forged Delete names 'ORDERS'. ElastiCache stores
+    UserIds lowercase, so that is the resource's current user, not an old one to clean up."""
+    scene.put(ORDERS_STACK, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "OrdersUser", "UPDATE_COMPLETE", "orders")
+    before = state(fake)
+    [answer] = invoke(as_orders(forged(receiver, "delete.json")) | {"PhysicalResourceId": "ORDERS"})
+    assert answer.body["Status"] == "FAILED" and "does not show this Delete under way" in answer.body["Reason"]
+    assert_changed_nothing(fake, before)
+    assert "orders" in fake.users
+
+
 def test_a_delete_in_ones_own_cleanup_phase_keeps_anothers_record(
     scene: FakeCloudFormation, fake: FakeElastiCache, ssm: FakeSsm, receiver: Receiver, invoke: Invoke
 ) -> None:

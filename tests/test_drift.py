@@ -473,3 +473,26 @@ def test_a_consent_that_cannot_be_read_leaves_the_rest_of_the_report(
             "user group 'app-readers'",
         }
     ]
+
+
+def test_a_group_whose_consent_cannot_be_read_is_never_rejoined_by_a_repair(
+    scene: FakeSsm, fake: FakeElastiCache, receiver: Receiver, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Consent not established is consent withheld: the user left its group behind the stack's
+    back, the group's tags cannot be read (throttled, refused), so the repair leaves it out."""
+    from elasticache.groups import GroupMembership
+    from runtime.exceptions import UserOperationError
+
+    deploy(invoke, receiver)
+    leave_group(fake)
+
+    def unreadable(*_: object) -> dict[str, str]:
+        raise UserOperationError("ListTagsForResource throttled")
+
+    monkeypatch.setattr(GroupMembership, "tags_of", unreadable)
+    monkeypatch.setenv("ALLOW_DRIFT_REPAIR", "true")
+    fake.calls.clear()
+    report = check({"repair": True})
+    assert [c["Property"] for c in report["drifted"][0]["Changes"]] == ["UserGroupIds"]
+    assert not [a for a, _ in fake.calls if a == "ModifyUserGroup"]
+    assert "app-user-1" not in fake.groups["app-readers"].user_ids

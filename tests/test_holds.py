@@ -159,3 +159,30 @@ def test_a_poll_of_a_user_held_meanwhile_fails_and_undoes_nothing(
     assert fake.wait_until(lambda f: all(f.groups[g].status == "active" for g in ("app-readers", "app-writers")))
     members = {g: "app-user-1" in fake.groups[g].user_ids for g in ("app-readers", "app-writers")}
     assert members == {"app-readers": False, "app-writers": True}  # as the request left them
+
+
+def test_an_edited_poll_cannot_swap_a_held_user_back_into_its_group(
+    ssm: FakeSsm, fake: FakeElastiCache, poll_function: str, receiver: Receiver, invoke: Invoke
+) -> None:
+    """The operator took the user out of its group and held it. During an Update of the same
+    resource, a poll edited to "replace" that user (the id CloudFormation shows) with one that
+    does not exist fails its work; its undo would swap the held user back into the group."""
+    import json
+
+    from tests.conftest import stored_poll
+
+    fake.add_group("app-readers")
+    fake.add_group("app-writers")
+    created = deploy(invoke, receiver)
+    receiver.reset()
+    fake.modify_seconds = 2.0
+    assert invoke(update(receiver, created, AccessString="on ~* +@read"), timeout=3.0) == []
+    poll = json.loads(stored_poll()[1])
+    held_after_a_lock_out(fake)
+    resume = poll["ElastiCacheUserPoll"]["resume"]
+    resume.update(replaces="app-user-1", joined=["app-readers"], left=[], swapped=["app-readers"])
+    fake.calls.clear()
+    [answer] = invoke({**poll, "PhysicalResourceId": "app-user-9"})
+    assert answer.body["Status"] == "FAILED" and HOLD_TAG in answer.body["Reason"]
+    assert not [a for a, _ in fake.calls if a in CHANGES]
+    assert "app-user-1" not in fake.groups["app-readers"].user_ids

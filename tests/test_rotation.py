@@ -155,6 +155,10 @@ def test_refusals_change_nothing(declared: str, fake: FakeElastiCache, engine: E
     fake.users["app-user-1"].authentication_type = "iam"
     refused(token3, "iam user")
     fake.users["app-user-1"].authentication_type = "password"
+    # A user an operator holds: a new password would undo its lock-out.
+    fake.users["app-user-1"].tags = {**tags, "elasticache-user-resource:hold": "compromised"}
+    refused(token3, "elasticache-user-resource:hold")
+    fake.users["app-user-1"].tags = tags
     # Guards: a token that is not a version, a version that is current.
     refused("no-such-version-token-000000000000", "has no stage")
     assert fake.count("ModifyUser") == 0 and engine.authenticates("app-user-1", FIRST)

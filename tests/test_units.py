@@ -159,6 +159,27 @@ def test_cfn_request_reads_the_event_once() -> None:
     )
 
 
+def test_only_a_poll_carries_a_poll_state_and_no_state_gains_time() -> None:
+    """Anyone who may invoke the provider writes the event: a first invocation carrying a poll's
+    state keeps its own clock, and a poll's figures are bounded (never after now, never more
+    than CloudFormation's longest ServiceTimeout)."""
+    forged = {**EVENT, "ElastiCacheUserPoll": {"since": 1e12, "timeout": 1e12}}
+    assert CfnRequest.from_event(forged, now=100.0, is_poll=False).state == PollState(100.0, 600.0)
+    assert CfnRequest.from_event(forged, now=100.0, is_poll=True).state[:2] == (100.0, 3600.0)
+    for since, timeout in ((10**400, -5), (float("nan"), float("inf")), (True, "60")):
+        read = PollState.read({"since": since, "timeout": timeout}, 100.0, 600.0)
+        assert read[:2] == (100.0, 1.0 if timeout == -5 else 600.0)
+
+
+@pytest.mark.parametrize(
+    "resume",
+    [{"modify": {"AuthenticationMode": {"Type": []}}}, {"secret": {"kind": [], "name": "x"}}],
+)
+def test_an_unhashable_value_in_a_poll_state_is_refused_not_raised(resume: dict[str, object]) -> None:
+    state = PollState.read({"since": 5, "timeout": 60, "resume": resume}, 100.0, 600.0)
+    assert state.resume is None and state.problem
+
+
 @pytest.mark.parametrize(("value", "seconds"), [("600", 600.0), (None, 3600.0), ("0", 3600.0), ("x", 3600.0)])
 def test_service_timeout(value: object, seconds: float) -> None:
     assert service_timeout({"ServiceTimeout": value}) == seconds

@@ -73,7 +73,9 @@ def judge(request: CfnRequest, detail: Any, stack_status: str | None) -> Verdict
     if detail.get("ResourceType") != request.resource_type:
         return Verdict(False, f"resource {request.logical_id[:100]} is not of type {request.resource_type[:60]}.")
     wanted = IN_PROGRESS.get(request.request_type)
-    same_id = shown == request.physical_id
+    # ElastiCache stores a UserId lowercase: 'VICTIM' names the user CloudFormation shows as 'victim',
+    # so a cleanup's Delete of it would delete the resource's current user.
+    same_id = shown.lower() == request.physical_id.lower()
     # The request's own status was set when it was sent; a cleanup's Delete shows an older one.
     own = Verdict(True, shown_id=shown, sent_at=sent_at(detail))
     if request.request_type == "Create" and status == wanted:

@@ -8,6 +8,7 @@ PollState the hand-over wrote instead.
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -47,6 +48,17 @@ def service_timeout(properties: object) -> float:
     except ValueError:
         return DEFAULT_SERVICE_TIMEOUT
     return seconds if 1 <= seconds <= DEFAULT_SERVICE_TIMEOUT else DEFAULT_SERVICE_TIMEOUT
+
+
+def _number(value: object, default: float) -> float:
+    """A finite number from a poll's state, else `default` (a 400-digit int overflows a float)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return default
+    try:
+        number = float(value)
+    except OverflowError:
+        return default
+    return number if math.isfinite(number) else default
 
 
 def stack_name(stack_id: str) -> str:
@@ -101,8 +113,10 @@ class PollState(NamedTuple):
         except work.PollStateError as error:
             resume, problem = None, str(error)
         return cls(
-            since=float(since) if isinstance(since, (int, float)) else now,
-            timeout=float(limit) if isinstance(limit, (int, float)) else timeout,
+            # Never later than now, never more than CloudFormation's longest ServiceTimeout: an
+            # edited state gains no time (admission.py moves `since` earlier, to when it was sent).
+            since=min(_number(since, now), now),
+            timeout=min(max(_number(limit, timeout), 1.0), DEFAULT_SERVICE_TIMEOUT),
             resume=resume,
             problem=problem,
         )
@@ -150,7 +164,8 @@ class CfnRequest(NamedTuple):
             properties=properties,
             old_properties=old if isinstance(old, Mapping) else None,
             is_poll=is_poll,
-            state=PollState.read(event.get(POLL_STATE), now, service_timeout(properties)),
+            # A first invocation's state is its own, whatever the event carries: only a poll resumes one.
+            state=PollState.read(event.get(POLL_STATE) if is_poll else None, now, service_timeout(properties)),
             scope=scope or Scope(),
             resource_type=str(event.get("ResourceType") or ""),
         )

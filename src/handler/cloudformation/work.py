@@ -180,7 +180,9 @@ def _modify(value: object) -> dict[str, Any]:
         if key not in MODIFY_KEYS or not isinstance(item, MODIFY_KEYS[key]):
             raise PollStateError(f"'modify' holds {str(key)[:40]!r}, which a poll never carries in that form")
     mode = value.get("AuthenticationMode")
-    if mode is not None and (set(mode) != {"Type"} or mode["Type"] not in MODIFY_AUTHENTICATION):
+    if mode is not None and (
+        set(mode) != {"Type"} or not isinstance(mode["Type"], str) or mode["Type"] not in MODIFY_AUTHENTICATION
+    ):
         raise PollStateError("'modify' holds an AuthenticationMode other than a bare password or iam Type")
     return dict(value)
 
@@ -203,7 +205,12 @@ def _tags(value: Mapping[str, Any]) -> TagChange:
 def _secret(value: object) -> SecretReference | None:
     if value is None:
         return None
-    if not isinstance(value, Mapping) or set(value) != {"kind", "name"} or value["kind"] not in SECRET_KINDS:
+    if (
+        not isinstance(value, Mapping)
+        or set(value) != {"kind", "name"}
+        or not isinstance(value["kind"], str)
+        or value["kind"] not in SECRET_KINDS
+    ):
         raise PollStateError("'secret' is not a Secrets Manager or Parameter Store reference")
     return SecretReference(value["kind"], _text(value["name"], "the secret's name"))
 

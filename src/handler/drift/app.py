@@ -145,6 +145,8 @@ class DriftCheck:
             self.lifecycle, groups, deadline, settings.scope.user_group_id_prefix, self.report["errors"]
         )
         self.group_tags: dict[str, dict[str, str]] = {}  # read once a run (ListTagsForResource)
+        # Per user, the declared groups whose consent could not be read: never rejoined by a repair.
+        self.unread_consent: dict[str, dict[str, str]] = {}
 
     def run(self) -> dict[str, Any]:
         """Check every candidate first (the report is complete even when repairs are slow: a
@@ -225,7 +227,8 @@ class DriftCheck:
                 {"UserId": user_id, "Error": f"not repaired: held by an operator (tag '{HOLD_TAG}'); remove it first"}
             )
         elif self.repair and user is not None:
-            repairs.append((user_id, functools.partial(self._repair, user, tags, record, found.changes, owned)))
+            withheld = found.changes + consent_changes(self.unread_consent.get(user_id, {}))
+            repairs.append((user_id, functools.partial(self._repair, user, tags, record, withheld, owned)))
 
     def _refused(self, user_id: str, record: Record, scene: Scene) -> dict[str, str]:
         """The declared groups whose owners no longer admit the record's stack (group -> why);
@@ -242,6 +245,8 @@ class DriftCheck:
                     self.group_tags[group_id] = self.repairer.groups.tags_of(group, user_id)
                 except UserOperationError as error:  # the rest of the user's comparison still counts
                     self._unknown(user_id, f"consent of user group '{group_id}' not read: {error}"[:500])
+                    # Consent not established is consent withheld: a repair never rejoins it.
+                    self.unread_consent.setdefault(user_id, {})[group_id] = f"its consent was not read: {error}"
                     continue
             found = verdict(group_id, self.group_tags[group_id], stack_name(record.stack_id))
             if not found.admitted:

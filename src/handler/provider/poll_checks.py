@@ -112,8 +112,9 @@ def _converging(request: CfnRequest, ctx: ActionContext, user_id: str, state: Co
         replaced = work.replaces.lower()
         if replaced == user_id:
             return "it names its own user as the one it replaces"
-        if replaced != request.shown_id:
-            ctx.lifecycle.ensure_owned(replaced, ctx.deadline)
+        # Even the user CloudFormation shows: an undo would swap it back into its groups, which
+        # must not undo an operator's hold on it.
+        ctx.lifecycle.ensure_owned(replaced, ctx.deadline)
     ctx.groups.check(user_id, authentication_of(work), work.join)
     return None
 

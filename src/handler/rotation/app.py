@@ -36,6 +36,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from elasticache.user_spec import Ownership
 from elasticache.users import UserLifecycle
 from rules.properties import check_passwords
 from rules.property_table import PROVIDER_TAG, SECRET_TAG
@@ -168,6 +169,9 @@ class Rotation:
             raise RotationError(f"User '{user_id}' is not owned by this provider: refused.")
         if tags.get(SECRET_TAG) not in (described.get("ARN"), described.get("Name")):
             raise RotationError(f"User '{user_id}' was not declared with secret {described.get('Name')}: refused.")
+        # An operator's hold: a new password would undo a lock-out done by resetting it by hand.
+        if held := Ownership.hold(user_id, tags):
+            raise RotationError(held)
 
     def set(self, described: dict[str, Any]) -> None:
         user_id, current, pending = self._checked(described)
