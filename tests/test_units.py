@@ -262,3 +262,20 @@ def test_the_waiter_paces_checks_on_the_schedule_and_stops_short_of_the_deadline
 )
 def test_a_selector_is_split_as_the_engines_argument_splitter_does(inside: str, rules: list[str] | None) -> None:
     assert split_args(inside) == rules
+
+
+def test_a_stack_id_that_is_not_the_one_cloudformation_gives_is_refused() -> None:
+    """Consent admits the stack's name in the StackId: an id naming another stack on the same
+    unique id must not be believed, whatever CloudFormation resolves it to."""
+    from cloudformation.provenance import judge
+
+    request = CfnRequest.from_event({**EVENT, "ResourceType": "Custom::ElastiCacheUser"}, now=0, is_poll=False)
+    detail = {
+        "ResourceType": "Custom::ElastiCacheUser",
+        "ResourceStatus": "UPDATE_IN_PROGRESS",
+        "PhysicalResourceId": "u1",
+    }
+    assert judge(request, {**detail, "StackId": EVENT["StackId"]}, None).confirmed
+    other = str(EVENT["StackId"]).replace("stack/", "stack/orders-")
+    refused = judge(request, {**detail, "StackId": other}, None)
+    assert not refused.confirmed and "not the id CloudFormation gives" in refused.reason

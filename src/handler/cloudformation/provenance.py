@@ -72,6 +72,12 @@ def judge(request: CfnRequest, detail: Any, stack_status: str | None) -> Verdict
     status, shown = str(detail.get("ResourceStatus", "")), str(detail.get("PhysicalResourceId", "") or "")
     if detail.get("ResourceType") != request.resource_type:
         return Verdict(False, f"resource {request.logical_id[:100]} is not of type {request.resource_type[:60]}.")
+    # The stack's name in the StackId is what consent admits: it must be the stack CloudFormation
+    # found, not another name on the same stack's unique id.
+    if detail.get("StackId", request.stack_id) != request.stack_id:
+        return Verdict(
+            False, f"its StackId is not the id CloudFormation gives the stack ({str(detail['StackId'])[:120]})."
+        )
     wanted = IN_PROGRESS.get(request.request_type)
     # ElastiCache stores a UserId lowercase: 'VICTIM' names the user CloudFormation shows as 'victim',
     # so a cleanup's Delete of it would delete the resource's current user.
