@@ -219,3 +219,23 @@ def test_whatever_the_provider_accepts_the_schema_accepts(change: dict[str, Any]
         properties.pop("Passwords")
     if handler_accepts(properties):
         assert VALIDATOR.is_valid(properties), sorted(e.message for e in VALIDATOR.iter_errors(properties))
+
+
+def test_the_rollout_trade_off_rows_are_the_last_benchmark_runs() -> None:
+    """docs/rollout.md's table of concurrency against throttles and wave time shows the rows of
+    the last full run for what `make bench` measures (unreserved and 20)."""
+    results = reference.RESULTS.read_text()
+    stack = next(body for title, body in reference.results_sections(results) if title.startswith("Stack: 500"))
+    measured = {}
+    for line in stack.splitlines():
+        cells = [cell.strip() for cell in line.split("|")]
+        if len(cells) == 11 and cells[1] in ("Create", "Delete"):
+            # calls, throttled, slowest answer (the wave's time), physical limit
+            measured[(cells[0], cells[1])] = (cells[4], cells[5], cells[9], cells[10])
+    rollout = (ROOT / "docs" / "rollout.md").read_text()
+    shown = {}
+    for line in rollout.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and cells[0] in ("unreserved, paced", "20"):
+            shown[(cells[0].split(",")[0], cells[1])] = tuple(cells[2:])
+    assert len(measured) >= 4 and shown == {k: v for k, v in measured.items() if k[0] in ("unreserved", "20")}
