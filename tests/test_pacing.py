@@ -65,10 +65,12 @@ def test_a_throttled_elasticache_call_is_retried_after_the_clients_pause(
     with bounded_by(Deadline(30.0)):
         client.describe_users()
     # Three throttles, each retried at once by botocore's hook, after a pause of this client's:
-    # 0.1 s (THROTTLE_PAUSE_SECONDS in tests), then 0.2, then 0.4, each jittered 0.5x-1.5x.
+    # 0.1 s (THROTTLE_PAUSE_SECONDS in tests), then 0.2, then 0.4, each jittered 0.5x-1.5x. What is
+    # slept is that pause less the time the throttled call itself took (a loaded machine's share):
+    # so only its bound is asserted here; the pause itself is the test above (a clock of its own).
     assert fake.faults == [] and len(pauses) == 3
     for pause, first in zip(pauses, (0.1, 0.2, 0.4), strict=True):
-        assert first * 0.5 <= pause <= first * 1.5 + 0.01
+        assert 0 < pause <= first * 1.5 + 0.01
 
 
 def test_the_queue_runs_at_most_its_concurrency_and_retries_the_rest_until_each_ran() -> None:

@@ -5,6 +5,7 @@ last changed), however long the event then waited in Lambda's asynchronous queue
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -62,7 +63,8 @@ def test_a_request_whose_service_timeout_is_over_is_refused_with_no_elasticache_
     answer = answer_sent_earlier(cloudformation, invoke, event, 45.0)
     reason = answer["Reason"]
     assert answer["Status"] == "FAILED" and answer["PhysicalResourceId"].startswith(answered_id)
-    assert reason.startswith(f"Nothing was changed: this {kind} waited 45 s in Lambda's queue")
+    # 45 s, and whatever the test itself took on a loaded machine.
+    assert re.match(rf"Nothing was changed: this {kind} waited (4[5-9]) s in Lambda's queue", reason), reason
     assert "ServiceTimeout (30 s)" in reason and "ProviderConcurrency (reserved concurrency)" in reason
     assert fake.calls == [] and set(fake.users) == users
 
