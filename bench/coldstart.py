@@ -14,12 +14,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from importlib import metadata
 from pathlib import Path
 
-from packaging.requirements import Requirement
-
 from bench.common import HANDLER, median, table
+from lint.stackset import distributions
 
 TIMER = "import time; _t = time.perf_counter()\n{code}\nprint(time.perf_counter() - _t)"
 BASELINE = "import boto3 + one client (baseline)"
@@ -43,16 +41,11 @@ VARIANTS = [
 
 
 def _distributions() -> list[Path]:
-    """The installed packages and modules of src/handler/requirements.txt and their dependencies."""
-    wanted = [line for line in (HANDLER / "requirements.txt").read_text().splitlines() if line.split("#")[0].strip()]
-    names, seen, found = [Requirement(line).name for line in wanted], set(), set()
-    while names:
-        distribution = metadata.distribution(names.pop())
-        if distribution.name in seen:
-            continue
-        seen.add(distribution.name)
-        needs = (Requirement(line) for line in distribution.requires or [])
-        names += [need.name for need in needs if need.marker is None or need.marker.evaluate({"extra": ""})]
+    """The installed packages and modules of src/handler/requirements.txt and their dependencies
+    (the closure `make stackset` ships), for this interpreter."""
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    found = set()
+    for distribution in distributions(HANDLER / "requirements.txt", python):
         tops = {file.parts[0] for file in distribution.files or [] if file.parts[0] != ".."}
         found |= {Path(str(distribution.locate_file(top))) for top in tops if not top.endswith(".dist-info")}
     return sorted(path for path in found if path.name != "__pycache__")

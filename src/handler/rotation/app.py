@@ -99,6 +99,16 @@ class Rotation:
         client = elasticache_client(os.environ.get("AWS_ENDPOINT_URL_ELASTICACHE"), settings.deadline_margin)
         self.lifecycle = UserLifecycle(client, settings.schedule, settings.read_after_write_seconds)
 
+    def _move(self, described: dict[str, Any], stage: str) -> None:
+        """Put the staging label `stage` on this version, taken from the version that holds it
+        (a label is on one version at a time); nothing when it is there already."""
+        holder = next((v for v, s in described["VersionIdsToStages"].items() if stage in s), None)
+        if holder != self.token:
+            moved = {"RemoveFromVersionId": holder} if holder else {}
+            self.secrets.update_secret_version_stage(
+                SecretId=self.secret_id, VersionStage=stage, MoveToVersionId=self.token, **moved
+            )
+
     def run(self, step: str) -> None:
         described = _stages(self.secrets, self.secret_id, self.token)
         labels = described["VersionIdsToStages"][self.token]
@@ -181,12 +191,7 @@ class Rotation:
             user_id, {"AuthenticationMode": {"Type": "password", "Passwords": passwords}}, self.deadline
         )
         logger.info("user now takes the current and the pending password", extra={"user_id": user_id})
-        holder = next((v for v, s in described["VersionIdsToStages"].items() if SET_LABEL in s), None)
-        if holder != self.token:
-            moved = {"RemoveFromVersionId": holder} if holder else {}
-            self.secrets.update_secret_version_stage(
-                SecretId=self.secret_id, VersionStage=SET_LABEL, MoveToVersionId=self.token, **moved
-            )
+        self._move(described, SET_LABEL)
 
     def test(self, described: dict[str, Any]) -> None:
         current, pending = _value(self.secrets, self.secret_id, "AWSCURRENT"), self._pending()
@@ -220,10 +225,7 @@ class Rotation:
                 f"{SET_LABEL} label): AWSCURRENT stays where it is. Nothing was changed; Secrets Manager's own "
                 "steps run setSecret first, or rotate the secret again."
             )
-        holder = next(v for v, s in described["VersionIdsToStages"].items() if "AWSCURRENT" in s)
-        self.secrets.update_secret_version_stage(
-            SecretId=self.secret_id, VersionStage="AWSCURRENT", MoveToVersionId=self.token, RemoveFromVersionId=holder
-        )
+        self._move(described, "AWSCURRENT")
         logger.info("AWSCURRENT moved to the new version; the old password stays until the next rotation")
 
 
